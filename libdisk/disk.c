@@ -1,0 +1,421 @@
+/* The public synchronous API: argument checks, then the node engine. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "internal.h"
+#include "io.h"
+
+const char *
+disk_version (void)
+{
+  return VDK_VERSION;
+}
+
+int
+disk_open (struct disk **out, const char *spec, const char *format, unsigned flags,
+           const char *options)
+{
+  struct vdk_opts extra;
+  struct disk *d;
+  unsigned nflags = 0;
+  int r;
+
+  vdk_err_clear ();
+  if (!out || !spec)
+    return vdk_err (EINVAL, "disk_open: NULL argument");
+  if ((flags & DISK_OPEN_FORCE_SHARE) && (flags & DISK_OPEN_RDWR))
+    return vdk_err (EINVAL, "%s: force-share (-U) is only possible read-only", spec);
+  if (flags & DISK_OPEN_RDWR)
+    nflags |= VDK_O_RDWR;
+  if (flags & (DISK_OPEN_FORCE_SHARE | DISK_OPEN_NO_LOCK))
+    nflags |= VDK_O_NOLOCK;
+  if (flags & DISK_OPEN_NO_BACKING)
+    nflags |= VDK_O_NO_BACKING;
+  vdk_opts_init (&extra);
+  r = vdk_opts_parse (&extra, options, NULL);
+  if (r < 0) {
+    vdk_opts_free (&extra);
+    return r;
+  }
+  d = calloc (1, sizeof *d);
+  if (!d) {
+    vdk_opts_free (&extra);
+    return vdk_err (ENOMEM, "out of memory");
+  }
+  r = vdk_open_spec (spec, format, &extra, nflags, 0, &d->root);
+  vdk_opts_free (&extra);
+  if (r < 0) {
+    free (d);
+    return r;
+  }
+  *out = d;
+  return 0;
+}
+
+int
+disk_close (struct disk *d)
+{
+  int r = 0;
+
+  if (!d)
+    return 0;
+  if (d->root->flags & VDK_O_RDWR)
+    r = vdk_node_flush (d->root);
+  vdk_node_close (d->root);
+  free (d->filename);
+  free (d);
+  return r;
+}
+
+int64_t
+disk_get_size (struct disk *d)
+{
+  return (int64_t) d->root->size;
+}
+
+const char *
+disk_get_format (struct disk *d)
+{
+  return d->root->fmt ? d->root->fmt->name : d->root->proto->name;
+}
+
+const char *
+disk_get_filename (struct disk *d)
+{
+  return d->root->filename;
+}
+
+uint64_t
+disk_get_cluster_size (struct disk *d)
+{
+  return d->root->cluster_size;
+}
+
+bool
+disk_is_zero_initialized (struct disk *d)
+{
+  struct vdk_node *n = d->root;
+
+  if (n->backing || n->no_zero_init)
+    return false;
+  if (n->fmt && strcmp (n->fmt->name, "raw") == 0)
+    return n->file && !n->file->no_zero_init;
+  return true;
+}
+
+int
+disk_remove (const char *spec, const char *format)
+{
+  const struct vdk_format *f = format ? vdk_find_format (format) : NULL;
+  const struct vdk_protocol *p = vdk_find_protocol_for_url (spec);
+  const char *path = spec;
+
+  if (!p)
+    p = vdk_find_protocol ("file");
+  if (strncmp (spec, "file://", 7) == 0)
+    path = spec + 7;
+  if (f && f->remove_extra)
+    f->remove_extra (path);
+  if (!p->remove)
+    return vdk_err (ENOTSUP, "%s: the %s protocol cannot remove images", spec, p->name);
+  return p->remove (path);
+}
+
+int64_t
+disk_get_allocated (struct disk *d)
+{
+  return vdk_node_get_allocated (d->root);
+}
+
+int
+disk_pread (struct disk *d, void *buf, size_t count, uint64_t offset)
+{
+  if (!buf && count)
+    return vdk_err (EINVAL, "disk_pread: NULL buffer");
+  return vdk_node_pread (d->root, buf, count, offset);
+}
+
+int
+disk_pwrite (struct disk *d, const void *buf, size_t count, uint64_t offset, unsigned flags)
+{
+  if (!buf && count)
+    return vdk_err (EINVAL, "disk_pwrite: NULL buffer");
+  if (flags & ~(DISK_FUA | DISK_COMPRESSED))
+    return vdk_err (EINVAL, "disk_pwrite: unknown flags %#x", flags);
+  return vdk_node_pwrite (d->root, buf, count, offset, flags);
+}
+
+int
+disk_flush (struct disk *d)
+{
+  return vdk_node_flush (d->root);
+}
+
+int
+disk_discard (struct disk *d, uint64_t offset, uint64_t count)
+{
+  return vdk_node_discard (d->root, offset, count);
+}
+
+int
+disk_write_zeroes (struct disk *d, uint64_t offset, uint64_t count, unsigned flags)
+{
+  if (flags & ~(DISK_FUA | DISK_MAY_UNMAP | DISK_NO_FALLBACK))
+    return vdk_err (EINVAL, "disk_write_zeroes: unknown flags %#x", flags);
+  return vdk_node_write_zeroes (d->root, offset, count, flags);
+}
+
+int
+disk_truncate (struct disk *d, uint64_t size, const char *prealloc, unsigned flags)
+{
+  enum vdk_prealloc p;
+  int r = vdk_parse_prealloc (prealloc, &p);
+  if (r < 0)
+    return r;
+  return vdk_node_truncate (d->root, size, p, flags & DISK_TRUNCATE_SHRINK);
+}
+
+/* Status of one format node's range, recursing into the child file to find
+ * holes under DATA (so "zero" is reported like qemu does). */
+int
+disk_block_status (struct disk *d, uint64_t offset, uint64_t count, unsigned want,
+                   struct disk_status *st)
+{
+  struct vdk_node *n = d->root;
+  uint64_t len = count;
+  int depth = 0, r;
+
+  memset (st, 0, sizeof *st);
+  st->offset = offset;
+  if (count == 0 || !vdk_range_ok (offset, count, n->size))
+    return vdk_err (EINVAL, "%s: block status range beyond the end of the image", n->filename);
+  for (;;) {
+    struct vdk_extent e;
+    if (n->proto) {   /* opened a bare protocol: everything is "data" of its own */
+      r = vdk_node_block_status (n, offset, len, &e);
+      if (r < 0)
+        return r;
+      st->length = e.len;
+      st->flags = DISK_STATUS_ALLOCATED | DISK_STATUS_OFFSET |
+        (e.kind == VDK_EXT_ZERO ? DISK_STATUS_ZERO : DISK_STATUS_DATA);
+      st->host_offset = offset;
+      st->filename = n->filename;
+      break;
+    }
+    r = vdk_fmt_map (n, offset, len, &e);
+    if (r < 0)
+      return r;
+    len = e.len;
+    st->depth = depth;
+    switch (e.kind) {
+    case VDK_EXT_DATA: {
+      struct vdk_node *c = e.child ? e.child : n->file;
+      struct vdk_extent fe;
+      st->flags = DISK_STATUS_DATA | DISK_STATUS_ALLOCATED | DISK_STATUS_OFFSET;
+      st->host_offset = e.host;
+      st->filename = c->filename;
+      if (c->proto && vdk_range_ok (e.host, len, c->size)) {
+        r = vdk_node_block_status (c, e.host, len, &fe);
+        if (r < 0)
+          return r;
+        len = fe.len;
+        if (fe.kind == VDK_EXT_ZERO) {
+          st->flags |= DISK_STATUS_ZERO;
+          /* A raw image's holes are "zero, not data" like qemu says. */
+          if (strcmp (n->fmt->name, "raw") == 0)
+            st->flags &= ~DISK_STATUS_DATA;
+        }
+      }
+      st->length = len;
+      return 0;
+    }
+    case VDK_EXT_ZERO:
+      st->flags = DISK_STATUS_ZERO | DISK_STATUS_ALLOCATED;
+      st->length = len;
+      return 0;
+    case VDK_EXT_ENCODED:
+      st->flags = DISK_STATUS_DATA | DISK_STATUS_ALLOCATED | DISK_STATUS_COMPRESSED;
+      st->length = len;
+      return 0;
+    case VDK_EXT_UNALLOC:
+      /* Like qemu: no backing (or past its end) reads as zeroes at this
+       * layer, "present" false; otherwise look further down the chain. */
+      if (!n->backing || offset >= n->backing->size) {
+        st->flags = DISK_STATUS_ZERO;
+        st->length = len;
+        return 0;
+      }
+      if (!(want & DISK_STATUS_WANT_DEPTH)) {
+        st->flags = 0;
+        st->depth = depth + 1;
+        st->length = VDK_MIN (len, n->backing->size - offset);
+        return 0;
+      }
+      len = VDK_MIN (len, n->backing->size - offset);
+      n = n->backing;
+      depth++;
+      continue;
+    }
+  }
+  return 0;
+}
+
+int
+disk_create_options (const char *format,
+                     void (*cb) (void *, const char *, const char *, const char *, const char *),
+                     void *opaque)
+{
+  const struct vdk_format *f = vdk_find_format (format ? format : "raw");
+
+  if (!f)
+    return vdk_err (EINVAL, "Unknown file format '%s'", format);
+  if (!f->create)
+    return vdk_err (ENOTSUP, "Format driver '%s' does not support image creation", f->name);
+  for (const struct vdk_opt_desc *o = f->create_opts; o && o->name; o++)
+    cb (opaque, o->name, o->type, o->help, o->defval);
+  return 0;
+}
+
+static bool
+format_accepts (const struct vdk_format *f, const char *name)
+{
+  for (const struct vdk_opt_desc *o = f->create_opts; o && o->name; o++)
+    if (strcmp (o->name, name) == 0)
+      return true;
+  return false;
+}
+
+int
+disk_create (const char *spec, const char *format, uint64_t size, const char *options,
+             const char *backing, const char *backing_fmt, unsigned flags)
+{
+  const struct vdk_format *f;
+  const struct vdk_protocol *p;
+  struct vdk_opts o;
+  struct vdk_node *file = NULL;
+  struct stat st;
+  bool existed;
+  const char *path;
+  uint64_t osize;
+  int r;
+
+  vdk_err_clear ();
+  if (!spec || !spec[0])
+    return vdk_err (EINVAL, "no image name given");
+  f = vdk_find_format (format ? format : "raw");
+  if (!f)
+    return vdk_err (EINVAL, "Unknown file format '%s'", format);
+  if (!f->create)
+    return vdk_err (ENOTSUP, "Format driver '%s' does not support image creation", f->name);
+  vdk_opts_init (&o);
+  r = vdk_opts_parse (&o, options, NULL);
+  if (r < 0)
+    goto out;
+  for (size_t i = 0; i < o.n; i++)
+    if (!format_accepts (f, o.v[i].key)) {
+      r = vdk_err (EINVAL, "%s: Invalid parameter '%s' for format '%s'", spec, o.v[i].key, f->name);
+      goto out;
+    }
+  if ((r = vdk_opts_take_size (&o, "size", &osize)) < 0)
+    goto out;
+  if (r == 1)
+    size = osize;
+  /* -o backing_file= is the same as -b */
+  if (!backing && vdk_opts_get (&o, "backing_file"))
+    backing = vdk_opts_get (&o, "backing_file");
+  if (!backing_fmt && vdk_opts_get (&o, "backing_fmt"))
+    backing_fmt = vdk_opts_get (&o, "backing_fmt");
+  if (backing && !backing[0])
+    backing = NULL;
+  if (backing) {
+    if (!format_accepts (f, "backing_file")) {
+      r = vdk_err (ENOTSUP, "%s: Backing file not supported for file format '%s'", spec, f->name);
+      goto out;
+    }
+    if (backing_fmt && !vdk_find_format (backing_fmt)) {
+      r = vdk_err (EINVAL, "%s: Unknown backing file format '%s'", spec, backing_fmt);
+      goto out;
+    }
+    if ((r = vdk_opts_set (&o, "backing_file", backing)) < 0 ||
+        (backing_fmt && (r = vdk_opts_set (&o, "backing_fmt", backing_fmt)) < 0))
+      goto out;
+    if (!(flags & DISK_CREATE_NO_BACKING_CHECK)) {
+      struct vdk_node *b;
+      char *bname = vdk_resolve_relative (spec, backing);
+      if (!bname) {
+        r = vdk_err (ENOMEM, "out of memory");
+        goto out;
+      }
+      r = vdk_open_spec (bname, backing_fmt, NULL, VDK_O_NOLOCK, 1, &b);
+      free (bname);
+      if (r < 0) {
+        vdk_err_prefix ("%s: Could not open backing image", spec);
+        goto out;
+      }
+      if (size == 0)
+        size = b->size;
+      if (!backing_fmt) {
+        r = vdk_opts_set (&o, "backing_fmt", b->fmt ? b->fmt->name : "raw");
+        if (r < 0) {
+          vdk_node_close (b);
+          goto out;
+        }
+      }
+      vdk_node_close (b);
+    }
+    else if (size == 0) {
+      r = vdk_err (EINVAL, "%s: Image creation needs a size parameter", spec);
+      goto out;
+    }
+  }
+  if (size > VDK_MAX_IMAGE_SIZE) {
+    r = vdk_err (EFBIG, "%s: Image size must be less than %llu bytes", spec,
+                 (unsigned long long) VDK_MAX_IMAGE_SIZE);
+    goto out;
+  }
+
+  p = vdk_find_protocol_for_url (spec);
+  if (!p)
+    p = vdk_find_protocol ("file");
+  path = spec;
+  if (p == vdk_find_protocol ("file") && strncmp (spec, "file:", 5) == 0)
+    path = spec + (strncmp (spec, "file://", 7) == 0 ? 7 : 5);
+  if (!p->create) {
+    r = vdk_err (ENOTSUP, "%s: the %s protocol cannot create images", spec, p->name);
+    goto out;
+  }
+  existed = p == vdk_find_protocol ("file") ? stat (path, &st) == 0 : true;
+  r = p->create (path, NULL);
+  if (r < 0)
+    goto out;
+  r = vdk_open_protocol (path, NULL, VDK_O_RDWR, &file);
+  if (r < 0)
+    goto fail;
+  r = f->create (file, size, &o);
+  if (r < 0)
+    goto fail;
+  r = vdk_opts_check_unused (&o, f->name);
+  if (r < 0)
+    goto fail;
+  r = vdk_node_flush (file);
+  if (r < 0)
+    goto fail;
+  vdk_node_close (file);
+  vdk_opts_free (&o);
+  return 0;
+ fail:
+  vdk_node_close (file);
+  if (!existed && p->remove) {
+    int saved = disk_last_errno ();
+    char msg[2048];
+    snprintf (msg, sizeof msg, "%s", disk_last_error ());
+    p->remove (path);
+    vdk_err (saved, "%s", msg);
+  }
+ out:
+  vdk_opts_free (&o);
+  return r;
+}

@@ -1,0 +1,485 @@
+/* The "file" protocol: regular files and block devices.
+ *
+ * Locking follows qemu's scheme (file-posix.c's lock bytes) so that vdk and
+ * qemu exclude each other: an open file description holds a shared OFD lock
+ * on byte 100+i for each permission i it *has*, and on byte 200+i for each
+ * permission it does *not share* with others.  Before taking them we test the
+ * opposite bytes.  Permissions: 0 consistent read, 1 write, 2 write unchanged,
+ * 3 resize.  A reader has {read} and does not share {write}; a writer has
+ * {read, write, resize} and does not share {write, resize}.
+ */
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/falloc.h>
+#include <linux/fs.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <liburing.h>
+
+#include "../internal.h"
+
+struct file_priv {
+  int fd;
+  bool is_block;
+  bool direct;
+  bool no_punch;        /* fallocate unsupported: don't retry */
+};
+
+#define LOCK_PERM_BASE 100
+#define LOCK_SHARED_BASE 200
+enum { PERM_READ = 1, PERM_WRITE = 2, PERM_WRITE_UNCHANGED = 4, PERM_RESIZE = 8, PERM_ALL = 15 };
+static const char *const perm_names[] = { "consistent read", "write", "write unchanged", "resize" };
+
+static int
+lock_byte (int fd, off_t byte, short type)
+{
+  struct flock fl = { .l_whence = SEEK_SET, .l_start = byte, .l_len = 1, .l_type = type };
+  return fcntl (fd, F_OFD_SETLK, &fl);
+}
+
+static int
+test_byte (int fd, off_t byte)
+{
+  struct flock fl = { .l_whence = SEEK_SET, .l_start = byte, .l_len = 1, .l_type = F_WRLCK };
+  if (fcntl (fd, F_OFD_GETLK, &fl) < 0)
+    return -errno;
+  return fl.l_type == F_UNLCK ? 0 : 1;
+}
+
+static int
+take_locks (const char *filename, int fd, unsigned perm, unsigned unshared)
+{
+  for (int i = 0; i < 4; i++) {
+    if ((perm & (1u << i)) && test_byte (fd, LOCK_SHARED_BASE + i) == 1)
+      return vdk_err (EAGAIN, "%s: Failed to get \"%s\" lock: is another process using the image?",
+                      filename, perm_names[i]);
+    if ((unshared & (1u << i)) && test_byte (fd, LOCK_PERM_BASE + i) == 1)
+      return vdk_err (EAGAIN, "%s: Failed to get shared \"%s\" lock: is another process using the image?",
+                      filename, perm_names[i]);
+  }
+  for (int i = 0; i < 4; i++) {
+    if ((perm & (1u << i)) && lock_byte (fd, LOCK_PERM_BASE + i, F_RDLCK) < 0)
+      goto fail;
+    if ((unshared & (1u << i)) && lock_byte (fd, LOCK_SHARED_BASE + i, F_RDLCK) < 0)
+      goto fail;
+  }
+  return 0;
+ fail:
+  if (errno == EINVAL || errno == ENOTSUP || errno == ENOLCK)
+    return 0;   /* filesystem without OFD locks: like qemu's locking=auto */
+  return vdk_err (errno, "%s: cannot take lock: %s", filename, strerror (errno));
+}
+
+static int
+file_open (struct vdk_node *n, struct vdk_opts *opts, unsigned flags)
+{
+  struct file_priv *p;
+  struct stat st;
+  int oflags = O_CLOEXEC;
+  const char *locking = vdk_opts_take (opts, "locking");
+  const char *fn = vdk_opts_take (opts, "filename");
+  bool lock = !(flags & VDK_O_NOLOCK);
+  int fd, r;
+
+  if (fn && !n->filename) {
+    n->filename = strdup (fn);
+    if (!n->filename)
+      return vdk_err (ENOMEM, "out of memory");
+  }
+  if (!n->filename || !n->filename[0])
+    return vdk_err (EINVAL, "file: no filename given");
+  if (locking) {
+    if (!strcmp (locking, "off"))
+      lock = false;
+    else if (strcmp (locking, "on") && strcmp (locking, "auto"))
+      return vdk_err (EINVAL, "%s: invalid locking mode '%s' (on, off, auto)", n->filename, locking);
+  }
+  oflags |= (flags & VDK_O_RDWR) ? O_RDWR : O_RDONLY;
+  if (flags & VDK_O_DIRECT)
+    oflags |= O_DIRECT;
+  fd = open (n->filename, oflags);
+  if (fd < 0 && errno == EINVAL && (flags & VDK_O_DIRECT))
+    return vdk_err (EINVAL, "%s: cache=none (O_DIRECT) is not supported by this filesystem",
+                    n->filename);
+  if (fd < 0)
+    return vdk_err (errno, "%s: %s", n->filename, strerror (errno));
+  if (fstat (fd, &st) < 0) {
+    r = vdk_err (errno, "%s: %s", n->filename, strerror (errno));
+    close (fd);
+    return r;
+  }
+  if (S_ISDIR (st.st_mode)) {
+    close (fd);
+    return vdk_err (EISDIR, "%s: is a directory, not an image", n->filename);
+  }
+  p = calloc (1, sizeof *p);
+  if (!p) {
+    close (fd);
+    return vdk_err (ENOMEM, "out of memory");
+  }
+  p->fd = fd;
+  p->direct = flags & VDK_O_DIRECT;
+  if (S_ISBLK (st.st_mode)) {
+    uint64_t sz;
+    p->is_block = true;
+    n->no_zero_init = true;
+    if (ioctl (fd, BLKGETSIZE64, &sz) < 0) {
+      r = vdk_err (errno, "%s: cannot get device size: %s", n->filename, strerror (errno));
+      goto err;
+    }
+    n->size = sz;
+  }
+  else if (S_ISREG (st.st_mode))
+    n->size = st.st_size;
+  else {
+    r = vdk_err (EINVAL, "%s: not a regular file or block device", n->filename);
+    goto err;
+  }
+  n->request_align = p->direct ? 4096 : 1;
+  if (lock) {
+    unsigned perm = PERM_READ, unshared = PERM_WRITE;
+    if (flags & VDK_O_RDWR) {
+      perm |= PERM_WRITE | PERM_RESIZE;
+      unshared |= PERM_RESIZE;
+    }
+    r = take_locks (n->filename, fd, perm, unshared);
+    if (r < 0)
+      goto err;
+  }
+  n->priv = p;
+  return 0;
+ err:
+  close (fd);
+  free (p);
+  return r;
+}
+
+static void
+file_close (struct vdk_node *n)
+{
+  struct file_priv *p = n->priv;
+  if (p) {
+    close (p->fd);
+    free (p);
+  }
+}
+
+static bool
+aligned (const struct vdk_node *n, const void *buf, size_t len, uint64_t off)
+{
+  uint32_t a = n->request_align;
+  return a <= 1 || (((uintptr_t) buf | len | off) & (a - 1)) == 0;
+}
+
+/* Read/write with a bounce buffer when O_DIRECT needs alignment. */
+static int
+rw_full (struct vdk_node *n, bool write, void *buf, size_t len, uint64_t off)
+{
+  struct file_priv *p = n->priv;
+
+  while (len > 0) {
+    ssize_t r = write ? pwrite (p->fd, buf, len, off) : pread (p->fd, buf, len, off);
+    if (r < 0) {
+      if (errno == EINTR)
+        continue;
+      return vdk_err (errno, "%s: %s error at offset %" PRIu64 ": %s", n->filename,
+                      write ? "write" : "read", off, strerror (errno));
+    }
+    if (r == 0) {
+      if (write)
+        return vdk_err (EIO, "%s: short write at offset %" PRIu64, n->filename, off);
+      memset (buf, 0, len);  /* past end of file reads as zeroes */
+      return 0;
+    }
+    buf = (char *) buf + r;
+    len -= r;
+    off += r;
+  }
+  return 0;
+}
+
+static int
+rw_bounce (struct vdk_node *n, bool write, void *buf, size_t len, uint64_t off)
+{
+  uint32_t a = n->request_align;
+  uint64_t start = VDK_ROUND_DOWN (off, a);
+  uint64_t end = VDK_ROUND_UP (off + len, a);
+  size_t blen = end - start;
+  void *b;
+  int r;
+
+  if (aligned (n, buf, len, off))
+    return rw_full (n, write, buf, len, off);
+  if (posix_memalign (&b, a, blen))
+    return vdk_err (ENOMEM, "out of memory");
+  if (write) {
+    /* read-modify-write the edges */
+    r = rw_full (n, false, b, blen, start);
+    if (r == 0) {
+      memcpy ((char *) b + (off - start), buf, len);
+      r = rw_full (n, true, b, blen, start);
+    }
+  }
+  else {
+    r = rw_full (n, false, b, blen, start);
+    if (r == 0)
+      memcpy (buf, (char *) b + (off - start), len);
+  }
+  free (b);
+  return r;
+}
+
+static int
+file_pread (struct vdk_node *n, void *buf, size_t len, uint64_t off)
+{
+  return rw_bounce (n, false, buf, len, off);
+}
+
+static int
+file_pwrite (struct vdk_node *n, const void *buf, size_t len, uint64_t off, unsigned flags)
+{
+  struct file_priv *p = n->priv;
+  int r = rw_bounce (n, true, (void *) buf, len, off);
+  if (r == 0 && (flags & DISK_FUA) && fdatasync (p->fd) < 0)
+    return vdk_err (errno, "%s: fdatasync: %s", n->filename, strerror (errno));
+  if (r == 0 && off + len > n->size)
+    n->size = off + len;
+  return r;
+}
+
+static int
+file_flush (struct vdk_node *n)
+{
+  struct file_priv *p = n->priv;
+  if (fdatasync (p->fd) < 0)
+    return vdk_err (errno, "%s: fdatasync: %s", n->filename, strerror (errno));
+  return 0;
+}
+
+static int
+file_discard (struct vdk_node *n, uint64_t off, uint64_t len)
+{
+  struct file_priv *p = n->priv;
+
+  if (p->is_block) {
+    uint64_t range[2] = { off, len };
+    if (ioctl (p->fd, BLKDISCARD, range) == 0)
+      return 0;
+    return vdk_err (errno == EOPNOTSUPP ? ENOTSUP : errno, "%s: discard: %s",
+                    n->filename, strerror (errno));
+  }
+  if (fallocate (p->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, len) == 0)
+    return 0;
+  if (errno == EOPNOTSUPP)
+    return vdk_err (ENOTSUP, "%s: discard not supported", n->filename);
+  return vdk_err (errno, "%s: discard: %s", n->filename, strerror (errno));
+}
+
+static int
+file_write_zeroes (struct vdk_node *n, uint64_t off, uint64_t len, unsigned flags)
+{
+  struct file_priv *p = n->priv;
+
+  if (p->is_block) {
+    uint64_t range[2] = { off, len };
+    if (ioctl (p->fd, BLKZEROOUT, range) == 0)
+      return 0;
+    return vdk_err (ENOTSUP, "%s: write zeroes not supported", n->filename);
+  }
+  if (off + len > n->size) {
+    /* Zeroing past EOF extends the file. */
+    if (ftruncate (p->fd, off + len) < 0)
+      return vdk_err (errno, "%s: truncate: %s", n->filename, strerror (errno));
+    n->size = off + len;
+    if (off >= n->size)
+      return 0;
+  }
+  if (!p->no_punch) {
+    int mode = (flags & DISK_MAY_UNMAP) ? FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE
+                                        : FALLOC_FL_ZERO_RANGE;
+    if (fallocate (p->fd, mode, off, len) == 0)
+      return 0;
+    if (errno == EOPNOTSUPP && !(flags & DISK_MAY_UNMAP) &&
+        fallocate (p->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, len) == 0)
+      return 0;
+    if (errno != EOPNOTSUPP)
+      return vdk_err (errno, "%s: write zeroes: %s", n->filename, strerror (errno));
+    p->no_punch = true;
+  }
+  return vdk_err (ENOTSUP, "%s: write zeroes not supported", n->filename);
+}
+
+static int
+file_block_status (struct vdk_node *n, uint64_t off, uint64_t len, struct vdk_extent *e)
+{
+  struct file_priv *p = n->priv;
+  off_t data, hole;
+
+  e->off = off;
+  e->host = off;
+  e->child = NULL;
+  e->kind = VDK_EXT_DATA;
+  e->len = len;
+  if (p->is_block)
+    return 0;
+  data = lseek (p->fd, off, SEEK_DATA);
+  if (data < 0) {
+    if (errno == ENXIO) {       /* a hole to EOF */
+      e->kind = VDK_EXT_ZERO;
+      return 0;
+    }
+    return 0;                   /* unsupported: everything is data */
+  }
+  if ((uint64_t) data > off) {
+    e->kind = VDK_EXT_ZERO;
+    e->len = VDK_MIN (len, (uint64_t) data - off);
+    return 0;
+  }
+  hole = lseek (p->fd, off, SEEK_HOLE);
+  if (hole < 0)
+    return 0;
+  if ((uint64_t) hole > off)
+    e->len = VDK_MIN (len, (uint64_t) hole - off);
+  return 0;
+}
+
+static int
+file_truncate (struct vdk_node *n, uint64_t size, enum vdk_prealloc pa)
+{
+  struct file_priv *p = n->priv;
+  uint64_t old = n->size;
+
+  if (p->is_block) {
+    if (size > old)
+      return vdk_err (EINVAL, "%s: cannot grow a block device", n->filename);
+    n->size = size;   /* shrinking a view of a device: nothing to do */
+    return 0;
+  }
+  if (size > old && pa == VDK_PREALLOC_FALLOC) {
+    int r = posix_fallocate (p->fd, old, size - old);
+    if (r)
+      return vdk_err (r, "%s: preallocation failed: %s", n->filename, strerror (r));
+  }
+  else if (size > old && pa == VDK_PREALLOC_FULL) {
+    size_t bs = 1 << 20;
+    char *z = calloc (1, bs);
+    if (!z)
+      return vdk_err (ENOMEM, "out of memory");
+    for (uint64_t o = old; o < size;) {
+      size_t l = VDK_MIN (bs, size - o);
+      int r = rw_full (n, true, z, l, o);
+      if (r < 0) {
+        free (z);
+        return r;
+      }
+      o += l;
+    }
+    free (z);
+  }
+  if (ftruncate (p->fd, size) < 0)
+    return vdk_err (errno, "%s: truncate: %s", n->filename, strerror (errno));
+  n->size = size;
+  return 0;
+}
+
+static int64_t
+file_get_allocated (struct vdk_node *n)
+{
+  struct file_priv *p = n->priv;
+  struct stat st;
+  if (fstat (p->fd, &st) < 0)
+    return vdk_err (errno, "%s: %s", n->filename, strerror (errno));
+  if (p->is_block)
+    return n->size;
+  return (int64_t) st.st_blocks * 512;
+}
+
+static int
+file_create (const char *filename, struct vdk_opts *opts)
+{
+  struct stat st;
+  int fd;
+
+  (void) opts;
+  if (stat (filename, &st) == 0 && S_ISDIR (st.st_mode))
+    return vdk_err (EISDIR, "%s: is a directory", filename);
+  if (stat (filename, &st) == 0 && S_ISBLK (st.st_mode))
+    return 0;   /* formatting a device: nothing to create */
+  fd = open (filename, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0)
+    return vdk_err (errno, "%s: %s", filename, strerror (errno));
+  close (fd);
+  return 0;
+}
+
+static int
+file_remove (const char *filename)
+{
+  struct stat st;
+  if (stat (filename, &st) == 0 && !S_ISREG (st.st_mode))
+    return 0;
+  if (unlink (filename) < 0 && errno != ENOENT)
+    return vdk_err (errno, "%s: %s", filename, strerror (errno));
+  return 0;
+}
+
+static int
+file_submit (struct vdk_node *n, struct disk_queue *q, struct vdk_io *io)
+{
+  struct file_priv *p = n->priv;
+  struct io_uring *ring = vdk_queue_ring (q);
+  struct io_uring_sqe *sqe;
+
+  if (!ring)
+    return -ENOTSUP;
+  if (io->op != VDK_IO_FLUSH && !aligned (n, io->buf, io->len, io->off))
+    return -ENOTSUP;
+  sqe = io_uring_get_sqe (ring);
+  if (!sqe) {
+    io_uring_submit (ring);
+    sqe = io_uring_get_sqe (ring);
+    if (!sqe)
+      return -EAGAIN;
+  }
+  switch (io->op) {
+  case VDK_IO_READ:
+    io_uring_prep_read (sqe, p->fd, io->buf, io->len, io->off);
+    break;
+  case VDK_IO_WRITE:
+    io_uring_prep_write (sqe, p->fd, io->buf, io->len, io->off);
+    if (io->flags & DISK_FUA)
+      sqe->rw_flags = RWF_DSYNC;
+    break;
+  case VDK_IO_FLUSH:
+    io_uring_prep_fsync (sqe, p->fd, IORING_FSYNC_DATASYNC);
+    break;
+  }
+  io_uring_sqe_set_data (sqe, io);
+  return 0;
+}
+
+static const char *const file_schemes[] = { "file", NULL };
+
+const struct vdk_protocol vdk_protocol_file = {
+  .struct_size = sizeof (struct vdk_protocol),
+  .name = "file",
+  .schemes = file_schemes,
+  .open = file_open,
+  .close = file_close,
+  .pread = file_pread,
+  .pwrite = file_pwrite,
+  .flush = file_flush,
+  .discard = file_discard,
+  .write_zeroes = file_write_zeroes,
+  .block_status = file_block_status,
+  .truncate = file_truncate,
+  .get_allocated = file_get_allocated,
+  .create = file_create,
+  .remove = file_remove,
+  .submit = file_submit,
+};

@@ -1,0 +1,467 @@
+/* vdk convert: an extent-driven copy with many requests in flight.
+ *
+ * The source address space (several sources are concatenated) is cut into
+ * chunks of up to CHUNK bytes, aligned to CHUNK.  Block status sorts each
+ * chunk: zero (skipped when the target reads as zeroes, else write_zeroes),
+ * unallocated above a -B backing (skipped), or data (read asynchronously,
+ * scanned for zero runs of -S bytes, the non-zero runs written
+ * asynchronously).  Up to -m chunks are in flight; writes are issued in
+ * offset order unless -W.  Nothing is read or written twice. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vdk.h"
+
+#define CHUNK (2u << 20)
+#define MAX_SOURCES 64
+
+enum { OPT_TARGET_ZERO = 256, OPT_PROGRESS };
+
+enum slot_state { SLOT_FREE, SLOT_READING, SLOT_READ, SLOT_WRITING };
+
+struct slot {
+  enum slot_state state;
+  uint64_t off;            /* in the concatenated source */
+  size_t len;
+  unsigned src;
+  uint64_t src_off;
+  uint8_t *buf;
+  unsigned pending_writes;
+  uint64_t seq;            /* order of issue */
+  struct job *job;
+};
+
+struct job {
+  struct disk *src[MAX_SOURCES];
+  uint64_t src_start[MAX_SOURCES + 1];
+  unsigned nsrc;
+  struct disk *dst;
+  struct disk_queue *q;
+  bool target_zero, has_backing_target, out_of_order, compress;
+  uint64_t sparse;         /* 0 = write everything */
+  uint64_t total, done, next_off;
+  uint64_t next_seq, next_write_seq;
+  unsigned nslots;
+  struct slot *slots;
+  int err;
+  char errmsg[1024];
+};
+
+static void
+job_fail (struct job *j, int ret)
+{
+  if (!j->err) {
+    j->err = ret;
+    snprintf (j->errmsg, sizeof j->errmsg, "%s", disk_last_error ());
+  }
+}
+
+static void
+write_done (void *opaque, int ret)
+{
+  struct slot *s = opaque;
+  if (ret < 0)
+    job_fail (s->job, ret);
+  if (--s->pending_writes == 0) {
+    s->job->done += s->len;
+    s->state = SLOT_FREE;
+  }
+}
+
+static void
+read_done (void *opaque, int ret)
+{
+  struct slot *s = opaque;
+  if (ret < 0)
+    job_fail (s->job, ret);
+  s->state = SLOT_READ;
+}
+
+/* Write the data of a slot: non-zero runs as data, zero runs skipped or
+ * zeroed.  Writes complete through write_done. */
+static void
+issue_writes (struct job *j, struct slot *s)
+{
+  uint64_t gran = j->sparse;
+  size_t pos = 0;
+  int r;
+
+  s->state = SLOT_WRITING;
+  s->pending_writes = 1;   /* guard */
+  if (j->err)
+    goto out;
+  if (j->compress) {
+    r = disk_pwrite (j->dst, s->buf, s->len, s->off, DISK_COMPRESSED);
+    if (r < 0)
+      job_fail (j, r);
+    goto out;
+  }
+  while (pos < s->len) {
+    size_t run = pos;
+    bool zero;
+    if (gran == 0) {
+      run = s->len;
+      zero = false;
+    }
+    else {
+      /* Extend a run of blocks with the same zero-ness. */
+      size_t blk = VDK_CHUNK_MAX (gran);
+      size_t first = (s->off + pos) % blk ? blk - (s->off + pos) % blk : blk;
+      size_t l = first < s->len - pos ? first : s->len - pos;
+      zero = disk_is_zero_buf (s->buf + pos, l);
+      run = pos + l;
+      while (run < s->len) {
+        l = blk < s->len - run ? blk : s->len - run;
+        if (disk_is_zero_buf (s->buf + run, l) != zero)
+          break;
+        run += l;
+      }
+    }
+    if (zero) {
+      if (!j->target_zero) {
+        r = disk_write_zeroes (j->dst, s->off + pos, run - pos, DISK_MAY_UNMAP);
+        if (r < 0) {
+          job_fail (j, r);
+          break;
+        }
+      }
+    }
+    else {
+      s->pending_writes++;
+      r = disk_aio_pwrite (j->q, j->dst, s->buf + pos, run - pos, s->off + pos, 0,
+                           write_done, s);
+      if (r < 0) {
+        s->pending_writes--;
+        job_fail (j, r);
+        break;
+      }
+    }
+    pos = run;
+  }
+ out:
+  write_done (s, 0);
+}
+
+/* Sort the next range; returns true if a slot was started. */
+static bool
+start_next (struct job *j, struct slot *s)
+{
+  while (j->next_off < j->total && !j->err) {
+    uint64_t off = j->next_off;
+    unsigned i = 0;
+    uint64_t soff, len;
+    struct disk_status st;
+    int r;
+
+    while (off >= j->src_start[i + 1])
+      i++;
+    soff = off - j->src_start[i];
+    len = CHUNK - off % CHUNK;
+    if (len > j->src_start[i + 1] - off)
+      len = j->src_start[i + 1] - off;
+    if (j->sparse == 0 && !j->compress) {
+      st.flags = DISK_STATUS_DATA;
+      st.length = len;
+    }
+    else {
+      r = disk_block_status (j->src[i], soff, len,
+                             j->has_backing_target ? 0 : DISK_STATUS_WANT_DEPTH, &st);
+      if (r < 0) {
+        job_fail (j, r);
+        return false;
+      }
+    }
+    len = st.length;
+    if (!(st.flags & (DISK_STATUS_DATA | DISK_STATUS_ZERO)) && j->has_backing_target) {
+      j->next_off += len;       /* the target's backing provides it */
+      j->done += len;
+      continue;
+    }
+    if (!(st.flags & DISK_STATUS_DATA) && !j->compress) {
+      if (!j->target_zero) {
+        r = disk_write_zeroes (j->dst, off, len, DISK_MAY_UNMAP);
+        if (r < 0) {
+          job_fail (j, r);
+          return false;
+        }
+      }
+      j->next_off += len;
+      j->done += len;
+      continue;
+    }
+    if (j->compress && !(st.flags & DISK_STATUS_DATA) && j->target_zero) {
+      j->next_off += len;
+      j->done += len;
+      continue;
+    }
+    s->off = off;
+    s->len = len;
+    s->src = i;
+    s->src_off = soff;
+    s->seq = j->next_seq++;
+    s->state = SLOT_READING;
+    j->next_off += len;
+    r = disk_aio_pread (j->q, j->src[i], s->buf, len, soff, read_done, s);
+    if (r < 0) {
+      s->state = SLOT_FREE;
+      job_fail (j, r);
+      return false;
+    }
+    return true;
+  }
+  return false;
+}
+
+static int
+run_job (struct job *j)
+{
+  for (;;) {
+    bool busy = false;
+
+    if (interrupted () && !j->err) {
+      j->err = -EINTR;
+      snprintf (j->errmsg, sizeof j->errmsg, "interrupted by a signal");
+    }
+    /* Issue writes for read slots (in order unless -W). */
+    for (bool progress = true; progress;) {
+      progress = false;
+      for (unsigned k = 0; k < j->nslots; k++) {
+        struct slot *s = &j->slots[k];
+        if (s->state == SLOT_READ && (j->out_of_order || s->seq == j->next_write_seq)) {
+          j->next_write_seq++;
+          issue_writes (j, s);
+          progress = true;
+        }
+      }
+    }
+    /* Start reads in free slots. */
+    for (unsigned k = 0; k < j->nslots && !j->err; k++)
+      if (j->slots[k].state == SLOT_FREE && !start_next (j, &j->slots[k]))
+        break;
+    for (unsigned k = 0; k < j->nslots; k++)
+      if (j->slots[k].state != SLOT_FREE)
+        busy = true;
+    progress_update (j->done, j->total);
+    if (!busy)
+      break;
+    if (disk_queue_inflight (j->q) > 0) {
+      int r = disk_queue_wait (j->q, 1);
+      if (r < 0) {
+        job_fail (j, r);
+        return j->err;
+      }
+    }
+  }
+  return j->err;
+}
+
+int
+cmd_convert (int argc, char **argv)
+{
+  static const struct option longopts[] = {
+    { "target-is-zero", no_argument, NULL, OPT_TARGET_ZERO },
+    { "progress", required_argument, NULL, OPT_PROGRESS },
+    { "force-share", no_argument, NULL, 'U' },
+    { NULL, 0, NULL, 0 },
+  };
+  const char *fmt = NULL, *ofmt = "raw", *backing = NULL, *bfmt = NULL;
+  const char *tcache = "writeback", *scache = NULL, *out;
+  char *opts = NULL, dst_opts[64];
+  bool quiet = false, no_create = false, share = false, target_zero_flag = false;
+  enum progress_mode pmode = PROGRESS_NONE;
+  struct job j;
+  unsigned m = 8;
+  int c, r, rc = 1;
+  bool created = false;
+
+  memset (&j, 0, sizeof j);
+  j.sparse = 4096;
+  while ((c = getopt_long (argc, argv, "+f:O:o:B:F:nS:m:Wt:T:pqUc", longopts, NULL)) != -1) {
+    switch (c) {
+    case 'f': fmt = optarg; break;
+    case 'O': ofmt = optarg; break;
+    case 'o':
+      if (opts) {
+        char *n2;
+        if (asprintf (&n2, "%s,%s", opts, optarg) < 0)
+          return 1;
+        free (opts);
+        opts = n2;
+      }
+      else
+        opts = strdup (optarg);
+      break;
+    case 'B': backing = optarg; break;
+    case 'F': bfmt = optarg; break;
+    case 'n': no_create = true; break;
+    case 'c': j.compress = true; break;
+    case 'S':
+      if (parse_size_arg (optarg, &j.sparse, "sparse size") < 0)
+        goto out;
+      if (j.sparse % 512 && j.sparse) {
+        error ("-S sparse size must be a multiple of 512 bytes");
+        goto out;
+      }
+      break;
+    case 'm': {
+      char *end;
+      long v = strtol (optarg, &end, 10);
+      if (*end || v < 1 || v > 64) {
+        error ("invalid number of requests in flight '%s' (1..64)", optarg);
+        goto out;
+      }
+      m = v;
+      break;
+    }
+    case 'W': j.out_of_order = true; break;
+    case 't': tcache = optarg; break;
+    case 'T': scache = optarg; break;
+    case 'p': pmode = PROGRESS_HUMAN; break;
+    case 'q': quiet = true; break;
+    case 'U': share = true; break;
+    case OPT_TARGET_ZERO: target_zero_flag = true; break;
+    case OPT_PROGRESS:
+      if (!strcmp (optarg, "json"))
+        pmode = PROGRESS_JSON;
+      else if (!strcmp (optarg, "human"))
+        pmode = PROGRESS_HUMAN;
+      else {
+        error ("--progress must be human or json");
+        goto out;
+      }
+      break;
+    default:
+      rc = usage_error ("convert", "invalid option");
+      goto out;
+    }
+  }
+  if (quiet)
+    pmode = PROGRESS_NONE;
+  if (argc - optind < 2) {
+    rc = usage_error ("convert", "expecting a source and an output image");
+    goto out;
+  }
+  if (argc - optind - 1 > MAX_SOURCES) {
+    error ("too many source images (at most %d)", MAX_SOURCES);
+    goto out;
+  }
+  if (target_zero_flag && !no_create) {
+    error ("--target-is-zero requires use of -n flag");
+    goto out;
+  }
+  if (no_create && (opts || backing)) {
+    error ("-n cannot be used with -o or -B: the output is not created");
+    goto out;
+  }
+  out = argv[argc - 1];
+  j.nsrc = argc - optind - 1;
+  for (unsigned i = 0; i < j.nsrc; i++) {
+    char sopts[64] = "";
+    if (scache)
+      snprintf (sopts, sizeof sopts, "cache=%s", scache);
+    r = disk_open (&j.src[i], argv[optind + i], fmt, share ? DISK_OPEN_FORCE_SHARE : 0,
+                   scache ? sopts : NULL);
+    if (r < 0) {
+      disk_fail ();
+      goto out;
+    }
+    j.src_start[i + 1] = j.src_start[i] + disk_get_size (j.src[i]);
+  }
+  j.total = j.src_start[j.nsrc];
+
+  if (!no_create) {
+    r = disk_create (out, ofmt, j.total, opts, backing, bfmt, 0);
+    if (r < 0) {
+      disk_fail ();
+      goto out;
+    }
+    created = true;
+  }
+  install_signal_handlers ();
+  snprintf (dst_opts, sizeof dst_opts, "cache=%s", tcache);
+  r = disk_open (&j.dst, out, no_create ? NULL : ofmt, DISK_OPEN_RDWR, dst_opts);
+  if (r < 0) {
+    disk_fail ();
+    goto cleanup;
+  }
+  if ((uint64_t) disk_get_size (j.dst) < j.total) {
+    error ("%s: the output image is smaller than the input (%" PRIu64 " < %" PRIu64 " bytes)",
+           out, (uint64_t) disk_get_size (j.dst), j.total);
+    goto cleanup;
+  }
+  j.has_backing_target = backing != NULL;
+  j.target_zero = target_zero_flag || (!no_create && disk_is_zero_initialized (j.dst));
+  if (j.compress) {
+    uint64_t cs = disk_get_cluster_size (j.dst);
+    if (!cs) {
+      error ("%s: the %s format does not support compression", out, disk_get_format (j.dst));
+      goto cleanup;
+    }
+  }
+  r = disk_queue_new (&j.q, m * 4);
+  if (r < 0) {
+    disk_fail ();
+    goto cleanup;
+  }
+  j.nslots = m;
+  j.slots = calloc (m, sizeof *j.slots);
+  if (!j.slots) {
+    error ("out of memory");
+    goto cleanup;
+  }
+  for (unsigned k = 0; k < m; k++) {
+    j.slots[k].job = &j;
+    if (posix_memalign ((void **) &j.slots[k].buf, 4096, CHUNK)) {
+      error ("out of memory");
+      goto cleanup;
+    }
+  }
+  progress_init (pmode);
+  r = run_job (&j);
+  if (r == 0) {
+    r = disk_flush (j.dst);
+    if (r < 0)
+      job_fail (&j, r);
+  }
+  progress_update (j.err ? j.done : j.total, j.total);
+  progress_finish ();
+  if (j.err) {
+    error ("%s: convert failed: %s", out, j.errmsg);
+    goto cleanup;
+  }
+  r = disk_close (j.dst);
+  j.dst = NULL;
+  if (r < 0) {
+    disk_fail ();
+    goto cleanup;
+  }
+  rc = 0;
+ cleanup:
+  if (j.q)
+    disk_queue_free (j.q);
+  if (j.dst)
+    disk_close (j.dst);
+  j.dst = NULL;
+  if (rc != 0) {
+    if (created) {
+      if (disk_remove (out, ofmt) == 0)
+        error ("removed the incomplete output '%s'", out);
+    }
+    else if (no_create && j.total)
+      error ("the output '%s' was left in place; %" PRIu64 " of %" PRIu64
+             " bytes had been copied", out, j.done, j.total);
+  }
+  if (j.slots)
+    for (unsigned k = 0; k < j.nslots; k++)
+      free (j.slots[k].buf);
+  free (j.slots);
+ out:
+  for (unsigned i = 0; i < j.nsrc; i++)
+    if (j.src[i])
+      disk_close (j.src[i]);
+  free (opts);
+  return rc;
+}

@@ -1,0 +1,288 @@
+/* Shared helpers of the vdk tool: messages, sizes, JSON, progress. */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "vdk.h"
+
+void
+error (const char *fmt, ...)
+{
+  va_list ap;
+  fprintf (stderr, "%s: ", progname);
+  va_start (ap, fmt);
+  vfprintf (stderr, fmt, ap);
+  va_end (ap);
+  fputc ('\n', stderr);
+}
+
+void
+warning (const char *fmt, ...)
+{
+  va_list ap;
+  fprintf (stderr, "%s: warning: ", progname);
+  va_start (ap, fmt);
+  vfprintf (stderr, fmt, ap);
+  va_end (ap);
+  fputc ('\n', stderr);
+}
+
+/* Warnings are internal to libdisk for now (vdk_take_warnings is not
+ * exported); nothing to print yet. */
+void
+print_warnings (void)
+{
+}
+
+int
+disk_fail (void)
+{
+  print_warnings ();
+  error ("%s", disk_last_error ());
+  return 1;
+}
+
+int
+usage_error (const char *cmd, const char *fmt, ...)
+{
+  va_list ap;
+  fprintf (stderr, "%s: ", progname);
+  va_start (ap, fmt);
+  vfprintf (stderr, fmt, ap);
+  va_end (ap);
+  fprintf (stderr, "\nTry '%s %s --help' for more information.\n", progname, cmd);
+  return 1;
+}
+
+void
+print_command_help (const struct command *c)
+{
+  fputs (c->usage, stdout);
+}
+
+int
+parse_size_arg (const char *s, uint64_t *out, const char *what)
+{
+  int r = disk_parse_size (s, out);
+  if (r == -ERANGE || (r == 0 && *out > (1ULL << 60))) {
+    error ("%s '%s' is too large (the limit is 1 EiB)", what, s);
+    return -1;
+  }
+  if (r < 0) {
+    error ("invalid %s '%s': use a number of bytes, optionally with a k, M, G, T, P or E suffix",
+           what, s);
+    return -1;
+  }
+  return 0;
+}
+
+char *
+human_size (uint64_t v)
+{
+  static const char *const suffixes[] = { "", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei" };
+  static char bufs[4][32];
+  static int which;
+  char *b = bufs[which++ & 3];
+  int i;
+  uint64_t div;
+
+  /* qemu's size_to_str: switch unit when the integer part reaches 1000. */
+  frexp (v / (1000.0 / 1024.0), &i);
+  i = (i - 1) / 10;
+  if (i < 0)
+    i = 0;
+  if (i > 6)
+    i = 6;
+  div = 1ULL << (i * 10);
+  snprintf (b, 32, "%0.3g %sB", (double) v / div, suffixes[i]);
+  return b;
+}
+
+int
+parse_output (const char *s, enum output_format *out)
+{
+  if (!strcmp (s, "human"))
+    *out = OUT_HUMAN;
+  else if (!strcmp (s, "json"))
+    *out = OUT_JSON;
+  else {
+    error ("--output must be used with human or json as argument.");
+    return -1;
+  }
+  return 0;
+}
+
+/* ---- JSON ---------------------------------------------------------------- */
+void
+jw_init (struct jw *w, FILE *f, bool pretty)
+{
+  memset (w, 0, sizeof *w);
+  w->f = f;
+  w->pretty = pretty;
+  w->first[0] = true;
+}
+
+static void
+jstring (FILE *f, const char *s)
+{
+  fputc ('"', f);
+  for (const unsigned char *p = (const unsigned char *) s; *p; p++) {
+    switch (*p) {
+    case '"': fputs ("\\\"", f); break;
+    case '\\': fputs ("\\\\", f); break;
+    case '\n': fputs ("\\n", f); break;
+    case '\t': fputs ("\\t", f); break;
+    case '\r': fputs ("\\r", f); break;
+    default:
+      if (*p < 0x20)
+        fprintf (f, "\\u%04x", *p);
+      else
+        fputc (*p, f);
+    }
+  }
+  fputc ('"', f);
+}
+
+static void
+jkey (struct jw *w, const char *key)
+{
+  if (w->depth > 0) {
+    if (!w->first[w->depth])
+      fputc (',', w->f);
+    if (w->pretty) {
+      fputc ('\n', w->f);
+      for (int i = 0; i < w->depth; i++)
+        fputs ("    ", w->f);
+    }
+    else if (!w->first[w->depth])
+      fputc (' ', w->f);
+  }
+  w->first[w->depth] = false;
+  if (key) {
+    jstring (w->f, key);
+    fputs (": ", w->f);
+  }
+}
+
+static void
+jopen (struct jw *w, const char *key, char c)
+{
+  jkey (w, key);
+  fputc (c, w->f);
+  if (w->depth < 63)
+    w->depth++;
+  w->first[w->depth] = true;
+}
+
+static void
+jclose (struct jw *w, char c)
+{
+  bool empty = w->first[w->depth];
+  w->depth--;
+  if (w->pretty && !empty) {
+    fputc ('\n', w->f);
+    for (int i = 0; i < w->depth; i++)
+      fputs ("    ", w->f);
+  }
+  fputc (c, w->f);
+}
+
+void jw_obj (struct jw *w, const char *key) { jopen (w, key, '{'); }
+void jw_obj_end (struct jw *w) { jclose (w, '}'); }
+void jw_arr (struct jw *w, const char *key) { jopen (w, key, '['); }
+void jw_arr_end (struct jw *w) { jclose (w, ']'); }
+void jw_str (struct jw *w, const char *key, const char *v) { jkey (w, key); jstring (w->f, v); }
+void jw_int (struct jw *w, const char *key, int64_t v) { jkey (w, key); fprintf (w->f, "%" PRId64, v); }
+void jw_uint (struct jw *w, const char *key, uint64_t v) { jkey (w, key); fprintf (w->f, "%" PRIu64, v); }
+void jw_bool (struct jw *w, const char *key, bool v) { jkey (w, key); fputs (v ? "true" : "false", w->f); }
+void jw_double (struct jw *w, const char *key, double v) { jkey (w, key); fprintf (w->f, "%.2f", v); }
+void jw_end (struct jw *w) { fputc ('\n', w->f); }
+
+/* ---- progress and signals ----------------------------------------------- */
+static enum progress_mode pmode;
+static volatile sig_atomic_t got_usr1, got_stop;
+static double last_pct = -1;
+
+static void
+on_usr1 (int sig)
+{
+  (void) sig;
+  got_usr1 = 1;
+}
+
+static void
+on_stop (int sig)
+{
+  (void) sig;
+  got_stop = 1;
+}
+
+void
+install_signal_handlers (void)
+{
+  struct sigaction sa;
+  memset (&sa, 0, sizeof sa);
+  sa.sa_handler = on_stop;
+  sigaction (SIGINT, &sa, NULL);
+  sigaction (SIGTERM, &sa, NULL);
+  sigaction (SIGHUP, &sa, NULL);
+  sa.sa_handler = on_usr1;
+  sa.sa_flags = SA_RESTART;
+  sigaction (SIGUSR1, &sa, NULL);
+}
+
+bool
+interrupted (void)
+{
+  return got_stop;
+}
+
+void
+progress_init (enum progress_mode mode)
+{
+  pmode = mode;
+  last_pct = -1;
+  if (mode == PROGRESS_HUMAN)
+    progress_update (0, 1);
+}
+
+void
+progress_update (uint64_t done, uint64_t total)
+{
+  double pct = total ? 100.0 * (double) done / (double) total : 100.0;
+
+  if (got_usr1) {
+    got_usr1 = 0;
+    fprintf (stderr, "    (%3.2f/100%%)\n", pct);
+  }
+  if (pmode == PROGRESS_NONE)
+    return;
+  if (pct - last_pct < 0.5 && pct < 100.0 && last_pct >= 0)
+    return;
+  if (pct == last_pct)
+    return;
+  last_pct = pct;
+  if (pmode == PROGRESS_HUMAN) {
+    printf ("    (%3.2f/100%%)\r", pct);
+    fflush (stdout);
+  }
+  else {
+    printf ("{\"progress\": %.2f, \"done\": %" PRIu64 ", \"total\": %" PRIu64 "}\n",
+            pct, done, total);
+    fflush (stdout);
+  }
+}
+
+void
+progress_finish (void)
+{
+  if (pmode == PROGRESS_HUMAN)
+    printf ("\n");
+  pmode = PROGRESS_NONE;
+}

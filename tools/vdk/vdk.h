@@ -1,0 +1,80 @@
+/* Shared pieces of the vdk command-line tool. */
+#ifndef VDK_TOOL_H
+#define VDK_TOOL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdnoreturn.h>
+
+#include "vdk/disk.h"
+
+#define ATTR_PRINTF(a, b) __attribute__((format (printf, a, b)))
+/* Largest range asked of block status at once. */
+#define VDK_CHUNK_MAX(x) ((x) > (1ULL << 30) ? (1ULL << 30) : (x))
+
+struct command {
+  const char *name;
+  int (*run) (int argc, char **argv);
+  const char *summary;
+  const char *usage;       /* full help text */
+};
+
+extern const char *progname;
+
+/* "vdk: message" on stderr. */
+void error (const char *fmt, ...) ATTR_PRINTF (1, 2);
+void warning (const char *fmt, ...) ATTR_PRINTF (1, 2);
+/* Print disk_last_error() (and any warnings); return exit code 1. */
+int disk_fail (void);
+void print_warnings (void);
+
+/* Usage error for COMMAND: message + hint, returns 1. */
+int usage_error (const char *cmd, const char *fmt, ...) ATTR_PRINTF (2, 3);
+/* Print help for a command if argv has --help/-h; returns true if printed. */
+void print_command_help (const struct command *c);
+const struct command *find_command (const char *name);
+
+/* Sizes.  parse_size_arg prints qemu-style errors. */
+int parse_size_arg (const char *s, uint64_t *out, const char *what);
+char *human_size (uint64_t v);   /* "10 GiB" (static buffer rotation) */
+
+/* --output=human|json */
+enum output_format { OUT_HUMAN, OUT_JSON };
+int parse_output (const char *s, enum output_format *out);
+
+/* A small JSON writer with qemu-img's layout (4-space indent). */
+struct jw {
+  FILE *f;
+  int depth;
+  bool first[64];
+  bool pretty;
+};
+void jw_init (struct jw *w, FILE *f, bool pretty);
+void jw_obj (struct jw *w, const char *key);
+void jw_obj_end (struct jw *w);
+void jw_arr (struct jw *w, const char *key);
+void jw_arr_end (struct jw *w);
+void jw_str (struct jw *w, const char *key, const char *v);
+void jw_int (struct jw *w, const char *key, int64_t v);
+void jw_uint (struct jw *w, const char *key, uint64_t v);
+void jw_bool (struct jw *w, const char *key, bool v);
+void jw_double (struct jw *w, const char *key, double v);
+void jw_end (struct jw *w);   /* final newline */
+
+/* Progress reporting shared by long jobs. */
+enum progress_mode { PROGRESS_NONE, PROGRESS_HUMAN, PROGRESS_JSON };
+void progress_init (enum progress_mode mode);
+void progress_update (uint64_t done, uint64_t total);
+void progress_finish (void);
+bool interrupted (void);        /* SIGINT/SIGTERM/SIGHUP arrived */
+void install_signal_handlers (void);
+
+int cmd_create (int argc, char **argv);
+int cmd_info (int argc, char **argv);
+int cmd_convert (int argc, char **argv);
+int cmd_resize (int argc, char **argv);
+int cmd_compare (int argc, char **argv);
+int cmd_map (int argc, char **argv);
+
+#endif
