@@ -459,6 +459,10 @@ file_submit (struct vdk_node *n, struct disk_queue *q, struct vdk_io *io)
     io_uring_prep_fsync (sqe, p->fd, IORING_FSYNC_DATASYNC);
     break;
   }
+  /* Large buffered transfers are mostly memory copies: let io_uring's
+   * worker threads do them in parallel instead of inline in the submitter. */
+  if (io->len >= (256u << 10) && !p->direct)
+    sqe->flags |= IOSQE_ASYNC;
   io_uring_sqe_set_data (sqe, io);
   return 0;
 }

@@ -43,6 +43,10 @@ struct job {
   bool target_zero, has_backing_target, out_of_order, compress;
   uint64_t sparse;         /* 0 = write everything */
   uint64_t total, done, next_off;
+  /* Block status is asked for large ranges and cached: one answer usually
+   * covers many chunks. */
+  struct disk_status st;
+  uint64_t st_off, st_end;          /* concatenated offsets the cache covers */
   uint64_t next_seq, next_write_seq;
   unsigned nslots;
   struct slot *slots;
@@ -167,14 +171,25 @@ start_next (struct job *j, struct slot *s)
       st.length = len;
     }
     else {
-      r = disk_block_status (j->src[i], soff, len,
-                             j->has_backing_target ? 0 : DISK_STATUS_WANT_DEPTH, &st);
-      if (r < 0) {
-        job_fail (j, r);
-        return false;
+      if (off < j->st_off || off >= j->st_end) {
+        uint64_t want = j->src_start[i + 1] - off;
+        if (want > (1ULL << 30))
+          want = 1ULL << 30;
+        r = disk_block_status (j->src[i], soff, want,
+                               j->has_backing_target ? 0 : DISK_STATUS_WANT_DEPTH, &j->st);
+        if (r < 0) {
+          job_fail (j, r);
+          return false;
+        }
+        j->st_off = off;
+        j->st_end = off + j->st.length;
       }
+      st = j->st;
+      st.length = j->st_end - off;
     }
-    len = st.length;
+    if (st.length < len)
+      len = st.length;
+    st.length = len;
     if (!(st.flags & (DISK_STATUS_DATA | DISK_STATUS_ZERO)) && j->has_backing_target) {
       j->next_off += len;       /* the target's backing provides it */
       j->done += len;
@@ -268,7 +283,7 @@ cmd_convert (int argc, char **argv)
     { NULL, 0, NULL, 0 },
   };
   const char *fmt = NULL, *ofmt = "raw", *backing = NULL, *bfmt = NULL;
-  const char *tcache = "writeback", *scache = NULL, *out;
+  const char *tcache = "unsafe", *scache = NULL, *out;
   char *opts = NULL, dst_opts[64];
   bool quiet = false, no_create = false, share = false, target_zero_flag = false;
   enum progress_mode pmode = PROGRESS_NONE;

@@ -49,7 +49,7 @@ static const struct command commands[] = {
     "  -m N              requests in flight (1..64, default 8)\n"
     "  -W                allow out-of-order writes (default: in order)\n"
     "  -t CACHE          output cache mode: writeback, none, unsafe, writethrough,\n"
-    "                    directsync (default: unsafe, then one flush at the end)\n"
+    "                    directsync (default: unsafe, like qemu-img: no flush)\n"
     "  -T CACHE          source cache mode (default: writeback)\n"
     "  --target-is-zero  the existing output (-n) reads as zeroes: skip zeroes\n"
     "  -p                show progress (SIGUSR1 prints one progress line anyway)\n"
