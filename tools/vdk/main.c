@@ -72,6 +72,29 @@ static const struct command commands[] = {
   { "map", cmd_map, "show where the data of an image is",
     "Usage: vdk map [-f FMT] [--output=human|json] [--start-offset=OFF]\n"
     "               [--max-length=LEN] [-U] IMAGE\n" },
+  { "dd", cmd_dd, "copy part of an image (dd style)",
+    "Usage: vdk dd [-U] [-f FMT] [-O OUTPUT_FMT] [bs=SIZE] [count=N] [skip=N]\n"
+    "              if=INPUT of=OUTPUT\n"
+    "\n"
+    "Create OUTPUT and copy COUNT blocks of BS bytes (default 512; all by default)\n"
+    "from INPUT, starting SKIP blocks in.\n" },
+  { "bench", cmd_bench, "measure I/O performance on an image",
+    "Usage: vdk bench [-c COUNT] [-d DEPTH] [-f FMT] [-n] [-o OFFSET] [-q] [-s SIZE]\n"
+    "                 [-S STEP] [-t CACHE] [-i io_uring|threads] [-w] [-U]\n"
+    "                 [--pattern=BYTE] [--flush-interval=N] [--random] IMAGE\n"
+    "\n"
+    "Send COUNT (75000) requests of SIZE (4k) bytes, DEPTH (64) in flight, starting at\n"
+    "OFFSET and moving by STEP (default SIZE), or at random aligned offsets with\n"
+    "--random.  -w writes (the pattern byte, default 0xa5) instead of reading.\n"
+    "  -n         cache=none          -t CACHE  cache mode\n"
+    "  -i MODE    io_uring (one thread, many in flight) or threads (DEPTH threads)\n" },
+  { "sparsify", cmd_sparsify, "give back the space of zero-filled blocks",
+    "Usage: vdk sparsify [-q] [-p] [-f FMT] [-S SIZE] --in-place IMAGE\n"
+    "       vdk sparsify [-q] [-p] [-f FMT] [-O FMT] [-o OPTIONS] [-S SIZE] IMAGE OUTPUT\n"
+    "\n"
+    "Find blocks of SIZE bytes (default: the cluster size, or 4k) that hold only\n"
+    "zeroes and release them: in place (discard/hole punching), or by writing a\n"
+    "sparse copy.  No filesystem knowledge is used.\n" },
 };
 
 const struct command *
