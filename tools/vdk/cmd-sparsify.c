@@ -133,16 +133,21 @@ cmd_sparsify (int argc, char **argv)
     return usage_error ("sparsify", "expecting an image and an output (or --in-place IMAGE)");
   /* A copy: convert with zero detection does exactly this. */
   {
-    char *av[16];
-    int ac = 0;
+    char *av[16], *probed = NULL;
+    int ac = 0, rc;
     struct disk *d;
     av[ac++] = "convert";
     if (fmt) { av[ac++] = "-f"; av[ac++] = (char *) fmt; }
     if (!ofmt) {
       if (disk_open (&d, argv[optind], fmt, DISK_OPEN_FORCE_SHARE, NULL) < 0)
         return disk_fail ();
-      ofmt = strdup (disk_get_format (d));
+      probed = strdup (disk_get_format (d));
       disk_close (d);
+      if (!probed) {
+        error ("out of memory");
+        return 1;
+      }
+      ofmt = probed;
     }
     av[ac++] = "-O"; av[ac++] = (char *) ofmt;
     if (opts) { av[ac++] = "-o"; av[ac++] = (char *) opts; }
@@ -153,6 +158,8 @@ cmd_sparsify (int argc, char **argv)
     av[ac++] = argv[optind + 1];
     av[ac] = NULL;
     optind = 1;
-    return cmd_convert (ac, av);
+    rc = cmd_convert (ac, av);
+    free (probed);
+    return rc;
   }
 }
