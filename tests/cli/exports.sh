@@ -22,7 +22,9 @@ int main (int argc, char **argv) {
   return disk_close (d) < 0;
 }
 C
-cc -Wall -Werror -I"$SRCDIR/include" t.c -L"$BUILDDIR" -ldisk -o t
+san=
+ldd "$lib" | grep -q libasan && san="-fsanitize=address,undefined"
+cc $san -Wall -Werror -I"$SRCDIR/include" t.c -L"$BUILDDIR" -ldisk -o t 2>cc.err || { cat cc.err; fail "cc"; }
 truncate -s 3M img.raw
 expect_eq "$(LD_LIBRARY_PATH="$BUILDDIR" ./t img.raw)" "raw 3145728"
 expect_rc 1 env LD_LIBRARY_PATH="$BUILDDIR" ./t nope.raw
