@@ -20,6 +20,28 @@ struct vdk_aio_req {
   int ret;
   char *msg;
   struct vdk_aio_req *next;
+  /* Sub-request for one allocating write: when its data is written,
+   * commit_done() links the allocation and completes PARENT. */
+  struct vdk_aio_req *parent;
+  struct vdk_node *node;
+  struct vdk_extent ext;
+  struct vdk_inflight *infl;
+};
+
+struct vdk_inflight {
+  uint64_t start, end;     /* guest range, rounded to the allocation unit */
+  struct disk_queue *q;    /* owner */
+  pthread_t thread;
+  struct vdk_inflight *next;
+};
+
+struct vdk_deferred {
+  struct vdk_aio_req *req;
+  const void *buf;
+  size_t len;
+  uint64_t off;
+  unsigned flags;
+  struct vdk_deferred *next;
 };
 
 struct disk_queue {
@@ -93,11 +115,17 @@ req_fail (struct vdk_aio_req *req, int ret)
   }
 }
 
+static void commit_done (struct disk_queue *q, struct vdk_aio_req *sub);
+
 static void
 req_put (struct disk_queue *q, struct vdk_aio_req *req)
 {
   if (--req->pending > 0)
     return;
+  if (req->parent) {
+    commit_done (q, req);
+    return;
+  }
   req->next = NULL;
   if (q->done_tail)
     q->done_tail->next = req;
@@ -269,6 +297,91 @@ resolve_read (struct disk_queue *q, struct vdk_aio_req *req, struct vdk_node *n,
 }
 
 static void
+unit_range (struct vdk_node *n, uint64_t off, uint64_t len, uint64_t *start, uint64_t *end)
+{
+  uint64_t cs = n->cluster_size ? n->cluster_size : 1;
+  *start = off - off % cs;
+  *end = off + len;
+  if (*end % cs)
+    *end += cs - *end % cs;
+}
+
+static struct vdk_inflight *
+find_overlap (struct vdk_node *n, uint64_t off, uint64_t len)
+{
+  uint64_t s, e;
+  unit_range (n, off, len, &s, &e);
+  for (struct vdk_inflight *i = n->inflight; i; i = i->next)
+    if (i->start < e && s < i->end)
+      return i;
+  return NULL;
+}
+
+int
+vdk_wait_inflight (struct vdk_node *n, uint64_t off, uint64_t len)
+{
+  struct vdk_inflight *i;
+
+  while ((i = find_overlap (n, off, len)) != NULL) {
+    if (pthread_equal (i->thread, pthread_self ()))
+      return vdk_err (EDEADLK, "%s: a synchronous request overlaps this thread's own"
+                      " asynchronous allocation in flight; wait for the queue first",
+                      n->filename);
+    pthread_cond_wait (&n->inflight_cond, &n->lock);
+  }
+  return 0;
+}
+
+static void resolve_write (struct disk_queue *q, struct vdk_aio_req *req, struct vdk_node *n,
+                           const void *buf, size_t len, uint64_t off, unsigned flags);
+
+/* The data of an allocating write is on disk: link it (crash-safe order),
+ * wake whoever waits for this unit, re-run deferred writes, complete the
+ * parent. */
+static void
+commit_done (struct disk_queue *q, struct vdk_aio_req *sub)
+{
+  struct vdk_node *n = sub->node;
+  struct vdk_aio_req *parent = sub->parent;
+  struct vdk_deferred *d;
+  int r = 0;
+
+  pthread_mutex_lock (&n->lock);
+  if (sub->ret == 0 && n->fmt->alloc_commit)
+    r = n->fmt->alloc_commit (n, &sub->ext);
+  for (struct vdk_inflight **pp = &n->inflight; *pp; pp = &(*pp)->next)
+    if (*pp == sub->infl) {
+      *pp = sub->infl->next;
+      break;
+    }
+  free (sub->infl);
+  pthread_cond_broadcast (&n->inflight_cond);
+  d = n->deferred;
+  n->deferred = NULL;
+  pthread_mutex_unlock (&n->lock);
+
+  if (sub->ret < 0) {
+    if (parent->ret == 0) {
+      parent->ret = sub->ret;
+      parent->msg = sub->msg;
+      sub->msg = NULL;
+    }
+  }
+  else if (r < 0)
+    req_fail (parent, r);
+  free (sub->msg);
+  free (sub);
+  while (d) {
+    struct vdk_deferred *next = d->next;
+    resolve_write (q, d->req, n, d->buf, d->len, d->off, d->flags);
+    req_put (q, d->req);
+    free (d);
+    d = next;
+  }
+  req_put (q, parent);
+}
+
+static void
 resolve_write (struct disk_queue *q, struct vdk_aio_req *req, struct vdk_node *n,
                const void *buf, size_t len, uint64_t off, unsigned flags)
 {
@@ -289,8 +402,29 @@ resolve_write (struct disk_queue *q, struct vdk_aio_req *req, struct vdk_node *n
   }
   while (len > 0 && req->ret == 0) {
     struct vdk_extent e;
+    struct vdk_inflight *ov;
     memset (&e, 0, sizeof e);
     pthread_mutex_lock (&n->lock);
+    /* An allocation of this queue in flight on the same unit: run this
+     * write again when it commits.  Another thread's: wait for it. */
+    while ((ov = find_overlap (n, off, len)) != NULL && ov->q != q)
+      pthread_cond_wait (&n->inflight_cond, &n->lock);
+    if (ov) {
+      struct vdk_deferred *d = calloc (1, sizeof *d), **pp;
+      if (!d) {
+        pthread_mutex_unlock (&n->lock);
+        req_fail (req, vdk_err (ENOMEM, "out of memory"));
+        return;
+      }
+      *d = (struct vdk_deferred) { .req = req, .buf = buf, .len = len, .off = off,
+                                   .flags = flags };
+      for (pp = &n->deferred; *pp; pp = &(*pp)->next)
+        ;
+      *pp = d;
+      req->pending++;
+      pthread_mutex_unlock (&n->lock);
+      return;
+    }
     r = n->fmt->alloc (n, off, len, &e);
     if (r == 0 && (e.len == 0 || e.len > len || e.kind != VDK_EXT_DATA))
       r = vdk_err (EIO, "%s: internal error: bad extent from %s alloc", n->filename, n->fmt->name);
@@ -305,14 +439,31 @@ resolve_write (struct disk_queue *q, struct vdk_aio_req *req, struct vdk_node *n
       resolve_write (q, req, e.child ? e.child : n->file, buf, e.len, e.host, flags);
     }
     else {
-      /* New allocations are written synchronously and committed before the
-       * lock is dropped, so metadata never points at unwritten data. */
-      r = vdk_node_pwrite (e.child ? e.child : n->file, buf, e.len, e.host, flags);
-      if (r == 0 && n->fmt->alloc_commit)
-        r = n->fmt->alloc_commit (n, &e);
+      /* A new allocation: its data goes out asynchronously; commit_done
+       * links it once written, so metadata never points at unwritten data. */
+      struct vdk_aio_req *sub = calloc (1, sizeof *sub);
+      struct vdk_inflight *infl = calloc (1, sizeof *infl);
+      if (!sub || !infl) {
+        free (sub);
+        free (infl);
+        pthread_mutex_unlock (&n->lock);
+        req_fail (req, vdk_err (ENOMEM, "out of memory"));
+        return;
+      }
+      unit_range (n, off, e.len, &infl->start, &infl->end);
+      infl->q = q;
+      infl->thread = pthread_self ();
+      infl->next = n->inflight;
+      n->inflight = infl;
       pthread_mutex_unlock (&n->lock);
-      if (r < 0)
-        req_fail (req, r);
+      sub->pending = 1;
+      sub->parent = req;
+      sub->node = n;
+      sub->ext = e;
+      sub->infl = infl;
+      req->pending++;
+      resolve_write (q, sub, e.child ? e.child : n->file, buf, e.len, e.host, flags);
+      req_put (q, sub);
     }
     buf = (const char *) buf + e.len;
     off += e.len;

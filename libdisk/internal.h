@@ -174,7 +174,18 @@ struct vdk_node {
                                      * e.g. a raw external data file) */
   pthread_mutex_t lock;             /* metadata lock (format nodes) */
   int depth;                        /* position in the backing chain */
+
+  /* Allocating writes whose data is in flight (async engine): alloc done,
+   * alloc_commit not yet.  Another write, zeroing or discard touching the same
+   * allocation unit waits for the commit (io.c, aio.c).  Under `lock`. */
+  struct vdk_inflight *inflight;
+  pthread_cond_t inflight_cond;
+  struct vdk_deferred *deferred;    /* async writes waiting for an inflight one */
 };
+
+/* Wait (node lock held) until no in-flight allocation overlaps [off, off+len);
+ * -EDEADLK if the overlapping one belongs to this very thread. */
+int vdk_wait_inflight (struct vdk_node *n, uint64_t off, uint64_t len);
 
 /* ---- protocol drivers (libdisk/protocols/) ------------------------------ */
 struct vdk_io;   /* an async leaf request, see aio.c */

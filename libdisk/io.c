@@ -172,13 +172,17 @@ vdk_node_pwrite (struct vdk_node *n, const void *buf, size_t len, uint64_t off, 
       return vdk_err (ENOTSUP, "%s: the %s format does not support compressed writes",
                       n->filename, n->fmt->name);
     pthread_mutex_lock (&n->lock);
-    r = n->fmt->pwrite_compressed (n, buf, len, off);
+    r = vdk_wait_inflight (n, off, len);
+    if (r == 0)
+      r = n->fmt->pwrite_compressed (n, buf, len, off);
     pthread_mutex_unlock (&n->lock);
     return r;
   }
   if (n->fmt->pwrite) {
     pthread_mutex_lock (&n->lock);
-    r = n->fmt->pwrite (n, buf, len, off, flags);
+    r = vdk_wait_inflight (n, off, len);
+    if (r == 0)
+      r = n->fmt->pwrite (n, buf, len, off, flags);
     pthread_mutex_unlock (&n->lock);
     return r;
   }
@@ -188,7 +192,9 @@ vdk_node_pwrite (struct vdk_node *n, const void *buf, size_t len, uint64_t off, 
     struct vdk_extent e;
     memset (&e, 0, sizeof e);
     pthread_mutex_lock (&n->lock);
-    r = n->fmt->alloc (n, off, len, &e);
+    r = vdk_wait_inflight (n, off, len);
+    if (r == 0)
+      r = n->fmt->alloc (n, off, len, &e);
     if (r == 0 && (e.len == 0 || e.len > len || e.kind != VDK_EXT_DATA))
       r = vdk_err (EIO, "%s: internal error: bad extent from %s alloc", n->filename, n->fmt->name);
     if (r < 0) {
@@ -280,7 +286,9 @@ vdk_node_write_zeroes (struct vdk_node *n, uint64_t off, uint64_t len, unsigned 
     r = -ENOTSUP;
     if (n->fmt->write_zeroes) {
       pthread_mutex_lock (&n->lock);
-      r = n->fmt->write_zeroes (n, off, len, flags);
+      r = vdk_wait_inflight (n, off, len);
+      if (r == 0)
+        r = n->fmt->write_zeroes (n, off, len, flags);
       pthread_mutex_unlock (&n->lock);
     }
   }
@@ -313,7 +321,9 @@ vdk_node_discard (struct vdk_node *n, uint64_t off, uint64_t len)
   if (!n->fmt->discard)
     return 0;
   pthread_mutex_lock (&n->lock);
-  r = n->fmt->discard (n, off, len);
+  r = vdk_wait_inflight (n, off, len);
+  if (r == 0)
+    r = n->fmt->discard (n, off, len);
   pthread_mutex_unlock (&n->lock);
   if (r == -ENOTSUP) {
     vdk_err_clear ();

@@ -26,6 +26,7 @@ node_new (const char *filename)
     return NULL;
   }
   pthread_mutex_init (&n->lock, NULL);
+  pthread_cond_init (&n->inflight_cond, NULL);
   return n;
 }
 
@@ -41,6 +42,7 @@ vdk_node_close (struct vdk_node *n)
   vdk_node_close (n->backing);
   vdk_node_close (n->file);
   pthread_mutex_destroy (&n->lock);
+  pthread_cond_destroy (&n->inflight_cond);
   free (n->filename);
   free (n->backing_filename);
   free (n->backing_format);
