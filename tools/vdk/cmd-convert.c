@@ -84,6 +84,18 @@ read_done (void *opaque, int ret)
   s->state = SLOT_READ;
 }
 
+/* Synchronous zeroing must not overlap an allocation of ours still in
+ * flight (the target could not order them): drain the queue first.  Only
+ * needed when the target does not read as zeroes already. */
+static int
+zero_range (struct job *j, uint64_t off, uint64_t len)
+{
+  while (disk_queue_inflight (j->q) > 0)
+    if (disk_queue_wait (j->q, 1) < 0)
+      return -1;
+  return disk_write_zeroes (j->dst, off, len, DISK_MAY_UNMAP);
+}
+
 /* Write the data of a slot: non-zero runs as data, zero runs skipped or
  * zeroed.  Writes complete through write_done. */
 static void
@@ -126,7 +138,7 @@ issue_writes (struct job *j, struct slot *s)
     }
     if (zero) {
       if (!j->target_zero) {
-        r = disk_write_zeroes (j->dst, s->off + pos, run - pos, DISK_MAY_UNMAP);
+        r = zero_range (j, s->off + pos, run - pos);
         if (r < 0) {
           job_fail (j, r);
           break;
@@ -197,7 +209,7 @@ start_next (struct job *j, struct slot *s)
     }
     if (!(st.flags & DISK_STATUS_DATA) && !j->compress) {
       if (!j->target_zero) {
-        r = disk_write_zeroes (j->dst, off, len, DISK_MAY_UNMAP);
+        r = zero_range (j, off, len);
         if (r < 0) {
           job_fail (j, r);
           return false;
@@ -408,6 +420,11 @@ cmd_convert (int argc, char **argv)
     goto cleanup;
   }
   j.has_backing_target = backing != NULL;
+  /* Zero runs smaller than the target's allocation unit cannot be left
+   * unallocated anyway: detect them at that granularity (as qemu-img does),
+   * up to the chunk size. */
+  if (j.sparse && disk_get_cluster_size (j.dst) > j.sparse)
+    j.sparse = disk_get_cluster_size (j.dst) < CHUNK ? disk_get_cluster_size (j.dst) : CHUNK;
   j.target_zero = target_zero_flag || (!no_create && disk_is_zero_initialized (j.dst));
   if (j.compress) {
     uint64_t cs = disk_get_cluster_size (j.dst);
