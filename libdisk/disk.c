@@ -34,6 +34,8 @@ disk_open (struct disk **out, const char *spec, const char *format, unsigned fla
     nflags |= VDK_O_NOLOCK;
   if (flags & DISK_OPEN_NO_BACKING)
     nflags |= VDK_O_NO_BACKING;
+  if (flags & DISK_OPEN_BACKING_NO_LOCK)
+    nflags |= VDK_O_BACKING_NOLOCK;
   vdk_opts_init (&extra);
   r = vdk_opts_parse (&extra, options, NULL);
   if (r < 0) {
@@ -86,6 +88,91 @@ const char *
 disk_get_filename (struct disk *d)
 {
   return d->root->filename;
+}
+
+int
+disk_set_backing (struct disk *d, const char *backing, const char *backing_fmt)
+{
+  struct vdk_node *n = d->root;
+  int r;
+
+  if (!(n->flags & VDK_O_RDWR))
+    return vdk_err (EROFS, "%s: image is opened read-only", n->filename);
+  if (backing && !backing[0])
+    backing = NULL;
+  if (backing_fmt && !vdk_find_format (backing_fmt))
+    return vdk_err (EINVAL, "Unknown backing file format '%s'", backing_fmt);
+  if (!n->fmt || !n->fmt->set_backing)
+    return vdk_err (ENOTSUP, "%s: the %s format has no backing file", n->filename,
+                    n->fmt ? n->fmt->name : n->proto->name);
+  pthread_mutex_lock (&n->lock);
+  r = n->fmt->set_backing (n, backing, backing_fmt);
+  pthread_mutex_unlock (&n->lock);
+  if (r < 0)
+    return r;
+  free (n->backing_filename);
+  free (n->backing_format);
+  n->backing_filename = backing ? strdup (backing) : NULL;
+  n->backing_format = backing_fmt ? strdup (backing_fmt) : NULL;
+  return vdk_node_flush (n);
+}
+
+int
+disk_make_empty (struct disk *d)
+{
+  struct vdk_node *n = d->root;
+  int r;
+
+  if (!(n->flags & VDK_O_RDWR))
+    return vdk_err (EROFS, "%s: image is opened read-only", n->filename);
+  if (!n->fmt || !n->fmt->make_empty)
+    return vdk_err (ENOTSUP, "%s: the %s format cannot be emptied", n->filename,
+                    n->fmt ? n->fmt->name : n->proto->name);
+  pthread_mutex_lock (&n->lock);
+  r = vdk_wait_inflight (n, 0, n->size);
+  if (r == 0)
+    r = n->fmt->make_empty (n);
+  pthread_mutex_unlock (&n->lock);
+  return r < 0 ? r : vdk_node_flush (n);
+}
+
+static struct vdk_node *
+chain_node (struct disk *d, int depth)
+{
+  struct vdk_node *n = d->root;
+  while (n && depth-- > 0)
+    n = n->backing;
+  return n;
+}
+
+int
+disk_chain_length (struct disk *d)
+{
+  int len = 0;
+  for (struct vdk_node *n = d->root; n; n = n->backing)
+    len++;
+  return len;
+}
+
+const char *
+disk_chain_filename (struct disk *d, int depth)
+{
+  struct vdk_node *n = chain_node (d, depth);
+  return n ? n->filename : NULL;
+}
+
+const char *
+disk_chain_format (struct disk *d, int depth)
+{
+  struct vdk_node *n = chain_node (d, depth);
+  return n ? (n->fmt ? n->fmt->name : n->proto->name) : NULL;
+}
+
+uint64_t
+disk_chain_size (struct disk *d, int depth)
+{
+  struct vdk_node *n = chain_node (d, depth);
+  return n ? n->size : 0;
 }
 
 uint64_t

@@ -145,6 +145,7 @@ struct vdk_extent {
 #define VDK_O_NO_BACKING  0x20u
 #define VDK_O_PROBED      0x40u  /* format was probed, not named */
 #define VDK_O_WRITETHROUGH 0x80u /* cache=writethrough/directsync: flush every write */
+#define VDK_O_BACKING_NOLOCK 0x100u /* open backing nodes without locks */
 
 enum vdk_prealloc { VDK_PREALLOC_OFF, VDK_PREALLOC_METADATA, VDK_PREALLOC_FALLOC, VDK_PREALLOC_FULL };
 int vdk_parse_prealloc (const char *s, enum vdk_prealloc *out);
@@ -270,6 +271,8 @@ struct vdk_format {
   int (*pwrite_compressed) (struct vdk_node *n, const void *buf, size_t len, uint64_t off);
   /* Remove extra files the format created (extents, data file) besides node->filename. */
   int (*remove_extra) (const char *filename);
+  /* Deallocate every cluster so reads fall through to the backing file. */
+  int (*make_empty) (struct vdk_node *n);
   /* New callbacks go here, at the end. */
 };
 

@@ -206,6 +206,8 @@ open_backing (struct vdk_node *n, struct vdk_opts *bopts, unsigned flags, int de
   char *name;
   int r;
   unsigned bflags = (flags & ~(VDK_O_RDWR | VDK_O_PROBED | VDK_O_CREATE));
+  if (flags & VDK_O_BACKING_NOLOCK)
+    bflags |= VDK_O_NOLOCK;
 
   if (depth + 1 >= VDK_MAX_CHAIN_DEPTH)
     return vdk_err (ELOOP, "%s: backing chain is deeper than %d images",

@@ -35,6 +35,7 @@ struct disk;
 #define DISK_OPEN_NO_BACKING    0x04u /* do not open backing files */
 #define DISK_OPEN_NO_LOCK       0x08u /* do not take OFD locks */
 #define DISK_OPEN_PROBE_BACKING 0x10u /* internal use: opening a backing file */
+#define DISK_OPEN_BACKING_NO_LOCK 0x20u /* open backing files without locks (commit) */
 
 /* Open an image by spec: a path, a URL ("file:///x", later "nfs://..."),
  * "json:{...}" or a key=value list ("driver=qcow2,file.filename=x.qcow2").
@@ -77,6 +78,21 @@ DISK_API int disk_write_zeroes (struct disk *d, uint64_t offset, uint64_t count,
 #define DISK_TRUNCATE_SHRINK 0x01u
 DISK_API int disk_truncate (struct disk *d, uint64_t size, const char *prealloc,
                             unsigned flags);
+
+/* ---- backing chains ------------------------------------------------------ */
+/* Record BACKING (NULL or "" for none) with format BACKING_FMT (may be NULL)
+ * as the image's backing file.  Only the name changes (rebase -u); the
+ * already-open chain is not reopened. */
+DISK_API int disk_set_backing (struct disk *d, const char *backing, const char *backing_fmt);
+/* Deallocate everything in the top image so reads fall through to its
+ * backing file (commit empties the image it committed). */
+DISK_API int disk_make_empty (struct disk *d);
+/* Length of the open backing chain (1 = no backing file) and the filename of
+ * layer DEPTH (0 = top), or NULL. */
+DISK_API int disk_chain_length (struct disk *d);
+DISK_API const char *disk_chain_filename (struct disk *d, int depth);
+DISK_API const char *disk_chain_format (struct disk *d, int depth);
+DISK_API uint64_t disk_chain_size (struct disk *d, int depth);
 
 /* ---- block status / map ---------------------------------------------- */
 #define DISK_STATUS_DATA       0x01u /* reads return data (may still be zeroes) */

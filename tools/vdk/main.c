@@ -72,6 +72,21 @@ static const struct command commands[] = {
   { "map", cmd_map, "show where the data of an image is",
     "Usage: vdk map [-f FMT] [--output=human|json] [--start-offset=OFF]\n"
     "               [--max-length=LEN] [-U] IMAGE\n" },
+  { "rebase", cmd_rebase, "change the backing file of an image",
+    "Usage: vdk rebase [-q] [-p] [-u] [-f FMT] [-t CACHE] -b BACKING [-F BACKING_FMT] IMAGE\n"
+    "\n"
+    "Make BACKING (relative to IMAGE's directory, or \"\" for none) the backing file of\n"
+    "IMAGE.  Safe mode copies into IMAGE every range the new backing file would read\n"
+    "differently, so IMAGE's content does not change.\n"
+    "  -u   unsafe: only rewrite the name (the new backing file must hold the same data)\n" },
+  { "commit", cmd_commit, "write an image's data into its backing file",
+    "Usage: vdk commit [-q] [-p] [-d] [-f FMT] [-t CACHE] [-b BASE] IMAGE\n"
+    "\n"
+    "Copy the data IMAGE holds above BASE (default: its backing file) into BASE, then\n"
+    "empty IMAGE so it reads through to BASE.\n"
+    "  -d       do not empty IMAGE\n"
+    "  -b BASE  commit into this image of the chain (implies -d: the images between\n"
+    "           BASE and IMAGE no longer match)\n" },
   { "dd", cmd_dd, "copy part of an image (dd style)",
     "Usage: vdk dd [-U] [-f FMT] [-O OUTPUT_FMT] [bs=SIZE] [count=N] [skip=N]\n"
     "              if=INPUT of=OUTPUT\n"
