@@ -350,6 +350,70 @@ disk_block_status (struct disk *d, uint64_t offset, uint64_t count, unsigned wan
   return 0;
 }
 
+static bool
+format_accepts (const struct vdk_format *f, const char *name)
+{
+  for (const struct vdk_opt_desc *o = f->create_opts; o && o->name; o++)
+    if (strcmp (o->name, name) == 0)
+      return true;
+  return false;
+}
+
+/* Bytes of SRC's data, counted in GRAN-aligned units that hold any data or
+ * are allocated (a source's zero clusters do not count). */
+static uint64_t
+src_data_bytes (void *opaque, uint64_t gran)
+{
+  struct disk *src = opaque;
+  uint64_t size = src->root->size, off = 0, total = 0, last_unit = UINT64_MAX;
+
+  if (gran == 0)
+    gran = 1;
+  while (off < size) {
+    struct disk_status st;
+    if (disk_block_status (src, off, size - off, DISK_STATUS_WANT_DEPTH, &st) < 0)
+      return size;   /* unknown: assume everything */
+    if (st.flags & DISK_STATUS_DATA) {
+      uint64_t s = off - off % gran, e = off + st.length;
+      if (e % gran)
+        e += gran - e % gran;
+      if (s / gran == last_unit)
+        s += gran;
+      if (e > s)
+        total += e - s;
+      last_unit = e / gran - 1;
+    }
+    off += st.length;
+  }
+  return total > VDK_ROUND_UP (size, gran) ? VDK_ROUND_UP (size, gran) : total;
+}
+
+int
+disk_measure (const char *format, const char *options, uint64_t size, struct disk *src,
+              uint64_t *required, uint64_t *fully_allocated)
+{
+  const struct vdk_format *f = vdk_find_format (format ? format : "raw");
+  struct vdk_opts o;
+  int r;
+
+  if (!f)
+    return vdk_err (EINVAL, "Unknown file format '%s'", format);
+  if (!f->measure)
+    return vdk_err (ENOTSUP, "Block driver '%s' does not support size measurement", f->name);
+  vdk_opts_init (&o);
+  r = vdk_opts_parse (&o, options, NULL);
+  for (size_t i = 0; r == 0 && i < o.n; i++)
+    if (!format_accepts (f, o.v[i].key))
+      r = vdk_err (EINVAL, "Invalid parameter '%s' for format '%s'", o.v[i].key, f->name);
+  if (r == 0) {
+    if (src)
+      size = src->root->size;
+    r = f->measure (&o, size, src ? src_data_bytes : NULL, src, required, fully_allocated);
+  }
+  vdk_opts_free (&o);
+  return r;
+}
+
 int
 disk_create_options (const char *format,
                      void (*cb) (void *, const char *, const char *, const char *, const char *),
@@ -364,15 +428,6 @@ disk_create_options (const char *format,
   for (const struct vdk_opt_desc *o = f->create_opts; o && o->name; o++)
     cb (opaque, o->name, o->type, o->help, o->defval);
   return 0;
-}
-
-static bool
-format_accepts (const struct vdk_format *f, const char *name)
-{
-  for (const struct vdk_opt_desc *o = f->create_opts; o && o->name; o++)
-    if (strcmp (o->name, name) == 0)
-      return true;
-  return false;
 }
 
 int

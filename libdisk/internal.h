@@ -273,6 +273,13 @@ struct vdk_format {
   int (*remove_extra) (const char *filename);
   /* Deallocate every cluster so reads fall through to the backing file. */
   int (*make_empty) (struct vdk_node *n);
+  /* qemu-img measure: host bytes needed for an image of SIZE with the create
+   * options OPTS.  DATA_BYTES(opaque, gran) tells how many bytes of the
+   * source's data lie in GRAN-aligned units holding data (NULL: no source,
+   * size only).  Sets *required and *full (fully allocated). */
+  int (*measure) (struct vdk_opts *opts, uint64_t size,
+                  uint64_t (*data_bytes) (void *opaque, uint64_t gran), void *opaque,
+                  uint64_t *required, uint64_t *full);
   /* New callbacks go here, at the end. */
 };
 

@@ -113,6 +113,22 @@ raw_create (struct vdk_node *file, uint64_t size, struct vdk_opts *opts)
   return r;
 }
 
+/* Like qemu: a raw image always needs its whole virtual size. */
+static int
+raw_measure (struct vdk_opts *opts, uint64_t size,
+             uint64_t (*data_bytes) (void *, uint64_t), void *opaque,
+             uint64_t *required, uint64_t *full)
+{
+  enum vdk_prealloc pa = VDK_PREALLOC_OFF;
+  (void) data_bytes;
+  (void) opaque;
+  vdk_opts_take (opts, "size");
+  if (vdk_parse_prealloc (vdk_opts_take (opts, "preallocation"), &pa) < 0)
+    return -EINVAL;
+  *required = *full = size;
+  return 0;
+}
+
 static const struct vdk_opt_desc raw_create_opts[] = {
   { "size", "size", "Virtual disk size", NULL },
   { "preallocation", "string", "Preallocation mode (allowed values: off, falloc, full)", "off" },
@@ -132,4 +148,5 @@ const struct vdk_format vdk_format_raw = {
   .truncate = raw_truncate,
   .create = raw_create,
   .create_opts = raw_create_opts,
+  .measure = raw_measure,
 };

@@ -128,6 +128,12 @@ DISK_API int disk_create (const char *spec, const char *format, uint64_t size,
                           const char *options, const char *backing,
                           const char *backing_fmt, unsigned flags);
 
+/* How many host bytes an image of FORMAT (with create OPTIONS) needs: for a
+ * new image of SIZE bytes, or (SRC non-NULL) to hold the data of SRC.
+ * -ENOTSUP if the format cannot tell. */
+DISK_API int disk_measure (const char *format, const char *options, uint64_t size,
+                           struct disk *src, uint64_t *required, uint64_t *fully_allocated);
+
 /* List the create options of FORMAT for "-o help": calls CB per option. */
 DISK_API int disk_create_options (const char *format,
                                   void (*cb) (void *opaque, const char *name,

@@ -3,7 +3,7 @@
 . "$(dirname "$0")/../functions.sh"
 
 "$VDK" --help > help.txt
-for c in create info convert resize compare map dd bench sparsify rebase commit; do
+for c in create info convert resize compare map dd bench sparsify rebase commit measure; do
   expect_grep "^  $c " help.txt
   "$VDK" $c --help > c.txt
   expect_grep "Usage: vdk $c" c.txt

@@ -87,6 +87,13 @@ static const struct command commands[] = {
     "  -d       do not empty IMAGE\n"
     "  -b BASE  commit into this image of the chain (implies -d: the images between\n"
     "           BASE and IMAGE no longer match)\n" },
+  { "measure", cmd_measure, "how much host space an image needs",
+    "Usage: vdk measure [--output=human|json] [-O OUTPUT_FMT] [-o OPTIONS]\n"
+    "                   [--size N | [-f FMT] [-U] IMAGE]\n"
+    "\n"
+    "Print the host bytes needed by an OUTPUT_FMT image (default raw): of N bytes, or\n"
+    "holding the data of IMAGE.  'required' is what the data needs now, 'fully\n"
+    "allocated' what a fully written image needs.\n" },
   { "dd", cmd_dd, "copy part of an image (dd style)",
     "Usage: vdk dd [-U] [-f FMT] [-O OUTPUT_FMT] [bs=SIZE] [count=N] [skip=N]\n"
     "              if=INPUT of=OUTPUT\n"

@@ -77,6 +77,7 @@ int cmd_resize (int argc, char **argv);
 int cmd_compare (int argc, char **argv);
 int cmd_map (int argc, char **argv);
 int cmd_dd (int argc, char **argv);
+int cmd_measure (int argc, char **argv);
 int cmd_rebase (int argc, char **argv);
 int cmd_commit (int argc, char **argv);
 int cmd_bench (int argc, char **argv);
