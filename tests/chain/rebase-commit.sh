@@ -41,6 +41,21 @@ cp mid.qcow2 loop.qcow2
 expect_rc 1 "$VDK" info loop.qcow2
 expect_grep "loop" "$TMP/err"
 
+# chains deeper than 64 images are refused, not followed
+truncate -s 1M l0.raw
+prev=l0.raw; pfmt=raw
+for i in $(seq 1 70); do
+  "$VDK" create -q -u -f qcow2 -b "$prev" -F $pfmt "l$i.qcow2" 1M
+  prev=l$i.qcow2; pfmt=qcow2
+done
+expect_rc 1 "$VDK" info l70.qcow2
+expect_grep "deeper than 64" "$TMP/err"
+expect_rc 0 "$VDK" info l60.qcow2
+# a relative backing name resolves against the overlay's directory
+mkdir -p sub
+"$VDK" create -q -f qcow2 -b ../base.raw -F raw sub/rel.qcow2
+(cd / && "$VDK" compare "$TMP/sub/rel.qcow2" "$TMP/base.raw" >/dev/null) || fail "relative backing name"
+
 # rebase safe: top onto base.raw directly; content unchanged, C copied up
 cp top.qcow2 t1.qcow2
 "$VDK" rebase -b base.raw -F raw t1.qcow2
