@@ -90,7 +90,7 @@ fs_build (struct pool *p, unsigned flags)
     if (r == 1) {
       if (!(flags & POOL_BUILD_NO_OVERWRITE))
         return 0;   /* an existing filesystem is used as it is */
-      return pool_err (EEXIST, "cannot build pool '%s': device '%s' already contains a %s"
+      return pool_err (EEXIST, "cannot build pool '%s': device '%s' already contains data (%s)"
                        " (use --overwrite to destroy it)", p->def->name, dev, what);
     }
     if (!(flags & POOL_BUILD_NO_OVERWRITE)) {
