@@ -204,8 +204,11 @@ scaled_elem (xmlNodePtr n, const char *src, const char *what, uint64_t *out)
 {
   char *num = text (n), *unit = attr (n, "unit");
   int r = pool_parse_scaled (num, unit, out);
-  if (r < 0)
-    r = pool_err (-r, "%s: <%s>: %s", src, what, pool_last_error ());
+  if (r < 0) {
+    char msg[512];
+    snprintf (msg, sizeof msg, "%s", pool_last_error ());
+    r = pool_err (-r, "%s: <%s>: %s", src, what, msg);
+  }
   free (num);
   free (unit);
   return r;
