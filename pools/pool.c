@@ -586,7 +586,9 @@ pool_define (struct pool_ctx *c, struct pool_def *def, struct pool **out)
   if ((r = write_def (c, "pools/%s.xml", def)) < 0)
     goto fail;
   pool_free (old);
-  return load_pool (c, def->name, out) < 0 ? -pool_last_errno () : 0;
+  r = load_pool (c, def->name, out);
+  pool_def_free (def);
+  return r;
  fail:
   pool_free (old);
   pool_def_free (def);
