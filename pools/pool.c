@@ -439,10 +439,11 @@ pool_list (struct pool_ctx *c, struct pool ***out, size_t *n)
   v = calloc (count ? count : 1, sizeof *v);
   if (!v)
     r = pool_err (ENOMEM, "out of memory");
+  /* A damaged definition does not hide the other pools: it is left out
+   * here, and looking it up by name reports what is wrong with it. */
   for (size_t i = 0; r >= 0 && i < count; i++) {
     struct pool *p;
-    r = load_pool (c, names[i], &p);
-    if (r >= 0 && p)
+    if (load_pool (c, names[i], &p) == 0 && p)
       v[got++] = p;
   }
   for (size_t i = 0; i < count; i++)
@@ -596,7 +597,8 @@ pool_define (struct pool_ctx *c, struct pool_def *def, struct pool **out)
 }
 
 int
-pool_create (struct pool_ctx *c, struct pool_def *def, unsigned build_flags, struct pool **out)
+pool_create (struct pool_ctx *c, struct pool_def *def, bool build, unsigned build_flags,
+             struct pool **out)
 {
   struct pool *old = NULL, *p;
   int r;
@@ -621,7 +623,7 @@ pool_create (struct pool_ctx *c, struct pool_def *def, unsigned build_flags, str
   p->ctx = c;
   p->def = def;
   p->ops = pool_find_type (def->type);
-  r = pool_start (p, build_flags != 0 || false, build_flags);
+  r = pool_start (p, build || build_flags, build_flags);
   if (r < 0) {
     pool_free (p);
     return r;

@@ -110,7 +110,7 @@ int pool_list (struct pool_ctx *c, struct pool ***out, size_t *n);
 
 int pool_define (struct pool_ctx *c, struct pool_def *def, struct pool **out); /* takes def */
 /* Transient: defined and started at once; gone when destroyed. */
-int pool_create (struct pool_ctx *c, struct pool_def *def, unsigned build_flags,
+int pool_create (struct pool_ctx *c, struct pool_def *def, bool build, unsigned build_flags,
                  struct pool **out);  /* takes def */
 int pool_undefine (struct pool *p);
 int pool_start (struct pool *p, bool build, unsigned build_flags);

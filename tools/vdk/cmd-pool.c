@@ -119,20 +119,20 @@ def_from_args (const char *cmd, const struct vargs *a, struct pool_def **out)
   if (!(d->name = strdup (vget (as_opts, a, "name"))) ||
       !(d->type = strdup (vget (as_opts, a, "type"))))
     goto oom;
-  if ((v = vget (as_opts, a, "source-dev"))) {
+  if ((v = vget (as_opts, a, "source-dev")) && v[0]) {
     if (!(d->devices[0] = strdup (v)))
       goto oom;
     d->n_devices = 1;
   }
-  if ((v = vget (as_opts, a, "source-host")) && !(d->source_host = strdup (v)))
+  if ((v = vget (as_opts, a, "source-host")) && v[0] && !(d->source_host = strdup (v)))
     goto oom;
-  if ((v = vget (as_opts, a, "source-path")) && !(d->source_dir = strdup (v)))
+  if ((v = vget (as_opts, a, "source-path")) && v[0] && !(d->source_dir = strdup (v)))
     goto oom;
-  if ((v = vget (as_opts, a, "source-name")) && !(d->source_name = strdup (v)))
+  if ((v = vget (as_opts, a, "source-name")) && v[0] && !(d->source_name = strdup (v)))
     goto oom;
-  if ((v = vget (as_opts, a, "source-format")) && !(d->source_format = strdup (v)))
+  if ((v = vget (as_opts, a, "source-format")) && v[0] && !(d->source_format = strdup (v)))
     goto oom;
-  if ((v = vget (as_opts, a, "target")) && !(d->target = strdup (v)))
+  if ((v = vget (as_opts, a, "target")) && v[0] && !(d->target = strdup (v)))
     goto oom;
   (void) cmd;
   *out = d;
@@ -189,7 +189,7 @@ define_or_create_as (int argc, char **argv, bool create)
     pool_def_free (d);
     return 1;
   }
-  r = create ? pool_create (c, d, build_flags (as_opts, &a), &p) : pool_define (c, d, &p);
+  r = create ? pool_create (c, d, vhas (as_opts, &a, "build"), build_flags (as_opts, &a), &p) : pool_define (c, d, &p);
   if (r < 0) {
     pool_ctx_close (c);
     return pool_fail ();
@@ -249,7 +249,7 @@ define_or_create (int argc, char **argv, bool create)
     pool_def_free (d);
     return 1;
   }
-  r = create ? pool_create (c, d, build_flags (file_opts, &a), &p) : pool_define (c, d, &p);
+  r = create ? pool_create (c, d, vhas (file_opts, &a, "build"), build_flags (file_opts, &a), &p) : pool_define (c, d, &p);
   if (r < 0) {
     pool_ctx_close (c);
     return pool_fail ();
@@ -455,8 +455,30 @@ static const struct vopt list_opts[] = {
   { "details", false, false, false },
   { "uuid", false, false, false },
   { "name", false, false, false },
+  { "output", true, false, false },
   { NULL },
 };
+
+static void
+pool_json (struct jw *w, struct pool *p)
+{
+  struct pool_info info;
+
+  jw_obj (w, NULL);
+  jw_str (w, "name", p->def->name);
+  jw_str (w, "uuid", p->def->uuid);
+  jw_str (w, "type", p->def->type);
+  jw_str (w, "state", p->active ? "running" : "inactive");
+  jw_bool (w, "persistent", p->persistent);
+  jw_bool (w, "autostart", p->autostart);
+  jw_str (w, "target", p->def->target);
+  if (p->active && pool_get_info (p, &info) == 0) {
+    jw_uint (w, "capacity", info.capacity);
+    jw_uint (w, "allocation", info.allocation);
+    jw_uint (w, "available", info.available);
+  }
+  jw_obj_end (w);
+}
 
 static bool
 type_wanted (const char *types, const char *t)
@@ -481,6 +503,8 @@ cmd_pool_list (int argc, char **argv)
   size_t n;
   bool all, inactive, details, by_name, by_uuid;
   const char *types;
+  enum output_format out = OUT_HUMAN;
+  struct jw w;
 
   if (vparse (argv[0], list_opts, argc, argv, &a))
     return 1;
@@ -508,12 +532,17 @@ cmd_pool_list (int argc, char **argv)
       s += l + (s[l] == ',');
     }
   }
+  if (vget (list_opts, &a, "output") && parse_output (vget (list_opts, &a, "output"), &out) < 0)
+    return 1;
   if (open_ctx (&c, false))
     return 1;
   if (pool_list (c, &v, &n) < 0) {
     pool_ctx_close (c);
     return pool_fail ();
   }
+  jw_init (&w, stdout, true);
+  if (out == OUT_JSON)
+    jw_arr (&w, NULL);
   t = details ? vtable_new (7, "Name", "State", "Autostart", "Persistent", "Capacity",
                             "Allocation", "Available")
     : vtable_new (3, "Name", "State", "Autostart");
@@ -531,6 +560,10 @@ cmd_pool_list (int argc, char **argv)
       continue;
     if (types && !type_wanted (types, p->def->type))
       continue;
+    if (out == OUT_JSON) {
+      pool_json (&w, p);
+      continue;
+    }
     if (by_name || by_uuid) {
       if (by_uuid)
         printf ("%s%s", p->def->uuid, by_name ? " " : "\n");
@@ -553,7 +586,11 @@ cmd_pool_list (int argc, char **argv)
       vtable_row (t, p->def->name, p->active ? "active" : "inactive",
                   p->autostart ? "yes" : "no");
   }
-  if (!by_name && !by_uuid)
+  if (out == OUT_JSON) {
+    jw_arr_end (&w);
+    jw_end (&w);
+  }
+  else if (!by_name && !by_uuid)
     vtable_print (t);
   vtable_free (t);
   pool_list_free (v, n);
@@ -564,6 +601,7 @@ cmd_pool_list (int argc, char **argv)
 static const struct vopt info_opts[] = {
   { "pool", true, true, true },
   { "bytes", false, false, false },
+  { "output", true, false, false },
   { NULL },
 };
 
@@ -583,6 +621,21 @@ cmd_pool_info (int argc, char **argv)
   if (pool_get_info (p, &info) < 0) {
     put_pool (c, p);
     return pool_fail ();
+  }
+  if (vget (info_opts, &a, "output")) {
+    enum output_format out;
+    if (parse_output (vget (info_opts, &a, "output"), &out) < 0) {
+      put_pool (c, p);
+      return 1;
+    }
+    if (out == OUT_JSON) {
+      struct jw w;
+      jw_init (&w, stdout, true);
+      pool_json (&w, p);
+      jw_end (&w);
+      put_pool (c, p);
+      return 0;
+    }
   }
   printf ("%-15s %s\n", "Name:", p->def->name);
   printf ("%-15s %s\n", "UUID:", p->def->uuid);

@@ -104,7 +104,17 @@ resolve_backing (struct pool_ctx *c, struct pool *p, const char *spec, char **pa
   struct pool_vol *v;
   struct pool *bp = NULL;
 
-  if (pool_vol_lookup (p, spec, &v) < 0 && pool_vol_find (c, spec, &bp, &v) < 0) {
+  if (!strncmp (spec, "vol:", 4) && strchr (spec + 4, '/')) {
+    const char *slash = strchr (spec + 4, '/');
+    char *pname = strndup (spec + 4, slash - spec - 4);
+    int r = pname ? pool_lookup (c, pname, &bp) : -ENOMEM;
+    free (pname);
+    if (r < 0 || pool_vol_lookup (bp, slash + 1, &v) < 0) {
+      pool_free (bp);
+      return pool_fail ();
+    }
+  }
+  else if (pool_vol_lookup (p, spec, &v) < 0 && pool_vol_find (c, spec, &bp, &v) < 0) {
     if (spec[0] == '/' && access (spec, F_OK) == 0) {
       *path = strdup (spec);
       return *path ? 0 : 1;
@@ -539,8 +549,35 @@ int cmd_vol_download (int argc, char **argv) { return upload_download (argc, arg
 static const struct vopt list_opts[] = {
   { "pool", true, true, true },
   { "details", false, false, false },
+  { "output", true, false, false },
   { NULL },
 };
+
+static void
+vol_json (struct jw *w, const struct pool_vol *v)
+{
+  jw_obj (w, NULL);
+  jw_str (w, "name", v->name);
+  jw_str (w, "key", v->key);
+  jw_str (w, "path", v->path);
+  jw_str (w, "type", v->type);
+  jw_str (w, "format", v->format);
+  jw_uint (w, "capacity", v->capacity);
+  jw_uint (w, "allocation", v->allocation);
+  jw_uint (w, "physical", v->physical);
+  if (v->backing)
+    jw_str (w, "backing-filename", v->backing);
+  if (v->backing_format)
+    jw_str (w, "backing-format", v->backing_format);
+  jw_obj_end (w);
+}
+
+static int
+get_output (const struct vopt *opts, const struct vargs *a, enum output_format *out)
+{
+  *out = OUT_HUMAN;
+  return vget (opts, a, "output") && parse_output (vget (opts, a, "output"), out) < 0;
+}
 
 int
 cmd_vol_list (int argc, char **argv)
@@ -552,10 +589,13 @@ cmd_vol_list (int argc, char **argv)
   struct vtable *t;
   size_t n;
   bool details;
+  enum output_format out;
 
   if (vparse (argv[0], list_opts, argc, argv, &a))
     return 1;
   details = vhas (list_opts, &a, "details");
+  if (get_output (list_opts, &a, &out))
+    return 1;
   if (pool_ctx_open (&c, NULL, false) < 0)
     return pool_fail ();
   if (get_pool (c, vget (list_opts, &a, "pool"), &p)) {
@@ -566,6 +606,19 @@ cmd_vol_list (int argc, char **argv)
     pool_free (p);
     pool_ctx_close (c);
     return pool_fail ();
+  }
+  if (out == OUT_JSON) {
+    struct jw w;
+    jw_init (&w, stdout, true);
+    jw_arr (&w, NULL);
+    for (size_t i = 0; i < n; i++)
+      vol_json (&w, v[i]);
+    jw_arr_end (&w);
+    jw_end (&w);
+    pool_vol_list_free (v, n);
+    pool_free (p);
+    pool_ctx_close (c);
+    return 0;
   }
   t = details ? vtable_new (5, "Name", "Path", "Type", "Capacity", "Allocation")
     : vtable_new (2, "Name", "Path");
@@ -592,6 +645,7 @@ static const struct vopt info_opts[] = {
   { "pool", true, false, false },
   { "bytes", false, false, false },
   { "physical", false, false, false },
+  { "output", true, false, false },
   { NULL },
 };
 
@@ -604,10 +658,19 @@ cmd_vol_info (int argc, char **argv)
   struct pool_vol *v;
   bool bytes;
   char buf[32];
+  enum output_format out;
 
-  if (vparse (argv[0], info_opts, argc, argv, &a) ||
+  if (vparse (argv[0], info_opts, argc, argv, &a) || get_output (info_opts, &a, &out) ||
       get_vol (vget (info_opts, &a, "vol"), vget (info_opts, &a, "pool"), false, &c, &p, &v))
     return 1;
+  if (out == OUT_JSON) {
+    struct jw w;
+    jw_init (&w, stdout, true);
+    vol_json (&w, v);
+    jw_end (&w);
+    put_vol (c, p, v);
+    return 0;
+  }
   bytes = vhas (info_opts, &a, "bytes");
   printf ("%-15s %s\n", "Name:", v->name);
   printf ("%-15s %s\n", "Type:", v->type);

@@ -135,11 +135,11 @@ static const struct command commands[] = {
   { "pool-list", cmd_pool_list, "list pools",
     "Usage: vdk pool-list [--inactive | --all] [--persistent] [--transient]\n"
     "                     [--autostart] [--no-autostart] [--type TYPES]\n"
-    "                     [--details] [--name] [--uuid]\n"
+    "                     [--details] [--name] [--uuid] [--output=human|json]\n"
     "\n"
     "Lists running pools unless --inactive or --all.  TYPES: comma-separated.\n" },
   { "pool-info", cmd_pool_info, "show a pool's state and sizes",
-    "Usage: vdk pool-info POOL [--bytes]\n" },
+    "Usage: vdk pool-info POOL [--bytes] [--output=human|json]\n" },
   { "pool-dumpxml", cmd_pool_dumpxml, "print a pool's libvirt XML",
     "Usage: vdk pool-dumpxml POOL [--inactive]\n" },
   { "pool-refresh", cmd_pool_refresh, "rescan a pool's volumes",
@@ -157,6 +157,7 @@ static const struct command commands[] = {
     "\n"
     "CAPACITY and SIZE: bytes, or with a unit (k/KiB=1024, KB=1000, M, G, T...).\n"
     "FMT: raw (default) or any format 'vdk --help' lists that can be created.\n"
+    "--backing-vol: a volume name in POOL, a key, a path or vol:POOL/VOL.\n"
     "--allocation equal to CAPACITY preallocates the whole volume.\n" },
   { "vol-create", cmd_vol_create, "create a volume from libvirt XML",
     "Usage: vdk vol-create POOL FILE [--prealloc-metadata]\n" },
@@ -191,9 +192,12 @@ static const struct command commands[] = {
     "\n"
     "Reads the guest view of the volume.  --sparse: zeroes become holes in FILE.\n" },
   { "vol-list", cmd_vol_list, "list a pool's volumes",
-    "Usage: vdk vol-list POOL [--details]\n" },
+    "Usage: vdk vol-list POOL [--details] [--output=human|json]\n" },
   { "vol-info", cmd_vol_info, "show a volume's type and sizes",
-    "Usage: vdk vol-info VOL [--pool POOL] [--bytes] [--physical]\n" },
+    "Usage: vdk vol-info VOL [--pool POOL] [--bytes] [--physical] [--output=human|json]\n"
+    "\n"
+    "VOL is a name (with --pool), a key, a path or vol:POOL/VOL, here and in the\n"
+    "other vol-* commands.\n" },
   { "vol-dumpxml", cmd_vol_dumpxml, "print a volume's libvirt XML",
     "Usage: vdk vol-dumpxml VOL [--pool POOL]\n" },
   { "vol-path", cmd_vol_path, "print a volume's path",
