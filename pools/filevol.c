@@ -160,6 +160,13 @@ pool_file_vol_create (struct pool *p, const struct vol_def *d)
     free (path);
     return pool_err_from_disk (r);
   }
+  /* libvirt's default volume permissions: a disk image is private. */
+  if (chmod (path, 0600) < 0) {
+    r = pool_err (errno, "%s: cannot set the volume's mode: %s", path, strerror (errno));
+    disk_remove (path, fmt);
+    free (path);
+    return r;
+  }
   /* A partial allocation of a raw volume: reserve the first bytes. */
   if (!strcmp (fmt, "raw") && d->has_allocation && d->allocation > 0 &&
       d->allocation < d->capacity) {

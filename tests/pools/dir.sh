@@ -28,6 +28,7 @@ diff -u want out || fail "pool-list table"
 expect_eq "$($VDK vol-create-as images a.raw 10M)" "Vol a.raw created"
 expect_eq "$($VDK vol-create-as images b.img 1G --allocation 1M --format raw)" "Vol b.img created"
 expect_eq "$(stat -c %s "$P/a.raw")" 10485760 "a.raw size"
+expect_eq "$(stat -c %a "$P/a.raw")" 600 "volume mode (libvirt's default)"
 [ "$(stat -c %b "$P/b.img")" -ge 2048 ] || fail "--allocation 1M did not allocate"
 $VDK vol-list images > out
 printf '%s\n' \

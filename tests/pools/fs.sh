@@ -60,6 +60,16 @@ cmp -n 3145728 /dev/zero "$M/conv.raw" || fail "wipe"
 expect_rc 0 $VDK vol-delete conv.raw --pool fsp
 [ ! -e "$M/conv.raw" ] || fail "vol-delete"
 
+# A busy filesystem is not unmounted: destroy fails, the pool stays up.
+( exec 3<"$M/v1.raw"; sleep 20 ) &
+busy=$!
+cleanup_fn "kill $busy 2>/dev/null"
+sleep 0.3
+expect_fail $VDK pool-destroy fsp
+expect_grep "cannot stop pool 'fsp': unmounting $M: umount failed" "$TMP/err"
+expect_eq "$($VDK pool-list --name)" "fsp" "still active after a failed destroy"
+kill $busy; wait $busy 2>/dev/null || true
+
 # Destroy unmounts and keeps the data; start again finds the volumes.
 expect_eq "$($VDK pool-destroy fsp)" "Pool fsp destroyed"
 mounted "$M" && fail "pool-destroy did not unmount"
