@@ -51,6 +51,16 @@ pool_run (const char *const *argv, char **output)
     dup2 (pfd[1], 2);
     signal (SIGPIPE, SIG_DFL);
     execvp (argv[0], (char *const *) argv);
+    /* mkfs.* and friends live in sbin, which a user's PATH may lack. */
+    if (errno == ENOENT && !strchr (argv[0], '/')) {
+      static const char *const dirs[] = { "/usr/sbin/", "/sbin/", "/usr/bin/" };
+      for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+        char path[256];
+        snprintf (path, sizeof path, "%s%s", dirs[i], argv[0]);
+        execv (path, (char *const *) argv);
+      }
+      errno = ENOENT;
+    }
     dprintf (2, "%s: %s\n", argv[0], strerror (errno));
     _exit (127);
   }

@@ -105,6 +105,13 @@ expect_eq "$($VDK vol-resize c.raw -4M --pool images --delta --shrink)" \
 expect_eq "$(stat -c %s "$P/c.raw")" 16777216
 cmp -n 3145728 "$P/a.raw" "$P/c.raw" || fail "resize lost data"
 
+# --allocate allocates the new space; --allocation = capacity preallocates.
+expect_rc 0 $VDK vol-create-as images full.raw 4M --allocation 4M
+[ "$(stat -c %b "$P/full.raw")" -ge 8192 ] || fail "--allocation equal to capacity"
+expect_rc 0 $VDK vol-resize full.raw 8M --pool images --allocate
+[ "$(stat -c %b "$P/full.raw")" -ge 16384 ] || fail "vol-resize --allocate"
+expect_rc 0 $VDK vol-delete full.raw --pool images
+
 # Wipe: reads as zeroes, keeps its size.
 expect_eq "$($VDK vol-wipe c.raw --pool images)" "Vol c.raw wiped"
 cmp "$P/c.raw" <(head -c 16777216 /dev/zero) || fail "vol-wipe left data"

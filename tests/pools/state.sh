@@ -82,6 +82,20 @@ expect_rc 0 $VDK --state-dir "$TMP/other-state" pool-define-as lone dir --target
 expect_eq "$($VDK --state-dir="$TMP/other-state" pool-list --all --name)" "lone"
 expect_eq "$($VDK pool-list --all --name | grep -c lone || true)" "0"
 
+# The default state dir of a user: $XDG_DATA_HOME/vdk, else ~/.local/share/vdk.
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
+  chmod 711 "$TMP"
+  mkdir -m 700 home && chown 65534:65534 home
+  asuser () { env -u VDK_STATE_DIR HOME="$TMP/home" "$@" 2>&1; }
+  nobody="setpriv --reuid=65534 --regid=65534 --clear-groups"
+  expect_eq "$(asuser $nobody $VDK pool-define-as up dir --target "$TMP/home/p")" "Pool up defined"
+  [ -f home/.local/share/vdk/pools/up.xml ] || fail "user state dir (~/.local/share/vdk)"
+  expect_eq "$(asuser XDG_DATA_HOME="$TMP/home/xdg" $nobody $VDK pool-define-as ux dir     --target "$TMP/home/q")" "Pool ux defined"
+  [ -f home/xdg/vdk/pools/ux.xml ] || fail "user state dir (XDG_DATA_HOME)"
+  expect_eq "$(asuser $nobody $VDK pool-start up --build)" "Pool up started"
+  expect_eq "$(asuser $nobody $VDK vol-create-as up v 1M)" "Vol v created"
+fi
+
 # Concurrent processes: 12 defines and autostart flips at once; every pool
 # ends up defined with a well-formed config.
 for i in $(seq 12); do

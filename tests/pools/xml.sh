@@ -71,6 +71,18 @@ expect_rc 0 $VDK pool-undefine default
 expect_rc 0 $VDK pool-define dump.xml
 $VDK pool-dumpxml default | diff -u dump.xml - || fail "round trip"
 
+# Redefining a running pool changes its persistent definition only; the
+# live one (pool-dumpxml) is the one it was started with.
+mkdir images2
+expect_rc 0 $VDK pool-start default
+sed "s|$TMP/images<|$TMP/images2<|" dump.xml > moved.xml
+expect_rc 0 $VDK pool-define moved.xml
+$VDK pool-dumpxml default | grep -q "<path>$TMP/images</path>" || fail "live definition changed"
+$VDK pool-dumpxml --inactive default | grep -q "<path>$TMP/images2</path>" || fail "--inactive"
+expect_rc 0 $VDK pool-destroy default
+$VDK pool-dumpxml default | grep -q "<path>$TMP/images2</path>" || fail "new definition after destroy"
+expect_rc 0 $VDK pool-define dump.xml
+
 # pool-define-as --print-xml, and an fs pool's source elements.
 $VDK pool-define-as fsp fs --source-dev /dev/vdk-none --source-format xfs \
   --target "$TMP/mnt" --print-xml > fs.xml
