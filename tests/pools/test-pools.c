@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "vdk/disk.h"
 #include "pool-int.h"
 
 #define CHECK(x) do { if (!(x)) { fprintf (stderr, "%s:%d: CHECK failed: %s (%s)\n", \
@@ -231,10 +232,56 @@ test_sniff (void)
   return 0;
 }
 
+/* libdisk's vol: hook (disk_set_spec_resolver). */
+static char resolver_dir[64];
+static unsigned resolver_flags_seen;
+
+static int
+test_resolver (const char *spec, unsigned flags, char **path_out, char *err, size_t errlen)
+{
+  resolver_flags_seen = flags;
+  if (strncmp (spec, "vol:t/", 6) != 0) {
+    snprintf (err, errlen, "%s: no such test volume", spec);
+    return -ENOENT;
+  }
+  return asprintf (path_out, "%s/%s", resolver_dir, spec + 6) < 0 ? -ENOMEM : 0;
+}
+
+static int
+test_spec_hook (void)
+{
+  struct disk *d;
+  char path[128];
+
+  snprintf (resolver_dir, sizeof resolver_dir, "/tmp/vdk-hook-XXXXXX");
+  CHECK (mkdtemp (resolver_dir));
+  /* No resolver: a clear refusal, not a file named "vol:...". */
+  disk_set_spec_resolver (NULL);
+  CHECK (disk_open (&d, "vol:t/a.raw", NULL, 0, NULL) == -ENOTSUP);
+  CHECK (strstr (disk_last_error (), "vol:t/a.raw: volume specs need the storage pools"));
+  disk_set_spec_resolver (test_resolver);
+  CHECK (disk_create ("vol:t/a.raw", "raw", 1 << 20, NULL, NULL, NULL, DISK_CREATE_QUIET) == 0);
+  CHECK (resolver_flags_seen == DISK_RESOLVE_CREATE);
+  snprintf (path, sizeof path, "%s/a.raw", resolver_dir);
+  CHECK (access (path, F_OK) == 0);
+  CHECK (disk_open (&d, "vol:t/a.raw", NULL, DISK_OPEN_RDWR, NULL) == 0);
+  CHECK (resolver_flags_seen == 0);
+  CHECK (disk_get_size (d) == 1 << 20 && !strcmp (disk_get_filename (d), path));
+  CHECK (disk_close (d) == 0);
+  CHECK (disk_open (&d, "vol:other/x", NULL, 0, NULL) == -ENOENT);
+  CHECK (!strcmp (disk_last_error (), "vol:other/x: no such test volume"));
+  CHECK (disk_remove ("vol:t/a.raw", "raw") == 0);
+  CHECK (access (path, F_OK) < 0);
+  disk_set_spec_resolver (NULL);
+  rmdir (resolver_dir);
+  return 0;
+}
+
 int
 main (void)
 {
-  if (test_scaled () || test_names () || test_pool_xml () || test_vol_xml () || test_sniff ())
+  if (test_scaled () || test_names () || test_pool_xml () || test_vol_xml () || test_sniff () ||
+      test_spec_hook ())
     return 1;
   printf ("OK\n");
   return 0;
