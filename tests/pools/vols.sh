@@ -47,6 +47,14 @@ kill $holder; wait $holder 2>/dev/null || true
 expect_fail $VDK vol-create-as p1 child 4M --backing-vol vol:p1/src.raw
 expect_grep "Backing file not supported for file format 'raw'" "$TMP/err"
 
+# vol-create-as --print-xml creates nothing; its XML feeds vol-create.
+$VDK vol-create-as p2 printed 3M --allocation 0 --print-xml > printed.xml
+[ ! -e "$TMP/p2/printed" ] || fail "--print-xml created a volume"
+expect_grep "<capacity>3145728</capacity>" printed.xml
+expect_eq "$($VDK vol-create p2 printed.xml)" "Vol printed created from printed.xml"
+expect_eq "$(stat -c %s "$TMP/p2/printed")" 3145728
+expect_rc 0 $VDK vol-delete printed --pool p2
+
 # JSON.
 $VDK vol-list p2 --output=json > j
 expect_eq "$(json_get j 'j[0]["name"], j[0]["capacity"], j[0]["format"]')" "copy.raw 4194304 raw"

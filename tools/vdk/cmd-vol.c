@@ -83,6 +83,21 @@ parse_scaled_arg (const char *s, const char *what, uint64_t *out)
   return 0;
 }
 
+/* XML-escaped text on stdout. */
+static void
+xml_text (const char *s)
+{
+  for (; *s; s++)
+    switch (*s) {
+    case '<': fputs ("&lt;", stdout); break;
+    case '>': fputs ("&gt;", stdout); break;
+    case '&': fputs ("&amp;", stdout); break;
+    case '\'': fputs ("&apos;", stdout); break;
+    case '"': fputs ("&quot;", stdout); break;
+    default: putchar (*s);
+    }
+}
+
 /* ---- vol-create-as, vol-create ------------------------------------------------- */
 static const struct vopt create_as_opts[] = {
   { "pool", true, true, true },
@@ -171,19 +186,33 @@ cmd_vol_create_as (int argc, char **argv)
   if ((v = vget (create_as_opts, &a, "backing-vol")) && resolve_backing (c, p, v, &d.backing_path))
     goto out;
   if (vhas (create_as_opts, &a, "print-xml")) {
-    struct pool_vol pv = { .name = d.name, .type = "file", .capacity = d.capacity,
-                           .allocation = d.allocation, .format = d.format ? d.format : "raw",
-                           .backing = d.backing_path, .backing_format = d.backing_format };
-    char *xml, *path = NULL;
-    (void) path;
-    pv.key = pv.path = "";
-    xml = pool_vol_format_xml (&pv);
-    if (!xml) {
-      pool_fail ();
+    /* The volume XML virsh would send: nothing is created. */
+    if (!pool_name_valid (d.name)) {
+      error ("invalid volume name '%s'", d.name);
       goto out;
     }
-    fputs (xml, stdout);
-    free (xml);
+    printf ("<volume>\n  <name>");
+    xml_text (d.name);
+    printf ("</name>\n  <capacity>%" PRIu64 "</capacity>\n", d.capacity);
+    if (d.has_allocation)
+      printf ("  <allocation>%" PRIu64 "</allocation>\n", d.allocation);
+    if (d.format) {
+      printf ("  <target>\n    <format type='");
+      xml_text (d.format);
+      printf ("'/>\n  </target>\n");
+    }
+    if (d.backing_path) {
+      printf ("  <backingStore>\n    <path>");
+      xml_text (d.backing_path);
+      printf ("</path>\n");
+      if (d.backing_format) {
+        printf ("    <format type='");
+        xml_text (d.backing_format);
+        printf ("'/>\n");
+      }
+      printf ("  </backingStore>\n");
+    }
+    printf ("</volume>\n");
     rc = 0;
     goto out;
   }
