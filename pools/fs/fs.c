@@ -65,10 +65,12 @@ is_blank (const char *dev)
   return r;
 }
 
-/* As virsh documents it: --no-overwrite runs mkfs unless the device holds
- * a filesystem (or another signature), --overwrite always runs it.  With
- * neither flag libvirt only makes the target directory; vdk also formats a
- * blank device (its first 64 KiB are zeroes), which destroys nothing. */
+/* Close to what virsh documents: --overwrite always runs mkfs;
+ * --no-overwrite runs it on a blank device (its first 64 KiB are zeroes)
+ * and refuses anything else (libvirt only refuses what blkid recognises:
+ * vdk also refuses data it does not recognise).  With neither flag libvirt
+ * only makes the target directory; vdk also formats a blank device, which
+ * destroys nothing, and leaves anything else alone. */
 static int
 fs_build (struct pool *p, unsigned flags)
 {
@@ -93,11 +95,15 @@ fs_build (struct pool *p, unsigned flags)
       return pool_err (EEXIST, "cannot build pool '%s': device '%s' already contains data (%s)"
                        " (use --overwrite to destroy it)", p->def->name, dev, what);
     }
-    if (!(flags & POOL_BUILD_NO_OVERWRITE)) {
-      if ((r = is_blank (dev)) < 0)
-        return r;
-      if (!r)
-        return 0;   /* not blank, no known signature: leave it alone */
+    if ((r = is_blank (dev)) < 0)
+      return r;
+    if (!r) {
+      /* No signature we know, but not blank either: data of some kind. */
+      if (!(flags & POOL_BUILD_NO_OVERWRITE))
+        return 0;
+      return pool_err (EEXIST, "cannot build pool '%s': device '%s' already contains data"
+                       " (its first 64 KiB are not zeroes; use --overwrite to destroy it)",
+                       p->def->name, dev);
     }
   }
   snprintf (prog, sizeof prog, "mkfs.%s", fmt);

@@ -98,6 +98,8 @@ expect_fail $VDK pool-build g --no-overwrite
 expect_grep "already contains data (GPT partition table)" "$TMP/err"
 # Not blank, no known signature: no flag leaves it alone; start fails clearly.
 head -c 4096 /dev/urandom | dd of=gpt.img conv=notrunc status=none
+expect_fail $VDK pool-build g --no-overwrite
+expect_grep "its first 64 KiB are not zeroes; use --overwrite" "$TMP/err"
 expect_rc 0 $VDK pool-build g
 expect_eq "$(blkid -p -o value -s TYPE gpt.img || true)" "" "unknown data was left alone"
 expect_fail $VDK pool-start g

@@ -106,8 +106,8 @@ static const struct command commands[] = {
     "\n"
     "dir: creates the target directory.  fs: creates the target directory and\n"
     "runs mkfs.FORMAT (ext4 for auto) on the source device:\n"
-    "  --no-overwrite  unless the device already holds a filesystem, a partition\n"
-    "                  table or another signature (then it is an error)\n"
+    "  --no-overwrite  only if the device is blank (first 64 KiB are zeroes); a\n"
+    "                  filesystem, partition table or any other data is an error\n"
     "  --overwrite     always: whatever the device holds is destroyed\n"
     "  (neither)       only if the device is blank (first 64 KiB are zeroes);\n"
     "                  a device holding anything is left as it is\n" },
@@ -227,7 +227,7 @@ usage (FILE *f)
            "       vdk --help | --version | help COMMAND\n"
            "       vdk --state-dir DIR COMMAND ...  (storage pools' state)\n"
            "\n"
-           "vdk converts, creates and inspects virtual disk images.\n"
+           "vdk converts, creates and inspects virtual disk images and manages storage pools.\n"
            "Commands:\n");
   for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
     fprintf (f, "  %-17s %s\n", commands[i].name, commands[i].summary);
