@@ -125,6 +125,14 @@ expect_grep "^virtual size: 10 MiB" out
 expect_rc 0 $VDK convert -O raw data vol:images/conv.raw
 cmp data "$P/conv.raw" || fail "convert into vol:"
 expect_rc 0 $VDK compare vol:images/conv.raw data
+expect_rc 0 $VDK create -f raw vol:images/made.raw 1M
+expect_eq "$(stat -c %s "$P/made.raw")" 1048576 "vdk create vol:"
+expect_rc 0 $VDK resize vol:images/made.raw 2M
+expect_eq "$(stat -c %s "$P/made.raw")" 2097152 "vdk resize vol:"
+$VDK map --output=json vol:images/made.raw > out
+expect_eq "$(json_get out 'sum(e["length"] for e in j)')" 2097152 "vdk map vol:"
+expect_eq "$($VDK vol-list images | grep -c made.raw)" 1 "created volume is listed"
+expect_rc 0 $VDK vol-delete made.raw --pool images
 expect_fail $VDK info vol:images/nope.raw
 expect_grep "vol:images/nope.raw: Storage volume not found" "$TMP/err"
 expect_fail $VDK info vol:nopool/x
