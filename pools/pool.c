@@ -282,20 +282,30 @@ pool_def_validate (const struct pool_def *d)
 static int
 load_def (const char *path, const char *name, struct pool_def **out)
 {
+  struct pool_def *d;
   char *xml;
   size_t len;
   int r = pool_read_file (path, POOL_MAX_XML, &xml, &len);
 
+  *out = NULL;
   if (r < 0)
     return r;
-  r = pool_def_parse (xml, len, path, out);
+  r = pool_def_parse (xml, len, path, &d);
   free (xml);
   if (r < 0)
     return r;
-  if (strcmp ((*out)->name, name) != 0 || !(*out)->uuid[0]) {
-    pool_def_free (*out);
+  if (strcmp (d->name, name) != 0 || !d->uuid[0]) {
+    pool_def_free (d);
     return pool_err (EINVAL, "%s: the pool definition is damaged (name or uuid)", path);
   }
+  /* The state dir is trusted no more than any other input. */
+  if ((r = pool_def_validate (d)) < 0) {
+    char msg[1024];
+    snprintf (msg, sizeof msg, "%s", pool_last_error ());
+    pool_def_free (d);
+    return pool_err (-r, "%s: the pool definition is damaged: %s", path, msg);
+  }
+  *out = d;
   return 0;
 }
 

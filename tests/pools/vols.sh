@@ -2,6 +2,7 @@
 # Volumes across pools, JSON output, virsh's positional arguments, damaged
 # state and hostile files in a pool.
 . "$(dirname "$0")/../functions.sh"
+requires python3
 export VDK_STATE_DIR=$TMP/state
 
 # virsh's positional form: NAME TYPE SRC-HOST SRC-PATH SRC-DEV SRC-NAME TARGET
@@ -83,4 +84,12 @@ echo '<pool type="dir"><name>wrong</name>' > "$VDK_STATE_DIR/pools/broken.xml"
 expect_eq "$($VDK pool-list --all --name | tr '\n' ' ')" "p1 p2 "
 expect_fail $VDK pool-info broken
 expect_grep "broken.xml" "$TMP/err"
+sed 's|<name>p1</name>|<name>other</name>|' "$VDK_STATE_DIR/pools/p1.xml" > "$VDK_STATE_DIR/pools/mis.xml"
+expect_fail $VDK pool-info mis
+expect_grep "mis.xml: the pool definition is damaged (name or uuid)" "$TMP/err"
+# (p1 is running: its live definition is in run/pools)
+sed "s|<path>$TMP/p1</path>|<path>relative/dir</path>|" "$VDK_STATE_DIR/run/pools/p1.xml" > p1.xml
+cp p1.xml "$VDK_STATE_DIR/run/pools/p1.xml"
+expect_fail $VDK pool-info p1
+expect_grep "run/pools/p1.xml: the pool definition is damaged: pool 'p1': the target path must be" "$TMP/err"
 echo OK
