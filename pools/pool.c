@@ -582,8 +582,9 @@ pool_define (struct pool_ctx *c, struct pool_def *def, struct pool **out)
     goto fail;
   if ((r = check_conflicts (c, def)) < 0)
     goto fail;
-  if ((r = load_pool (c, def->name, &old)) < 0)
-    goto fail;
+  /* A damaged definition is replaced: that is how it gets repaired. */
+  if (load_pool (c, def->name, &old) < 0)
+    old = NULL;
   if (!def->uuid[0]) {
     if (old)
       memcpy (def->uuid, old->def->uuid, sizeof def->uuid);

@@ -87,6 +87,9 @@ expect_grep "broken.xml" "$TMP/err"
 sed 's|<name>p1</name>|<name>other</name>|' "$VDK_STATE_DIR/pools/p1.xml" > "$VDK_STATE_DIR/pools/mis.xml"
 expect_fail $VDK pool-info mis
 expect_grep "mis.xml: the pool definition is damaged (name or uuid)" "$TMP/err"
+# Redefining repairs it.
+expect_rc 0 $VDK pool-define-as mis dir --target "$TMP/mis"
+expect_eq "$($VDK pool-info mis | sed -n 1p)" "Name:           mis"
 # (p1 is running: its live definition is in run/pools)
 sed "s|<path>$TMP/p1</path>|<path>relative/dir</path>|" "$VDK_STATE_DIR/run/pools/p1.xml" > p1.xml
 cp p1.xml "$VDK_STATE_DIR/run/pools/p1.xml"
