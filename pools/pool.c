@@ -883,8 +883,19 @@ pool_vol_find (struct pool_ctx *c, const char *key, struct pool **pool_out, stru
 
   if (r < 0)
     return r;
-  if (!realpath (key, canon))
+  /* Canonicalise the directory only: a volume may be a symlink. */
+  {
+    const char *slash = strrchr (key, '/');
+    char dir[PATH_MAX], rdir[PATH_MAX];
     snprintf (canon, sizeof canon, "%s", key);
+    if (slash && (size_t) (slash - key) < sizeof dir) {
+      snprintf (dir, sizeof dir, "%.*s", (int) (slash - key), key);
+      if (realpath (dir[0] ? dir : "/", rdir) &&
+          snprintf (canon, sizeof canon, "%s/%s", strcmp (rdir, "/") ? rdir : "",
+                    slash + 1) >= (int) sizeof canon)
+        snprintf (canon, sizeof canon, "%s", key);
+    }
+  }
   r = 1;
   for (size_t i = 0; r == 1 && i < n; i++) {
     char tcanon[PATH_MAX];
@@ -895,6 +906,8 @@ pool_vol_find (struct pool_ctx *c, const char *key, struct pool **pool_out, stru
     if (!realpath (all[i]->def->target, tcanon))
       continue;
     tl = strlen (tcanon);
+    if (tl == 1)
+      tl = 0;   /* a pool on "/" */
     if (strncmp (canon, tcanon, tl) != 0 || canon[tl] != '/')
       continue;
     name = canon + tl + 1;

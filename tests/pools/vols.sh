@@ -78,6 +78,11 @@ expect_grep "^ bad.qcow2 " out
 expect_grep "^ noise " out
 grep -q "subdir\|dangling" out && fail "a directory or dangling link is listed as a volume"
 expect_rc 0 $VDK vol-delete bad.qcow2 --pool p1
+# A symlinked volume is found by its path in the pool.
+ln -s "$TMP/p2/copy.raw" "$TMP/p1/link.raw"
+expect_eq "$($VDK vol-name "$TMP/p1/link.raw")" "link.raw"
+expect_eq "$($VDK vol-pool "$TMP/p1/../p1/link.raw")" "p1"
+rm "$TMP/p1/link.raw"
 
 # A damaged definition: the other pools still list; naming it says why.
 echo '<pool type="dir"><name>wrong</name>' > "$VDK_STATE_DIR/pools/broken.xml"
