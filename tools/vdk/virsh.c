@@ -45,7 +45,7 @@ vparse (const char *cmd, const struct vopt *opts, int argc, char **argv, struct 
           return usage_error (cmd, "expected syntax: --%s <string>", opts[k].name);
       }
       else if (eq)
-        return usage_error (cmd, "option --%s takes no value", opts[k].name);
+        return usage_error (cmd, "invalid '=' after option --%s", opts[k].name);
       a->set[k] = true;
       continue;
     }
