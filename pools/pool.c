@@ -1080,7 +1080,9 @@ pool_spec_resolver (const char *spec, unsigned flags, char **path_out, char *err
   if ((r = pool_lookup (c, pname, &p)) < 0 || (r = need_active (p)) < 0)
     goto out;
   if (flags & DISK_RESOLVE_CREATE) {
-    if ((r = check_vol_name (slash + 1)) < 0)
+    struct pool_info info;
+    /* info also checks the pool's storage is there (an fs pool mounted). */
+    if ((r = check_vol_name (slash + 1)) < 0 || (r = p->ops->info (p, &info)) < 0)
       goto out;
     if (!(*path_out = p->ops->vol_path (p, slash + 1)))
       r = pool_err (ENOMEM, "out of memory");

@@ -177,6 +177,45 @@ fs_delete (struct pool *p)
   return pool_delete_target (p);
 }
 
+/* A running fs pool whose filesystem was unmounted behind vdk's back must
+ * not put volumes into the bare mount point (the parent filesystem). */
+static int
+check_mounted (struct pool *p)
+{
+  if (!pool_is_mounted (p->def->target, NULL))
+    return pool_err (EIO, "pool '%s': '%s' is not mounted any more (unmounted outside vdk?);"
+                     " run pool-destroy and pool-start", p->def->name, p->def->target);
+  return 0;
+}
+
+static int
+fs_info (struct pool *p, struct pool_info *info)
+{
+  int r = check_mounted (p);
+  return r < 0 ? r : pool_file_info (p, info);
+}
+
+static int
+fs_refresh (struct pool *p, struct pool_vol ***out, size_t *n)
+{
+  int r = check_mounted (p);
+  return r < 0 ? r : pool_file_refresh (p, out, n);
+}
+
+static int
+fs_vol_lookup (struct pool *p, const char *name, struct pool_vol **out)
+{
+  int r = check_mounted (p);
+  return r < 0 ? r : pool_file_vol_lookup (p, name, out);
+}
+
+static int
+fs_vol_create (struct pool *p, const struct vol_def *d)
+{
+  int r = check_mounted (p);
+  return r < 0 ? r : pool_file_vol_create (p, d);
+}
+
 const struct pool_type_ops pool_type_fs = {
   .name = "fs",
   .needs_device = true,
@@ -187,11 +226,11 @@ const struct pool_type_ops pool_type_fs = {
   .start = fs_start,
   .stop = fs_stop,
   .delete = fs_delete,
-  .info = pool_file_info,
-  .refresh = pool_file_refresh,
-  .vol_lookup = pool_file_vol_lookup,
+  .info = fs_info,
+  .refresh = fs_refresh,
+  .vol_lookup = fs_vol_lookup,
   .vol_path = pool_file_vol_path,
-  .vol_create = pool_file_vol_create,
+  .vol_create = fs_vol_create,
   .vol_delete = pool_file_vol_delete,
   .vol_resize = pool_file_vol_resize,
   .vol_wipe = pool_file_vol_wipe,

@@ -60,6 +60,16 @@ cmp -n 3145728 /dev/zero "$M/conv.raw" || fail "wipe"
 expect_rc 0 $VDK vol-delete conv.raw --pool fsp
 [ ! -e "$M/conv.raw" ] || fail "vol-delete"
 
+# Unmounted behind vdk's back: no volume goes into the bare mount point.
+umount "$M"
+expect_fail $VDK vol-create-as fsp stray 1M
+expect_grep "'$M' is not mounted any more" "$TMP/err"
+expect_fail $VDK convert -O raw data vol:fsp/stray
+expect_grep "is not mounted any more" "$TMP/err"
+[ -z "$(ls -A "$M")" ] || fail "a volume was created in the bare mount point"
+expect_rc 0 $VDK pool-destroy fsp
+expect_rc 0 $VDK pool-start fsp
+
 # A busy filesystem is not unmounted: destroy fails, the pool stays up.
 ( exec 3<"$M/v1.raw"; sleep 20 ) &
 busy=$!
