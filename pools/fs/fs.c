@@ -3,6 +3,7 @@
  * files in it, as in a dir pool. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,6 +125,37 @@ fs_build (struct pool *p, unsigned flags)
   return pool_run_checked (whatmsg, argv);
 }
 
+/* Is the mount source SRC (from mountinfo) the pool's DEV?  A block
+ * device is compared by device number; an image file through the loop
+ * device's backing file. */
+static bool
+mounted_from (const char *src, const char *dev, const struct stat *devst)
+{
+  struct stat sst;
+  char canon[PATH_MAX], path[128], back[PATH_MAX];
+  const char *base;
+  FILE *f;
+  bool same = false;
+
+  if (stat (src, &sst) < 0 || !S_ISBLK (sst.st_mode))
+    return false;
+  if (S_ISBLK (devst->st_mode))
+    return sst.st_rdev == devst->st_rdev;
+  base = strrchr (src, '/');
+  base = base ? base + 1 : src;
+  if (strncmp (base, "loop", 4) != 0 || !realpath (dev, canon))
+    return false;
+  snprintf (path, sizeof path, "/sys/block/%s/loop/backing_file", base);
+  if (!(f = fopen (path, "re")))
+    return false;
+  if (fgets (back, sizeof back, f)) {
+    back[strcspn (back, "\n")] = 0;
+    same = !strcmp (back, canon);
+  }
+  fclose (f);
+  return same;
+}
+
 static int
 fs_start (struct pool *p)
 {
@@ -136,8 +168,19 @@ fs_start (struct pool *p)
 
   if ((r = pool_check_target_dir (p)) < 0 || (r = check_device (p, &st)) < 0)
     return r;
-  if (pool_is_mounted (p->def->target, NULL))
-    return 0;   /* mounted already (by an earlier start or by hand) */
+  {
+    char *src = NULL;
+    if (pool_is_mounted (p->def->target, &src)) {
+      /* Mounted already (by hand, or before a reboot of the state):
+       * adopted only if it is this pool's device. */
+      bool same = src && mounted_from (src, dev, &st);
+      if (!same)
+        r = pool_err (EBUSY, "cannot start pool '%s': '%s' is already mounted from %s",
+                      p->def->name, p->def->target, src ? src : "another device");
+      free (src);
+      return same ? 0 : r;
+    }
+  }
   argv[n++] = "mount";
   if (fmt && strcmp (fmt, "auto")) {
     argv[n++] = "-t";

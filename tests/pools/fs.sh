@@ -68,6 +68,13 @@ expect_fail $VDK convert -O raw data vol:fsp/stray
 expect_grep "is not mounted any more" "$TMP/err"
 [ -z "$(ls -A "$M")" ] || fail "a volume was created in the bare mount point"
 expect_rc 0 $VDK pool-destroy fsp
+# Something else mounted on the target is not adopted; the pool's own
+# filesystem mounted by hand is.
+mount -t tmpfs none "$M"
+expect_fail $VDK pool-start fsp
+expect_grep "'$M' is already mounted from none" "$TMP/err"
+umount "$M"
+mount "$dev" "$M"
 expect_rc 0 $VDK pool-start fsp
 
 # A busy filesystem is not unmounted: destroy fails, the pool stays up.
@@ -89,12 +96,16 @@ expect_rc 0 $VDK pool-start fsp
 expect_eq "$($VDK vol-list fsp | awk 'NR>2{print $1}' | tr '\n' ' ')" "v1.raw v2.raw "
 expect_rc 0 $VDK pool-destroy fsp
 
-# An image file as the source device (mounted through a loop device).
+# An image file as the source device (mounted through a loop device),
+# adopted when mounted by hand.
 truncate -s 32M fs2.img
 expect_rc 0 $VDK pool-create-as fs2 fs --source-dev "$TMP/fs2.img" --target "$TMP/mnt2" \
   --build --no-overwrite
 mounted "$TMP/mnt2" || fail "image-file fs pool not mounted"
 expect_eq "$(blkid -p -o value -s TYPE fs2.img)" "ext4"
+expect_rc 0 $VDK pool-destroy fs2
+mount -o loop fs2.img "$TMP/mnt2"
+expect_rc 0 $VDK pool-create-as fs2 fs --source-dev "$TMP/fs2.img" --target "$TMP/mnt2"
 expect_rc 0 $VDK vol-create-as fs2 x 1M
 expect_rc 0 $VDK pool-destroy fs2
 mounted "$TMP/mnt2" && fail "image-file pool still mounted"
