@@ -193,8 +193,26 @@ disk_is_zero_initialized (struct disk *d)
   return true;
 }
 
+static int disk_remove_resolved (const char *spec, const char *format);
+
 int
 disk_remove (const char *spec, const char *format)
+{
+  char *resolved;
+  int r;
+
+  if (!spec)
+    return vdk_err (EINVAL, "disk_remove: NULL argument");
+  r = vdk_resolve_vol_spec (spec, 0, &resolved);
+  if (r < 0)
+    return r;
+  r = disk_remove_resolved (resolved ? resolved : spec, format);
+  free (resolved);
+  return r;
+}
+
+static int
+disk_remove_resolved (const char *spec, const char *format)
 {
   const struct vdk_format *f = format ? vdk_find_format (format) : NULL;
   const struct vdk_protocol *p = vdk_find_protocol_for_url (spec);
@@ -430,9 +448,36 @@ disk_create_options (const char *format,
   return 0;
 }
 
+static int disk_create_resolved (const char *spec, const char *format, uint64_t size,
+                                 const char *options, const char *backing,
+                                 const char *backing_fmt, unsigned flags);
+
+/* "vol:" specs are resolved here: the image's own name (it may not exist
+ * yet) and the backing name, so the image records a real path that other
+ * programs can open too. */
 int
 disk_create (const char *spec, const char *format, uint64_t size, const char *options,
              const char *backing, const char *backing_fmt, unsigned flags)
+{
+  char *rspec = NULL, *rbacking = NULL;
+  int r;
+
+  vdk_err_clear ();
+  r = vdk_resolve_vol_spec (spec, DISK_RESOLVE_CREATE, &rspec);
+  if (r == 0)
+    r = vdk_resolve_vol_spec (backing, 0, &rbacking);
+  if (r == 0)
+    r = disk_create_resolved (rspec ? rspec : spec, format, size, options,
+                              rbacking ? rbacking : backing, backing_fmt, flags);
+  free (rspec);
+  free (rbacking);
+  return r;
+}
+
+static int
+disk_create_resolved (const char *spec, const char *format, uint64_t size,
+                      const char *options, const char *backing,
+                      const char *backing_fmt, unsigned flags)
 {
   const struct vdk_format *f;
   const struct vdk_protocol *p;

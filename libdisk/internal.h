@@ -341,6 +341,11 @@ int vdk_create_file (struct vdk_node *relative_to, const char *name, struct vdk_
 int vdk_open_file (struct vdk_node *relative_to, const char *name, unsigned flags,
                    struct vdk_node **out);
 
+/* "vol:POOL/VOL" through the registered resolver (disk_set_spec_resolver).
+ * Returns 0 with *OUT = NULL when SPEC is not a vol: spec, 0 with a malloc'd
+ * *OUT when resolved, or -errno with the message set. */
+int vdk_resolve_vol_spec (const char *spec, unsigned flags, char **out);
+
 /* Format-specific info helpers (info.c). */
 int vdk_info_add_str (struct disk_info *info, const char *json_key, const char *human, const char *v);
 int vdk_info_add_int (struct disk_info *info, const char *json_key, const char *human, int64_t v);

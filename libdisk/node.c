@@ -57,6 +57,7 @@ vdk_resolve_relative (const char *base, const char *name)
   char *out;
 
   if (!base || name[0] == '/' || vdk_find_protocol_for_url (name) ||
+      strncmp (name, "vol:", 4) == 0 ||
       strncmp (name, "json:", 5) == 0 || !(slash = strrchr (base, '/')))
     return strdup (name);
   if (strncmp (base, "json:", 5) == 0)
@@ -215,6 +216,16 @@ open_backing (struct vdk_node *n, struct vdk_opts *bopts, unsigned flags, int de
   name = vdk_resolve_relative (n->filename, n->backing_filename);
   if (!name)
     return vdk_err (ENOMEM, "out of memory");
+  if (strncmp (name, "vol:", 4) == 0) {
+    char *resolved;
+    r = vdk_resolve_vol_spec (name, 0, &resolved);
+    free (name);
+    if (r < 0) {
+      vdk_err_prefix ("%s: could not open backing file", n->filename);
+      return r;
+    }
+    name = resolved;
+  }
   r = open_spec_chain (name, n->backing_format, bopts, bflags, depth + 1, self, &n->backing);
   if (r < 0)
     vdk_err_prefix ("%s: could not open backing file", n->filename);
@@ -334,13 +345,52 @@ open_spec_chain (const char *spec, const char *format, struct vdk_opts *extra,
   return r;
 }
 
+static disk_spec_resolver spec_resolver;
+
+void
+disk_set_spec_resolver (disk_spec_resolver fn)
+{
+  spec_resolver = fn;
+}
+
+int
+vdk_resolve_vol_spec (const char *spec, unsigned flags, char **out)
+{
+  char msg[1024] = "";
+  int r;
+
+  *out = NULL;
+  if (!spec || strncmp (spec, "vol:", 4) != 0)
+    return 0;
+  if (!spec_resolver)
+    return vdk_err (ENOTSUP, "%s: volume specs need the storage pools (this program"
+                    " does not provide them)", spec);
+  r = spec_resolver (spec, flags, out, msg, sizeof msg);
+  if (r >= 0 && !*out)
+    r = -EIO;
+  if (r < 0) {
+    free (*out);
+    *out = NULL;
+    return vdk_err (-r, "%s", msg[0] ? msg : "cannot resolve the volume spec");
+  }
+  return 0;
+}
+
 int
 vdk_open_spec (const char *spec, const char *format, struct vdk_opts *extra,
                unsigned flags, int depth, struct vdk_node **out)
 {
+  char *resolved;
+  int r;
+
   if (!spec || !spec[0])
     return vdk_err (EINVAL, "empty image name");
-  return open_spec_chain (spec, format, extra, flags, depth, NULL, out);
+  r = vdk_resolve_vol_spec (spec, 0, &resolved);
+  if (r < 0)
+    return r;
+  r = open_spec_chain (resolved ? resolved : spec, format, extra, flags, depth, NULL, out);
+  free (resolved);
+  return r;
 }
 
 int

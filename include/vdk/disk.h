@@ -212,6 +212,19 @@ DISK_API int disk_aio_pwrite (struct disk_queue *q, struct disk *d,
 DISK_API int disk_queue_wait (struct disk_queue *q, unsigned min);
 DISK_API unsigned disk_queue_inflight (struct disk_queue *q);
 
+/* ---- "vol:POOL/VOL" specs ----------------------------------------------- */
+/* libdisk knows nothing about storage pools: a program that does (the vdk
+ * tool) registers a resolver, and disk_open, disk_create and disk_remove
+ * (and backing file names) hand every spec starting with "vol:" to it.
+ * The resolver stores a malloc'd path (or spec) in *PATH_OUT and returns 0,
+ * or returns -errno with a message in ERR (ERRLEN bytes).  FLAGS has
+ * DISK_RESOLVE_CREATE when the volume is about to be created (it may not
+ * exist yet).  NULL unregisters.  Not thread-safe: call it at startup. */
+#define DISK_RESOLVE_CREATE 0x01u
+typedef int (*disk_spec_resolver) (const char *spec, unsigned flags, char **path_out,
+                                   char *err, size_t errlen);
+DISK_API void disk_set_spec_resolver (disk_spec_resolver fn);
+
 /* ---- utilities shared with the tools ---------------------------------- */
 /* Parse "10G", "512", "1.5M" (qemu-img units, 1024-based, k/K M G T P E, b/B
  * for bytes).  Returns 0 or -EINVAL / -ERANGE. */

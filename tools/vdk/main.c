@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "vdk.h"
+#include "pool.h"
 
 const char *progname = "vdk";
 
@@ -117,6 +118,141 @@ static const struct command commands[] = {
     "Find blocks of SIZE bytes (default: the cluster size, or 4k) that hold only\n"
     "zeroes and release them: in place (discard/hole punching), or by writing a\n"
     "sparse copy.  No filesystem knowledge is used.\n" },
+  /* Storage pools and volumes: virsh's commands, no daemon. */
+  { "pool-define-as", cmd_pool_define_as, "define a persistent pool from arguments",
+    "Usage: vdk pool-define-as NAME TYPE [--source-host H] [--source-path P]\n"
+    "                          [--source-dev DEV] [--source-name N] [--target PATH]\n"
+    "                          [--source-format FMT] [--print-xml]\n"
+    "\n"
+    "Define (but do not start) a pool.  TYPE is dir or fs.  As in virsh, the\n"
+    "options after TYPE may also be given in this order without their names.\n"
+    "\n"
+    "  --target PATH        the directory (dir) or mount point (fs) of the pool\n"
+    "  --source-dev DEV     fs: the block device, partition or image file\n"
+    "  --source-format FMT  fs: auto (default), ext2, ext3, ext4, xfs, btrfs, vfat\n"
+    "  --print-xml          print the pool XML instead of defining it\n"
+    "\n"
+    "Pools live in the state dir: /var/lib/vdk for root, else $XDG_DATA_HOME/vdk\n"
+    "(~/.local/share/vdk); 'vdk --state-dir DIR ...' or VDK_STATE_DIR override it.\n" },
+  { "pool-define", cmd_pool_define, "define a persistent pool from libvirt XML",
+    "Usage: vdk pool-define FILE\n"
+    "\n"
+    "FILE is libvirt storage pool XML (what 'virsh pool-dumpxml' prints).\n" },
+  { "pool-create-as", cmd_pool_create_as, "create and start a transient pool from arguments",
+    "Usage: vdk pool-create-as NAME TYPE [pool-define-as options]\n"
+    "                          [--build] [--overwrite | --no-overwrite]\n"
+    "\n"
+    "A transient pool disappears when it is destroyed.  --build builds it first\n"
+    "(see pool-build).\n" },
+  { "pool-create", cmd_pool_create, "create and start a transient pool from XML",
+    "Usage: vdk pool-create FILE [--build] [--overwrite | --no-overwrite]\n" },
+  { "pool-build", cmd_pool_build, "build an inactive pool (mkdir, mkfs)",
+    "Usage: vdk pool-build POOL [--overwrite | --no-overwrite]\n"
+    "\n"
+    "dir: creates the target directory.  fs: creates the target directory and\n"
+    "runs mkfs.FORMAT (ext4 for auto) on the source device:\n"
+    "  --no-overwrite  only if the device is blank (first 64 KiB are zeroes); a\n"
+    "                  filesystem, partition table or any other data is an error\n"
+    "  --overwrite     always: whatever the device holds is destroyed\n"
+    "  (neither)       only if the device is blank (first 64 KiB are zeroes);\n"
+    "                  a device holding anything is left as it is\n" },
+  { "pool-start", cmd_pool_start, "start an inactive pool",
+    "Usage: vdk pool-start POOL [--build] [--overwrite | --no-overwrite]\n"
+    "       vdk pool-start --autostart\n"
+    "\n"
+    "fs pools are mounted on their target.  --autostart starts every pool marked\n"
+    "with pool-autostart that is not running (contrib/vdk-pools.service runs it\n"
+    "at boot).\n" },
+  { "pool-destroy", cmd_pool_destroy, "stop a pool (no data is deleted)",
+    "Usage: vdk pool-destroy POOL\n"
+    "\n"
+    "fs pools are unmounted.  A transient pool is gone afterwards.\n" },
+  { "pool-delete", cmd_pool_delete, "delete an inactive, empty pool's storage",
+    "Usage: vdk pool-delete POOL\n"
+    "\n"
+    "Removes the target directory; refused while it holds anything.\n" },
+  { "pool-undefine", cmd_pool_undefine, "undefine a persistent pool",
+    "Usage: vdk pool-undefine POOL\n"
+    "\n"
+    "A running pool stays running, as a transient pool.\n" },
+  { "pool-autostart", cmd_pool_autostart, "mark a pool to be started at boot",
+    "Usage: vdk pool-autostart POOL [--disable]\n" },
+  { "pool-list", cmd_pool_list, "list pools",
+    "Usage: vdk pool-list [--inactive | --all] [--persistent] [--transient]\n"
+    "                     [--autostart] [--no-autostart] [--type TYPES]\n"
+    "                     [--details] [--name] [--uuid] [--output=human|json]\n"
+    "\n"
+    "Lists running pools unless --inactive or --all.  TYPES: comma-separated.\n" },
+  { "pool-info", cmd_pool_info, "show a pool's state and sizes",
+    "Usage: vdk pool-info POOL [--bytes] [--output=human|json]\n" },
+  { "pool-dumpxml", cmd_pool_dumpxml, "print a pool's libvirt XML",
+    "Usage: vdk pool-dumpxml POOL [--inactive]\n" },
+  { "pool-refresh", cmd_pool_refresh, "rescan a pool's volumes",
+    "Usage: vdk pool-refresh POOL\n" },
+  { "pool-capabilities", cmd_pool_capabilities, "print the supported pool types (XML)",
+    "Usage: vdk pool-capabilities\n" },
+  { "pool-name", cmd_pool_name, "print a pool's name from its UUID",
+    "Usage: vdk pool-name UUID\n" },
+  { "pool-uuid", cmd_pool_uuid, "print a pool's UUID",
+    "Usage: vdk pool-uuid POOL\n" },
+  { "vol-create-as", cmd_vol_create_as, "create a volume from arguments",
+    "Usage: vdk vol-create-as POOL NAME CAPACITY [--allocation SIZE] [--format FMT]\n"
+    "                         [--backing-vol VOL [--backing-vol-format FMT]]\n"
+    "                         [--prealloc-metadata] [--print-xml]\n"
+    "\n"
+    "CAPACITY and SIZE: bytes, or with a unit (k/KiB=1024, KB=1000, M, G, T...).\n"
+    "FMT: raw (default) or any format 'vdk --help' lists that can be created.\n"
+    "--backing-vol: a volume name in POOL, a key, a path or vol:POOL/VOL.\n"
+    "--allocation equal to CAPACITY preallocates the whole volume.\n" },
+  { "vol-create", cmd_vol_create, "create a volume from libvirt XML",
+    "Usage: vdk vol-create POOL FILE [--prealloc-metadata]\n" },
+  { "vol-create-from", cmd_vol_create_from, "create a volume from XML as a copy of another",
+    "Usage: vdk vol-create-from POOL FILE VOL [--inputpool POOL] [--prealloc-metadata]\n"
+    "\n"
+    "The new volume (any format, any pool) gets VOL's contents, flattened.\n" },
+  { "vol-clone", cmd_vol_clone, "copy a volume within its pool",
+    "Usage: vdk vol-clone VOL NEWNAME [--pool POOL] [--prealloc-metadata]\n" },
+  { "vol-delete", cmd_vol_delete, "delete a volume",
+    "Usage: vdk vol-delete VOL [--pool POOL]\n"
+    "\n"
+    "Refused while another process has the volume open.\n" },
+  { "vol-wipe", cmd_vol_wipe, "zero a volume's contents",
+    "Usage: vdk vol-wipe VOL [--pool POOL] [--algorithm zero]\n"
+    "\n"
+    "The volume reads as zeroes afterwards; its data is deallocated where the\n"
+    "format allows.  Refused while another process has the volume open.\n" },
+  { "vol-resize", cmd_vol_resize, "change a volume's capacity",
+    "Usage: vdk vol-resize VOL CAPACITY [--pool POOL] [--allocate] [--delta] [--shrink]\n"
+    "\n"
+    "  --delta     CAPACITY is added (or, with a leading '-', subtracted)\n"
+    "  --shrink    allow making the volume smaller (data past the end is lost)\n"
+    "  --allocate  allocate the new space\n" },
+  { "vol-upload", cmd_vol_upload, "write a file's contents into a volume",
+    "Usage: vdk vol-upload VOL FILE [--pool POOL] [--offset N] [--length N] [--sparse]\n"
+    "\n"
+    "Writes through the volume's format (a qcow2 volume gets guest data).\n"
+    "--sparse: zero blocks of FILE are deallocated in the volume, not written.\n" },
+  { "vol-download", cmd_vol_download, "copy a volume's contents into a file",
+    "Usage: vdk vol-download VOL FILE [--pool POOL] [--offset N] [--length N] [--sparse]\n"
+    "\n"
+    "Reads the guest view of the volume.  --sparse: zeroes become holes in FILE.\n" },
+  { "vol-list", cmd_vol_list, "list a pool's volumes",
+    "Usage: vdk vol-list POOL [--details] [--output=human|json]\n" },
+  { "vol-info", cmd_vol_info, "show a volume's type and sizes",
+    "Usage: vdk vol-info VOL [--pool POOL] [--bytes] [--physical] [--output=human|json]\n"
+    "\n"
+    "VOL is a name (with --pool), a key, a path or vol:POOL/VOL, here and in the\n"
+    "other vol-* commands.\n" },
+  { "vol-dumpxml", cmd_vol_dumpxml, "print a volume's libvirt XML",
+    "Usage: vdk vol-dumpxml VOL [--pool POOL]\n" },
+  { "vol-path", cmd_vol_path, "print a volume's path",
+    "Usage: vdk vol-path VOL [--pool POOL]\n" },
+  { "vol-name", cmd_vol_name, "print a volume's name from its key or path",
+    "Usage: vdk vol-name KEY_OR_PATH\n" },
+  { "vol-key", cmd_vol_key, "print a volume's key",
+    "Usage: vdk vol-key VOL [--pool POOL]\n" },
+  { "vol-pool", cmd_vol_pool, "print the pool of a volume",
+    "Usage: vdk vol-pool KEY_OR_PATH [--uuid]\n" },
 };
 
 const struct command *
@@ -134,19 +270,20 @@ usage (FILE *f)
   fprintf (f,
            "Usage: vdk COMMAND [OPTIONS...]\n"
            "       vdk --help | --version | help COMMAND\n"
+           "       vdk --state-dir DIR COMMAND ...  (storage pools' state)\n"
            "\n"
-           "vdk converts, creates and inspects virtual disk images.\n"
-           "Image commands:\n");
+           "vdk converts, creates and inspects virtual disk images and manages storage pools.\n"
+           "Commands:\n");
   for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-    fprintf (f, "  %-12s %s\n", commands[i].name, commands[i].summary);
+    fprintf (f, "  %-17s %s\n", commands[i].name, commands[i].summary);
   fprintf (f, "\nFormats:");
   for (const char *const *n = disk_format_names (); *n; n++)
     fprintf (f, " %s", *n);
   fprintf (f, "\nProtocols:");
   for (const char *const *n = disk_protocol_names (); *n; n++)
     fprintf (f, " %s", *n);
-  fprintf (f, "\n\nAn IMAGE is a path, a URL (file://...), json:{...} or key=value options\n"
-           "(driver=raw,file.filename=x.img).  'vdk COMMAND --help' shows a command's options.\n");
+  fprintf (f, "\n\nAn IMAGE is a path, a URL (file://...), vol:POOL/VOLUME, json:{...} or\n"
+           "key=value options (driver=raw,file.filename=x.img).  'vdk COMMAND --help' shows a command's options.\n");
 }
 
 int
@@ -154,6 +291,30 @@ main (int argc, char **argv)
 {
   const struct command *c;
 
+  /* "vol:POOL/VOL" image specs go through the storage pools. */
+  disk_set_spec_resolver (pool_spec_resolver);
+  /* vdk --state-dir DIR COMMAND ...: the pools' state dir. */
+  while (argc >= 2 && !strncmp (argv[1], "--state-dir", 11)) {
+    const char *dir = NULL;
+    int used = 1;
+    if (argv[1][11] == '=')
+      dir = argv[1] + 12;
+    else if (argv[1][11] == 0 && argc >= 3) {
+      dir = argv[2];
+      used = 2;
+    }
+    if (!dir || !dir[0]) {
+      error ("--state-dir needs a directory");
+      return 1;
+    }
+    if (setenv ("VDK_STATE_DIR", dir, 1) < 0) {
+      error ("out of memory");
+      return 1;
+    }
+    argv[used] = argv[0];
+    argv += used;
+    argc -= used;
+  }
   if (argc < 2) {
     usage (stderr);
     return 1;

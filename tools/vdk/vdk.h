@@ -83,4 +83,39 @@ int cmd_commit (int argc, char **argv);
 int cmd_bench (int argc, char **argv);
 int cmd_sparsify (int argc, char **argv);
 
+/* Storage pools and volumes (cmd-pool.c, cmd-vol.c). */
+int cmd_pool_define_as (int argc, char **argv);
+int cmd_pool_define (int argc, char **argv);
+int cmd_pool_create_as (int argc, char **argv);
+int cmd_pool_create (int argc, char **argv);
+int cmd_pool_build (int argc, char **argv);
+int cmd_pool_start (int argc, char **argv);
+int cmd_pool_destroy (int argc, char **argv);
+int cmd_pool_delete (int argc, char **argv);
+int cmd_pool_undefine (int argc, char **argv);
+int cmd_pool_autostart (int argc, char **argv);
+int cmd_pool_list (int argc, char **argv);
+int cmd_pool_info (int argc, char **argv);
+int cmd_pool_dumpxml (int argc, char **argv);
+int cmd_pool_refresh (int argc, char **argv);
+int cmd_pool_capabilities (int argc, char **argv);
+int cmd_pool_name (int argc, char **argv);
+int cmd_pool_uuid (int argc, char **argv);
+int cmd_vol_create_as (int argc, char **argv);
+int cmd_vol_create (int argc, char **argv);
+int cmd_vol_create_from (int argc, char **argv);
+int cmd_vol_clone (int argc, char **argv);
+int cmd_vol_delete (int argc, char **argv);
+int cmd_vol_wipe (int argc, char **argv);
+int cmd_vol_resize (int argc, char **argv);
+int cmd_vol_upload (int argc, char **argv);
+int cmd_vol_download (int argc, char **argv);
+int cmd_vol_list (int argc, char **argv);
+int cmd_vol_info (int argc, char **argv);
+int cmd_vol_dumpxml (int argc, char **argv);
+int cmd_vol_path (int argc, char **argv);
+int cmd_vol_name (int argc, char **argv);
+int cmd_vol_key (int argc, char **argv);
+int cmd_vol_pool (int argc, char **argv);
+
 #endif

@@ -1,0 +1,93 @@
+/* Internal interface of the pools library: one const pool_type_ops per
+ * pool type (pools/<type>/), and helpers shared by the types. */
+#ifndef VDK_POOL_INT_H
+#define VDK_POOL_INT_H
+
+#include <stdio.h>
+
+#include "pool.h"
+
+/* Callbacks get a pool whose definition was validated.  The framework holds
+ * the state dir's exclusive lock around everything that changes state, and
+ * checks the pool's state first (build/delete: inactive; vol_*: active). */
+struct pool_type_ops {
+  const char *name;                    /* "dir" */
+  bool needs_device;                   /* <source><device> is required */
+  const char *default_source_format;   /* NULL: no source format */
+  const char *const *source_formats;   /* NULL-terminated, or NULL */
+  /* Extra checks of a definition (source format...). */
+  int (*check) (const struct pool_def *d);
+  /* Make the pool's storage (mkdir, mkfs); refuses to destroy data unless
+   * POOL_BUILD_OVERWRITE. */
+  int (*build) (struct pool *p, unsigned flags);
+  int (*start) (struct pool *p);
+  int (*stop) (struct pool *p);        /* never deletes data */
+  int (*delete) (struct pool *p);      /* refuses a non-empty pool */
+  int (*info) (struct pool *p, struct pool_info *info);
+  /* Every volume (sorted by the framework). */
+  int (*refresh) (struct pool *p, struct pool_vol ***out, size_t *n);
+  int (*vol_lookup) (struct pool *p, const char *name, struct pool_vol **out);
+  /* Where volume NAME lives (it may not exist yet): a malloc'd path/spec. */
+  char *(*vol_path) (struct pool *p, const char *name);
+  int (*vol_create) (struct pool *p, const struct vol_def *d);
+  int (*vol_delete) (struct pool *p, struct pool_vol *v);
+  int (*vol_resize) (struct pool *p, struct pool_vol *v, uint64_t capacity, unsigned flags);
+  int (*vol_wipe) (struct pool *p, struct pool_vol *v);
+  /* New callbacks go here, at the end. */
+};
+
+extern const struct pool_type_ops pool_type_dir;
+extern const struct pool_type_ops pool_type_fs;
+const struct pool_type_ops *pool_find_type (const char *name);
+
+/* ---- helpers (util.c) ----------------------------------------------------- */
+/* Run ARGV (no shell), capturing its output (up to 64 KiB).  Returns its exit
+ * status (>= 0), or -errno if it could not run.  *OUTPUT (may be NULL) is
+ * malloc'd. */
+int pool_run (const char *const *argv, char **output);
+/* Run ARGV and fail with "WHAT: <program's last output line>" on a non-zero
+ * status. */
+int pool_run_checked (const char *what, const char *const *argv);
+/* Atomically replace PATH with DATA (temp file + fsync + rename). */
+int pool_write_file (const char *path, const char *data, mode_t mode);
+/* Read a whole (small) file, at most MAX bytes. */
+int pool_read_file (const char *path, size_t max, char **out, size_t *len);
+int pool_mkdir_p (const char *path, mode_t mode);
+bool pool_dir_is_empty (const char *path);
+/* Is PATH a mount point (from /proc/self/mountinfo)?  *SOURCE (may be NULL)
+ * gets the mounted source. */
+bool pool_is_mounted (const char *path, char **source);
+/* A random RFC 4122 version 4 UUID. */
+int pool_uuid_generate (char out[37]);
+bool pool_uuid_valid (const char *s);
+/* Sniff the first bytes of PATH for a filesystem, a partition table or
+ * another signature that building over it would destroy: returns 1 and
+ * the name in WHAT, 0 if none found, -errno. */
+int pool_sniff_signature (const char *path, char *what, size_t whatlen);
+
+/* ---- file volumes (filevol.c): dir and fs pools ----------------------------- */
+int pool_file_refresh (struct pool *p, struct pool_vol ***out, size_t *n);
+int pool_file_vol_lookup (struct pool *p, const char *name, struct pool_vol **out);
+char *pool_file_vol_path (struct pool *p, const char *name);
+int pool_file_vol_create (struct pool *p, const struct vol_def *d);
+int pool_file_vol_delete (struct pool *p, struct pool_vol *v);
+int pool_file_vol_resize (struct pool *p, struct pool_vol *v, uint64_t capacity, unsigned flags);
+int pool_file_vol_wipe (struct pool *p, struct pool_vol *v);
+int pool_file_info (struct pool *p, struct pool_info *info);
+/* Fill a pool_vol from the file at PATH (format probed). */
+int pool_file_vol_stat (const char *name, const char *path, struct pool_vol **out);
+/* Is the image at PATH open for writing by someone (OFD write lock)? */
+int pool_vol_check_not_in_use (const char *name, const char *path);
+
+/* Target directories (dir/dir.c), shared with fs. */
+mode_t pool_target_mode (const struct pool_def *d);
+int pool_build_target (struct pool *p);
+int pool_check_target_dir (struct pool *p);
+int pool_delete_target (struct pool *p);
+
+/* Copy the guest contents of SRC into DST (both open), extent by extent. */
+struct disk;
+int pool_copy_disk (struct disk *src, struct disk *dst, uint64_t src_off, uint64_t dst_off,
+                    uint64_t len);
+
+#endif
