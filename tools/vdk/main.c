@@ -72,6 +72,31 @@ static const struct command commands[] = {
   { "map", cmd_map, "show where the data of an image is",
     "Usage: vdk map [-f FMT] [--output=human|json] [--start-offset=OFF]\n"
     "               [--max-length=LEN] [-U] IMAGE\n" },
+  { "run", cmd_run, "boot a kernel in a KVM virtual machine",
+    "Usage: vdk run --kernel KERNEL [--initrd INITRD] [--cmdline CMDLINE]\n"
+    "               [--disk SPEC[,readonly=on][,cache=MODE][,format=FMT][,serial=ID]]...\n"
+    "               [--memory SIZE] [--cpus N] [--console stdio|none]\n"
+    "               [--api unix:PATH] [--no-rng]\n"
+    "\n"
+    "Boot KERNEL (a bzImage or an ELF vmlinux, Linux 64-bit boot protocol) on KVM.\n"
+    "Disks are virtio-blk devices backed by any image spec; they, and a virtio-rng,\n"
+    "are announced on the command line as virtio_mmio.device=SIZE@ADDR:IRQ.  The\n"
+    "console is an 8250 UART (ttyS0).  vdk exits when the guest resets (reboot),\n"
+    "or on 'quit' from the control socket.\n"
+    "\n"
+    "  --kernel FILE     kernel to boot\n"
+    "  --initrd FILE     initial ramdisk\n"
+    "  --cmdline STR     kernel command line\n"
+    "  --disk SPEC,...   add a disk (up to 8): readonly=on, cache=none|writeback|\n"
+    "                    unsafe|writethrough|directsync, format=FMT, serial=ID\n"
+    "  --memory SIZE     guest memory (default 512M; a bare number is MiB)\n"
+    "  --cpus N          virtual CPUs (default 1)\n"
+    "  --console MODE    stdio (default) or none\n"
+    "  --api unix:PATH   JSON control socket: query-status, pause, resume, quit,\n"
+    "                    system-powerdown (Ctrl-Alt-Del), query-block\n"
+    "  --no-rng          no virtio-rng device\n"
+    "\n"
+    "Exit status: 0 guest reset or quit, 1 error, 2 guest crashed (triple fault).\n" },
 };
 
 const struct command *

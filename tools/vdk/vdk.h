@@ -76,5 +76,6 @@ int cmd_convert (int argc, char **argv);
 int cmd_resize (int argc, char **argv);
 int cmd_compare (int argc, char **argv);
 int cmd_map (int argc, char **argv);
+int cmd_run (int argc, char **argv);
 
 #endif
