@@ -678,7 +678,7 @@ t_powerdown (void)
 {
   unsigned seen = 0;
   puts_ ("READY powerdown\n");
-  for (uint64_t spin = 0; spin < 400000; spin++) {
+  for (uint64_t spin = 0; spin < 5000000; spin++) {   /* ~50 s */
     if (!(inb (0x64) & 1))
       continue;
     uint8_t c = inb (0x60);
@@ -690,6 +690,22 @@ t_powerdown (void)
     }
   }
   fail ("powerdown", "no ctrl-alt-del", seen);
+}
+
+/* The initrd the test gave: starts with "VDKINITRD", loaded where
+ * boot_params says. */
+static void
+t_initrd (const uint8_t *bp)
+{
+  uint32_t addr = *(const uint32_t *) (bp + 0x218), size = *(const uint32_t *) (bp + 0x21c);
+  if (!addr || size < 9)
+    return (void) fail ("initrd", "no initrd in boot_params, size", size);
+  if (memcmp ((const void *) (uint64_t) addr, "VDKINITRD", 9))
+    return (void) fail ("initrd", "initrd content differs at", addr);
+  puts_ ("PASS initrd size=");
+  putu (size);
+  puts_ ("\n");
+  npass++;
 }
 
 void guest_main (const uint8_t *bp);
@@ -728,6 +744,7 @@ guest_main (const uint8_t *bp)
   if (wanted ("hostile")) t_hostile ();
   if (wanted ("rng")) t_rng ();
   if (wanted ("smp")) t_smp ();
+  if (wanted ("initrd")) t_initrd (bp);
   if (wanted ("powerdown")) t_powerdown ();
   puts_ ("VDKTEST DONE pass=");
   putu (npass);

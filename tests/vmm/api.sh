@@ -1,0 +1,72 @@
+#!/bin/bash
+# The JSON control socket: query-status, pause/resume, query-block with
+# statistics, errors, system-powerdown (Ctrl-Alt-Del seen by the guest) and quit.
+. "$(dirname "$0")/common.sh"
+requires_kvm
+requires python3
+
+pattern_disk disk.img 2
+start_vm () {
+  rm -f out api.sock
+  "$VDK" run --memory 64M --kernel "$GUEST_ELF" --disk disk.img --api unix:api.sock \
+    --cmdline "vdktest=blk-read,powerdown" >out 2>out.err </dev/null &
+  pid=$!
+  cleanup_fn "kill $pid 2>/dev/null || true"
+  for _ in $(seq 300); do
+    grep -q 'READY powerdown' out 2>/dev/null && [ -S api.sock ] && return 0
+    kill -0 $pid 2>/dev/null || break
+    sleep 0.1
+  done
+  cat out out.err >&2
+  fail "the guest did not get ready"
+}
+wait_vm () {
+  rc=0
+  for _ in $(seq 300); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done
+  kill -0 $pid 2>/dev/null && fail "vdk run did not exit"
+  wait $pid || rc=$?
+}
+
+cat > client.py <<'PY'
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect('api.sock')
+f = s.makefile('rw')
+greet = json.loads(f.readline())
+assert 'vdk' in greet, greet
+def cmd(line):
+    f.write(line + '\n'); f.flush()
+    return json.loads(f.readline())
+r = cmd('{"execute": "query-status", "id": 7}')
+assert r == {'return': {'status': 'running', 'running': True}, 'id': 7}, r
+assert cmd('{"execute": "pause"}') == {'return': {}}
+r = cmd('{"execute": "query-status"}')
+assert r['return']['status'] == 'paused', r
+assert cmd('{"execute": "resume"}') == {'return': {}}
+assert cmd('{"execute": "query-status"}')['return']['running'] is True
+r = cmd('{"execute": "query-block"}')['return']
+assert len(r) == 1 and r[0]['device'] == 'vda' and r[0]['format'] == 'raw', r
+st = r[0]['stats']
+assert st['rd_operations'] == 2 and st['rd_bytes'] == 6144 and st['wr_operations'] == 0, st
+assert r[0]['read-only'] is False and r[0]['virtual-size'] == 2097152, r
+assert 'error' in cmd('{"execute": "no-such-command"}')
+assert 'error' in cmd('this is not json')
+assert 'error' in cmd('{"execute": 5}')
+last = sys.argv[1]
+r = cmd('{"execute": "%s"}' % last)
+assert r == {'return': {}}, r
+PY
+
+start_vm
+python3 client.py system-powerdown || fail "control socket client failed"
+wait_vm
+[ "$rc" = 0 ] || { cat out out.err >&2; fail "vdk run exited with $rc after powerdown"; }
+expect_pass out blk-read powerdown
+[ -e api.sock ] && fail "the control socket was not removed"
+
+start_vm
+python3 client.py quit || fail "control socket client failed"
+wait_vm
+[ "$rc" = 0 ] || { cat out out.err >&2; fail "vdk run exited with $rc after quit"; }
+grep -q 'VDKTEST DONE' out && fail "the guest finished although it was told to quit"
+true
