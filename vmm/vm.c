@@ -469,7 +469,8 @@ unstep_threads (struct vm *vm)
     }
 }
 
-/* The lifecycle: run in order, undone in reverse on failure or at exit. */
+/* The lifecycle: run in order, undone in reverse on failure or at exit.
+ * Each exit function also undoes a partial init of its own step. */
 static const struct step {
   const char *name;
   int (*init) (struct vm *vm);
@@ -540,6 +541,8 @@ vm_run (const struct vm_config *cfg, enum vm_stop_reason *reason, char **message
   else {
     char saved[1024];
     snprintf (saved, sizeof saved, "%s", vm_last_error ());
+    /* The failed step undoes its own partial work too: exits cope with it. */
+    done++;
     while (done-- > 0)
       if (steps[done].exit)
         steps[done].exit (vm);
