@@ -399,7 +399,7 @@ step_devices (struct vm *vm)
 {
   int r;
 
-  if ((r = serial_create (vm, vm->cfg->console)) < 0 || (r = i8042_create (vm)) < 0)
+  if ((r = serial_create (vm, vm->cfg->console, vm->cfg->console_path)) < 0 || (r = i8042_create (vm)) < 0)
     return r;
   return virtio_create_devices (vm);
 }

@@ -46,7 +46,7 @@ struct vm_disk_config {
   bool readonly;
 };
 
-enum vm_console { VM_CONSOLE_STDIO, VM_CONSOLE_NONE };
+enum vm_console { VM_CONSOLE_STDIO, VM_CONSOLE_NONE, VM_CONSOLE_PTY, VM_CONSOLE_UNIX };
 
 struct vm_config {
   const char *kernel;
@@ -58,6 +58,7 @@ struct vm_config {
   unsigned ndisks;
   bool rng;
   enum vm_console console;
+  const char *console_path; /* VM_CONSOLE_UNIX: socket path */
   const char *api_path;   /* unix socket path, or NULL */
 };
 
@@ -161,7 +162,7 @@ int vm_setup_cpuid (struct vm *vm, struct vm_vcpu *c);
 
 /* serial.c */
 #define SERIAL_IRQ 4
-int serial_create (struct vm *vm, enum vm_console console);
+int serial_create (struct vm *vm, enum vm_console console, const char *path);
 void serial_destroy (struct vm *vm);
 
 /* i8042.c */

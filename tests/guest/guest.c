@@ -742,6 +742,30 @@ t_initrd (const uint8_t *bp)
   npass++;
 }
 
+/* Console input: read one line from the UART (polling LSR.DR). */
+static void
+t_input (void)
+{
+  static char line[64];
+  unsigned n = 0;
+  puts_ ("READY input\n");
+  for (uint64_t spin = 0; spin < 5000000 && n < sizeof line - 1; spin++) {
+    if (!(inb (0x3fd) & 1))
+      continue;
+    char c = inb (0x3f8);
+    if (c == '\n' || c == '\r')
+      break;
+    line[n++] = c;
+  }
+  line[n] = 0;
+  if (!n)
+    return (void) fail ("input", "no input line", 0);
+  puts_ ("PASS input ");
+  puts_ (line);
+  puts_ ("\n");
+  npass++;
+}
+
 void guest_main (const uint8_t *bp);
 
 void
@@ -779,6 +803,7 @@ guest_main (const uint8_t *bp)
   if (wanted ("rng")) t_rng ();
   if (wanted ("smp")) t_smp ();
   if (wanted ("initrd")) t_initrd (bp);
+  if (wanted ("input")) t_input ();
   if (wanted ("powerdown")) t_powerdown ();
   puts_ ("VDKTEST DONE pass=");
   putu (npass);

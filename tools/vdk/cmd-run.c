@@ -121,8 +121,14 @@ cmd_run (int argc, char **argv)
         cfg.console = VM_CONSOLE_STDIO;
       else if (!strcmp (optarg, "none"))
         cfg.console = VM_CONSOLE_NONE;
+      else if (!strcmp (optarg, "pty"))
+        cfg.console = VM_CONSOLE_PTY;
+      else if (!strncmp (optarg, "unix:", 5) && optarg[5]) {
+        cfg.console = VM_CONSOLE_UNIX;
+        cfg.console_path = optarg + 5;
+      }
       else {
-        error ("--console: expecting stdio or none, not '%s'", optarg);
+        error ("--console: expecting stdio, pty, unix:PATH or none, not '%s'", optarg);
         goto out;
       }
       break;
