@@ -795,6 +795,33 @@ t_blk_bench (void)
   pass ("blk-bench", 0);
 }
 
+/* Every disk: its ID and whether it is read-only. */
+static void
+t_blk_ids (void)
+{
+  static char id[24];
+  struct vdev *d;
+  unsigned n;
+  int s;
+  for (n = 0; find_dev (2, n); n++) {
+    if (!blk_setup ("blk-ids", &d, n))
+      return;
+    memset (id, 0, sizeof id);
+    if ((s = blk_req (d, 8, 0, id, 20, true)) != 0)
+      return (void) fail ("blk-ids", "GET_ID failed, status", s);
+    puts_ ("INFO disk ");
+    putu (n);
+    puts_ (" id=");
+    puts_ (id);
+    puts_ ((d->features & (1 << 5)) ? " ro" : " rw");
+    puts_ ("\n");
+  }
+  puts_ ("PASS blk-ids ");
+  putu (n);
+  puts_ (" disks\n");
+  npass++;
+}
+
 void guest_main (const uint8_t *bp);
 
 void
@@ -832,6 +859,7 @@ guest_main (const uint8_t *bp)
   if (wanted ("rng")) t_rng ();
   if (wanted ("smp")) t_smp ();
   if (wanted ("initrd")) t_initrd (bp);
+  if (wanted ("blk-ids")) t_blk_ids ();
   if (wanted ("blk-bench")) t_blk_bench ();
   if (wanted ("input")) t_input ();
   if (wanted ("powerdown")) t_powerdown ();

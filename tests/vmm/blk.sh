@@ -27,3 +27,21 @@ assert d[300*512:308*512] == bytes(4096), "sector 300"
 o = 99 * 512
 assert d[o] == (((99 * 31) & 0xff) ^ 0xa5), "sector 99"
 PY
+
+# cache=none (O_DIRECT, where the file system has it) and a second,
+# read-only disk next to the first.
+pattern_disk disk2.img 2
+sum2=$(md5sum < disk2.img)
+if dd if=disk.img of=/dev/null bs=4096 count=1 iflag=direct 2>/dev/null; then
+  run_guest out3 --kernel "$GUEST_ELF" --disk disk.img,cache=none \
+    --disk disk2.img,readonly=on,serial=second --no-rng \
+    --cmdline "vdktest=blk-read,blk-write,blk-inflight,blk-ids"
+  [ "$rc" = 0 ] || { cat out3 out3.err >&2; fail "vdk run (cache=none) exited with $rc"; }
+  expect_pass out3 blk-read blk-write blk-inflight blk-ids
+  expect_grep 'INFO disk 0 id=vdk-disk0 rw' out3
+  expect_grep 'INFO disk 1 id=second ro' out3
+  expect_grep 'PASS blk-ids 2 disks' out3
+  expect_eq "$(md5sum < disk2.img)" "$sum2" "read-only disk checksum"
+else
+  echo "O_DIRECT is not supported here: cache=none not tested"
+fi
