@@ -1,6 +1,7 @@
 #!/bin/bash
 # The JSON control socket: query-status, pause/resume, query-block with
-# statistics, errors, system-powerdown (Ctrl-Alt-Del seen by the guest) and quit.
+# statistics, errors, system-powerdown (Ctrl-Alt-Del seen by the guest) and quit;
+# the image lock keeps a second VM off a disk in use.
 . "$(dirname "$0")/common.sh"
 requires_kvm
 requires python3
@@ -58,6 +59,9 @@ assert r == {'return': {}}, r
 PY
 
 start_vm
+# A second VM cannot write the image the first one has open.
+expect_rc 1 timeout 30 "$VDK" run --memory 64M --kernel "$GUEST_ELF" --disk disk.img
+expect_grep 'disk.img: Failed to get "write" lock' "$TMP/err"
 python3 client.py system-powerdown || fail "control socket client failed"
 wait_vm
 [ "$rc" = 0 ] || { cat out out.err >&2; fail "vdk run exited with $rc after powerdown"; }
