@@ -8,17 +8,17 @@ requires python3
 
 pattern_disk disk.img 2
 start_vm () {
-  rm -f out api.sock
+  rm -f vm.out api.sock
   "$VDK" run --memory 64M --kernel "$GUEST_ELF" --disk disk.img --api unix:api.sock \
-    --cmdline "vdktest=blk-read,powerdown" >out 2>out.err </dev/null &
+    --cmdline "vdktest=blk-read,powerdown" >vm.out 2>vm.out.err </dev/null &
   pid=$!
   cleanup_fn "kill $pid 2>/dev/null || true"
   for _ in $(seq 300); do
-    grep -q 'READY powerdown' out 2>/dev/null && [ -S api.sock ] && return 0
+    grep -q 'READY powerdown' vm.out 2>/dev/null && [ -S api.sock ] && return 0
     kill -0 $pid 2>/dev/null || break
     sleep 0.1
   done
-  cat out out.err >&2
+  cat vm.out vm.out.err >&2
   fail "the guest did not get ready"
 }
 wait_vm () {
@@ -64,13 +64,13 @@ expect_rc 1 timeout 30 "$VDK" run --memory 64M --kernel "$GUEST_ELF" --disk disk
 expect_grep 'disk.img: Failed to get "write" lock' "$TMP/err"
 python3 client.py system-powerdown || fail "control socket client failed"
 wait_vm
-[ "$rc" = 0 ] || { cat out out.err >&2; fail "vdk run exited with $rc after powerdown"; }
-expect_pass out blk-read powerdown
+[ "$rc" = 0 ] || { cat vm.out vm.out.err >&2; fail "vdk run exited with $rc after powerdown"; }
+expect_pass vm.out blk-read powerdown
 [ -e api.sock ] && fail "the control socket was not removed"
 
 start_vm
 python3 client.py quit || fail "control socket client failed"
 wait_vm
-[ "$rc" = 0 ] || { cat out out.err >&2; fail "vdk run exited with $rc after quit"; }
-grep -q 'VDKTEST DONE' out && fail "the guest finished although it was told to quit"
+[ "$rc" = 0 ] || { cat vm.out vm.out.err >&2; fail "vdk run exited with $rc after quit"; }
+grep -q 'VDKTEST DONE' vm.out && fail "the guest finished although it was told to quit"
 true
