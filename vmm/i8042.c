@@ -77,6 +77,12 @@ i8042_io (void *opaque, uint64_t off, uint8_t *data, unsigned len, bool is_write
       data[0] = k->q[k->qhead];
       k->qhead = (k->qhead + 1) % OUTQ;
       k->qlen--;
+      /* One byte per interrupt: lower the line so the next byte makes a
+       * new edge (ISA interrupts are edge-triggered). */
+      if (k->level) {
+        k->level = 0;
+        vm_irq_line (k->vm, I8042_IRQ, 0);
+      }
     }
   }
   else if (off == 0) {

@@ -262,6 +262,62 @@ vcpu_thread (void *arg)
   return NULL;
 }
 
+/* SIGINT, SIGTERM and SIGHUP stop the VM cleanly (disks are closed, so
+ * format metadata is written); SIGUSR2 ends the signal thread. */
+static void *
+signal_thread (void *arg)
+{
+  struct vm *vm = arg;
+  sigset_t set;
+  int sig;
+
+  sigemptyset (&set);
+  sigaddset (&set, SIGINT);
+  sigaddset (&set, SIGTERM);
+  sigaddset (&set, SIGHUP);
+  sigaddset (&set, SIGUSR2);
+  while (sigwait (&set, &sig) == 0) {
+    if (sig == SIGUSR2)
+      break;
+    vm_request_stop (vm, VM_STOP_QUIT, "terminated by signal %d", sig);
+  }
+  return NULL;
+}
+
+static int
+step_signals (struct vm *vm)
+{
+  sigset_t set;
+  int r;
+
+  if (!vm->cfg->handle_signals)
+    return 0;
+  sigemptyset (&set);
+  sigaddset (&set, SIGINT);
+  sigaddset (&set, SIGTERM);
+  sigaddset (&set, SIGHUP);
+  sigaddset (&set, SIGUSR2);
+  pthread_sigmask (SIG_BLOCK, &set, &vm->old_sigmask);
+  r = pthread_create (&vm->signal_thread, NULL, signal_thread, vm);
+  if (r) {
+    pthread_sigmask (SIG_SETMASK, &vm->old_sigmask, NULL);
+    return vm_err (r, "cannot start the signal thread: %s", strerror (r));
+  }
+  vm->have_signal_thread = true;
+  return 0;
+}
+
+static void
+unstep_signals (struct vm *vm)
+{
+  if (!vm->have_signal_thread)
+    return;
+  pthread_kill (vm->signal_thread, SIGUSR2);
+  pthread_join (vm->signal_thread, NULL);
+  vm->have_signal_thread = false;
+  pthread_sigmask (SIG_SETMASK, &vm->old_sigmask, NULL);
+}
+
 static void
 sigusr1_handler (int sig)
 {
@@ -476,6 +532,7 @@ static const struct step {
   int (*init) (struct vm *vm);
   void (*exit) (struct vm *vm);
 } steps[] = {
+  { "signals", step_signals, unstep_signals },
   { "kvm", step_kvm, unstep_kvm },
   { "vm", step_vm, unstep_vm },
   { "memory", step_memory, unstep_memory },

@@ -8,6 +8,7 @@
 #define VDK_VMM_H
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -60,6 +61,7 @@ struct vm_config {
   enum vm_console console;
   const char *console_path; /* VM_CONSOLE_UNIX: socket path */
   const char *api_path;   /* unix socket path, or NULL */
+  bool handle_signals;    /* SIGINT/SIGTERM/SIGHUP stop the VM cleanly */
 };
 
 /* Why the VM stopped. */
@@ -126,6 +128,10 @@ struct vm {
 
   /* Boot: where the kernel starts. */
   uint64_t entry;
+
+  pthread_t signal_thread;
+  bool have_signal_thread;
+  sigset_t old_sigmask;
 
   /* Run state: protected by lock. */
   pthread_mutex_t lock;

@@ -74,3 +74,11 @@ wait_vm
 [ "$rc" = 0 ] || { cat vm.out vm.out.err >&2; fail "vdk run exited with $rc after quit"; }
 grep -q 'VDKTEST DONE' vm.out && fail "the guest finished although it was told to quit"
 true
+
+# SIGTERM stops the VM cleanly: exit 0, sockets removed.
+start_vm
+kill -TERM $pid
+wait_vm
+[ "$rc" = 0 ] || { cat vm.out vm.out.err >&2; fail "vdk run exited with $rc after SIGTERM"; }
+[ -e api.sock ] && fail "the control socket was not removed after SIGTERM"
+true

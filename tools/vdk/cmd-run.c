@@ -77,7 +77,7 @@ cmd_run (int argc, char **argv)
     { NULL, 0, NULL, 0 },
   };
   struct vm_config cfg = { .ram_size = 512ULL << 20, .ncpus = 1, .rng = true,
-                           .console = VM_CONSOLE_STDIO };
+                           .console = VM_CONSOLE_STDIO, .handle_signals = true };
   enum vm_stop_reason why;
   char *msg = NULL, *end;
   int c, r, rc = 1;
