@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "virtio.h"
 
@@ -324,10 +325,20 @@ static void
 blk_process (struct virtio_dev *d)
 {
   struct blk *b = d->priv;
+  unsigned rounds = 0;
   int got;
 
   do {
     int r;
+    /* A guest that keeps the queue full must not hold io_lock forever
+     * (a reset on another vCPU waits for it): come back later. */
+    if (++rounds > 64) {
+      uint64_t one = 1;
+      if (write (d->kick_fd, &one, sizeof one) < 0) {
+        /* the counter is saturated: a wake-up is pending anyway */
+      }
+      break;
+    }
     got = 0;
     b->pushed = false;
     while ((r = virtq_pop (d, &d->vq[0], &b->chain)) == 1) {

@@ -399,7 +399,6 @@ step_memory (struct vm *vm)
     return vm_err (errno, "cannot allocate %llu MiB of guest memory: %s",
                    (unsigned long long) (vm->ram_size >> 20), strerror (errno));
   }
-  madvise (vm->ram, vm->ram_size, MADV_MERGEABLE);
   r = (struct kvm_userspace_memory_region) {
     .slot = 0, .guest_phys_addr = 0, .memory_size = vm->ram_size,
     .userspace_addr = (uintptr_t) vm->ram,

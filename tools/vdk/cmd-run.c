@@ -1,5 +1,6 @@
 /* vdk run: boot a kernel on KVM with virtio disks backed by libdisk. */
 #include <getopt.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -149,6 +150,8 @@ cmd_run (int argc, char **argv)
     usage_error ("run", "--kernel is required");
     goto out;
   }
+  /* A console reader that goes away must not kill the VM mid-write. */
+  signal (SIGPIPE, SIG_IGN);
   r = vm_run (&cfg, &why, &msg);
   if (r < 0) {
     error ("%s", vm_last_error ());
