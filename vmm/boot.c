@@ -39,6 +39,7 @@
 #define HDR_KERNEL_ALIGNMENT 0x230
 #define HDR_XLOADFLAGS   0x236
 #define HDR_CMDLINE_SIZE 0x238
+#define HDR_PREF_ADDRESS 0x258
 #define HDR_INIT_SIZE    0x260
 
 #define LOADED_HIGH   0x01
@@ -152,7 +153,7 @@ load_bzimage (struct vm *vm, const char *path, const uint8_t *k, size_t klen,
   unsigned setup_sects = k[HDR_SETUP_SECTS] ? k[HDR_SETUP_SECTS] : 4;
   uint16_t version = ld16 (k + HDR_VERSION);
   size_t setup_len = (size_t) (setup_sects + 1) * 512, hdr_end;
-  uint64_t pm_len, init_size;
+  uint64_t pm_len, init_size, pref;
 
   if (version < 0x020c)
     return vm_err (ENOEXEC, "%s: boot protocol %u.%02u is too old (2.12 or later is needed "
@@ -168,9 +169,16 @@ load_bzimage (struct vm *vm, const char *path, const uint8_t *k, size_t klen,
   init_size = ld32 (k + HDR_INIT_SIZE);
   if (init_size < pm_len)
     init_size = pm_len;
-  if (!vm_gpa (vm, VM_KERNEL_ADDR, init_size))
-    return vm_err (ENOEXEC, "%s: the kernel needs %llu MiB from 1 MiB: more than the guest's "
-                   "%llu MiB of memory", path, (unsigned long long) (init_size >> 20) + 1,
+  /* The decompressor moves the kernel to pref_address (16 MiB usually)
+   * and needs init_size bytes there. */
+  pref = ld32 (k + HDR_PREF_ADDRESS) | (uint64_t) ld32 (k + HDR_PREF_ADDRESS + 4) << 32;
+  if (pref < VM_KERNEL_ADDR || pref > VM_RAM_MAX)
+    pref = VM_KERNEL_ADDR;
+  if (!vm_gpa (vm, VM_KERNEL_ADDR, pm_len) || !vm_gpa (vm, pref, init_size))
+    return vm_err (ENOEXEC, "%s: the kernel needs %llu MiB from %llu MiB: more than the "
+                   "guest's %llu MiB of memory", path,
+                   (unsigned long long) ((init_size + 0xfffff) >> 20),
+                   (unsigned long long) (pref >> 20),
                    (unsigned long long) (vm->ram_size >> 20));
   memcpy (vm->ram + VM_KERNEL_ADDR, k + setup_len, pm_len);
   /* The setup header runs from 0x1f1 to 0x202 + the jump's offset byte. */
@@ -178,7 +186,7 @@ load_bzimage (struct vm *vm, const char *path, const uint8_t *k, size_t klen,
   if (hdr_end > 0x290)
     hdr_end = 0x290;
   memcpy (bp + BP_HDR, k + BP_HDR, hdr_end - BP_HDR);
-  *end = VM_KERNEL_ADDR + init_size;
+  *end = VM_KERNEL_ADDR + pm_len > pref + init_size ? VM_KERNEL_ADDR + pm_len : pref + init_size;
   *cmdline_max = ld32 (k + HDR_CMDLINE_SIZE);
   *initrd_max = ld32 (k + HDR_INITRD_ADDR_MAX);
   vm->entry = VM_KERNEL_ADDR + 0x200;

@@ -36,8 +36,9 @@ expect_grep 'PASS input hello-vdk' con.out
 [ -e con.sock ] && fail "the console socket was not removed"
 
 # pty: the name is printed on stderr
-"$VDK" run --memory 64M --kernel "$GUEST_ELF" --no-rng --console pty \
-  --cmdline "vdktest=input" >out 2>out.err </dev/null &
+# (the guest then waits, so its output is read before the pty goes away)
+"$VDK" run --memory 64M --kernel "$GUEST_ELF" --no-rng --console pty --api unix:api.sock \
+  --cmdline "vdktest=input,powerdown" >out 2>out.err </dev/null &
 pid=$!
 cleanup_fn "kill $pid 2>/dev/null || true"
 for _ in $(seq 100); do grep -q 'console on /dev/pts/' out.err && break; sleep 0.1; done
@@ -53,15 +54,14 @@ while b'READY input' not in data:
     assert r, data
     data += os.read(fd, 4096)
 os.write(fd, b'via-pty\n')
-while b'VDKTEST DONE' not in data:
+while b'READY powerdown' not in data:
     r, _, _ = select.select([fd], [], [], 60)
     assert r, data
-    try:
-        c = os.read(fd, 4096)
-    except OSError:
-        break
-    if not c: break
-    data += c
+    data += os.read(fd, 4096)
+import socket
+s = socket.socket(socket.AF_UNIX); s.connect('api.sock')
+s.sendall(b'{"execute": "quit"}\n')
+s.recv(4096)
 sys.stdout.write(data.decode().replace('\r', ''))
 PY
 rc=0; wait $pid || rc=$?
