@@ -822,6 +822,38 @@ t_blk_ids (void)
   npass++;
 }
 
+/* Memory writer (for migration tests): keep writing a pass counter into
+ * every page of vdkmem=MiB (default 4) above 8 MiB, printing each pass, until
+ * Ctrl-Alt-Del arrives; then check the last pass reached every page. */
+static void
+t_memwrite (void)
+{
+  const char *p = param ("vdkmem", 0);
+  uint64_t mib = p ? parse_num (&p) : 4, pass_no;
+  volatile uint64_t *base = (volatile uint64_t *) (8ULL << 20);
+  uint64_t pages = mib << 8;
+  unsigned seen = 0;
+  for (pass_no = 1;; pass_no++) {
+    for (uint64_t i = 0; i < pages; i++)
+      base[i * 512] = pass_no * 0x100000000ULL + i;
+    puts_ ("MEMWRITE pass ");
+    putu (pass_no);
+    puts_ ("\n");
+    while (inb (0x64) & 1) {
+      uint8_t c = inb (0x60);
+      if (c == 0x1d || c == 0x38)
+        seen |= c == 0x1d ? 1 : 2;
+      else if (c == 0x53 && seen == 3)
+        goto done;
+    }
+  }
+done:
+  for (uint64_t i = 0; i < pages; i++)
+    if (base[i * 512] != pass_no * 0x100000000ULL + i)
+      return (void) fail ("memwrite", "page lost its last write:", i);
+  pass ("memwrite", 0);
+}
+
 void guest_main (const uint8_t *bp);
 
 void
@@ -862,6 +894,7 @@ guest_main (const uint8_t *bp)
   if (wanted ("blk-ids")) t_blk_ids ();
   if (wanted ("blk-bench")) t_blk_bench ();
   if (wanted ("input")) t_input ();
+  if (wanted ("memwrite")) t_memwrite ();
   if (wanted ("powerdown")) t_powerdown ();
   puts_ ("VDKTEST DONE pass=");
   putu (npass);

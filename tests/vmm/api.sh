@@ -7,14 +7,15 @@ requires_kvm
 requires python3
 
 pattern_disk disk.img 2
+# start_vm [CHECKS [READY-LINE]]
 start_vm () {
   rm -f vm.out api.sock
   "$VDK" run --memory 64M --kernel "$GUEST_ELF" --disk disk.img --api unix:api.sock \
-    --cmdline "vdktest=blk-read,powerdown" >vm.out 2>vm.out.err </dev/null &
+    --cmdline "vdktest=${1:-blk-read,powerdown}" >vm.out 2>vm.out.err </dev/null &
   pid=$!
   cleanup_fn "kill $pid 2>/dev/null || true"
   for _ in $(seq 300); do
-    grep -q 'READY powerdown' vm.out 2>/dev/null && [ -S api.sock ] && return 0
+    grep -q "${2:-READY powerdown}" vm.out 2>/dev/null && [ -S api.sock ] && return 0
     kill -0 $pid 2>/dev/null || break
     sleep 0.1
   done
@@ -82,3 +83,23 @@ wait_vm
 [ "$rc" = 0 ] || { cat vm.out vm.out.err >&2; fail "vdk run exited with $rc after SIGTERM"; }
 [ -e api.sock ] && fail "the control socket was not removed after SIGTERM"
 true
+
+# The memory writer runs until Ctrl-Alt-Del, then checks its last pass,
+# also across a pause.
+start_vm memwrite 'MEMWRITE pass 3'
+python3 - <<'PY' || fail "control socket client failed"
+import json, socket, time
+s = socket.socket(socket.AF_UNIX); s.connect('api.sock'); f = s.makefile('rw'); f.readline()
+def cmd(c):
+    f.write(json.dumps({'execute': c}) + '\n'); f.flush(); return json.loads(f.readline())
+assert cmd('pause') == {'return': {}}
+n1 = open('vm.out').read().count('MEMWRITE')
+time.sleep(0.5)
+n2 = open('vm.out').read().count('MEMWRITE')
+assert n2 <= n1 + 1, (n1, n2)       # at most the line being printed
+assert cmd('resume') == {'return': {}}
+assert cmd('system-powerdown') == {'return': {}}
+PY
+wait_vm
+[ "$rc" = 0 ] || { cat vm.out vm.out.err >&2; fail "vdk run exited with $rc (memwrite)"; }
+expect_pass vm.out memwrite
