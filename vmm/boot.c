@@ -122,8 +122,9 @@ load_elf (struct vm *vm, const char *path, const uint8_t *k, size_t klen, uint64
                      "in guest RAM above 1 MiB (%llu MiB)", path, i,
                      (unsigned long long) ph.p_paddr, (unsigned long long) ph.p_memsz,
                      (unsigned long long) (vm->ram_size >> 20));
-    memcpy (vm->ram + ph.p_paddr, k + ph.p_offset, ph.p_filesz);
-    memset (vm->ram + ph.p_paddr + ph.p_filesz, 0, ph.p_memsz - ph.p_filesz);
+    uint8_t *dst = vm_gpa (vm, ph.p_paddr, ph.p_memsz);
+    memcpy (dst, k + ph.p_offset, ph.p_filesz);
+    memset (dst + ph.p_filesz, 0, ph.p_memsz - ph.p_filesz);
     if (ph.p_paddr + ph.p_memsz > *end)
       *end = ph.p_paddr + ph.p_memsz;
     nload++;
@@ -309,7 +310,7 @@ vm_load_kernel (struct vm *vm)
 
   /* Initrd: as high as allowed, page aligned, above the kernel. */
   if (cfg->initrd) {
-    uint64_t top = vm->ram_size, addr;
+    uint64_t top = vm->low_size, addr;
     r = read_file (cfg->initrd, "initrd", &initrd, &ilen);
     if (r < 0)
       return r;
@@ -330,7 +331,9 @@ vm_load_kernel (struct vm *vm)
   e820_add (bp, 0, 0x9fc00, 1);
   e820_add (bp, 0x9fc00, 0x400, 2);
   e820_add (bp, 0xf0000, 0x10000, 2);
-  e820_add (bp, VM_KERNEL_ADDR, vm->ram_size - VM_KERNEL_ADDR, 1);
+  e820_add (bp, VM_KERNEL_ADDR, vm->low_size - VM_KERNEL_ADDR, 1);
+  if (vm->high_size)
+    e820_add (bp, VM_HIGH_BASE, vm->high_size, 1);
   setup_mptable (vm);
   return 0;
 }

@@ -149,7 +149,8 @@ virtq_pop (struct virtio_dev *d, struct virtq *q, struct vchain *c)
       c->bad = "indirect descriptor (not negotiated)";
       break;
     }
-    if (!vm_gpa (d->vm, addr, len)) {
+    uint8_t *ptr = vm_gpa (d->vm, addr, len);
+    if (!ptr) {
       c->bad = "descriptor buffer outside guest RAM";
       break;
     }
@@ -159,7 +160,7 @@ virtq_pop (struct virtio_dev *d, struct virtq *q, struct vchain *c)
       c->bad = "device-readable descriptor after a device-writable one";
       break;
     }
-    c->seg[c->nseg++] = (struct vseg) { d->vm->ram + addr, len, !!(flags & VIRTQ_DESC_F_WRITE) };
+    c->seg[c->nseg++] = (struct vseg) { ptr, len, !!(flags & VIRTQ_DESC_F_WRITE) };
     if (!(flags & VIRTQ_DESC_F_NEXT))
       break;
     if (next >= q->num) {

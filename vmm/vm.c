@@ -392,6 +392,8 @@ step_memory (struct vm *vm)
   struct kvm_userspace_memory_region r;
 
   vm->ram_size = vm->cfg->ram_size;
+  vm->low_size = vm->ram_size < VM_LOW_MAX ? vm->ram_size : VM_LOW_MAX;
+  vm->high_size = vm->ram_size - vm->low_size;
   vm->ram = mmap (NULL, vm->ram_size, PROT_READ | PROT_WRITE,
                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (vm->ram == MAP_FAILED) {
@@ -400,11 +402,19 @@ step_memory (struct vm *vm)
                    (unsigned long long) (vm->ram_size >> 20), strerror (errno));
   }
   r = (struct kvm_userspace_memory_region) {
-    .slot = 0, .guest_phys_addr = 0, .memory_size = vm->ram_size,
+    .slot = 0, .guest_phys_addr = 0, .memory_size = vm->low_size,
     .userspace_addr = (uintptr_t) vm->ram,
   };
   if (ioctl (vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0)
     return vm_err (errno, "KVM_SET_USER_MEMORY_REGION: %s", strerror (errno));
+  if (vm->high_size) {
+    r = (struct kvm_userspace_memory_region) {
+      .slot = 1, .guest_phys_addr = VM_HIGH_BASE, .memory_size = vm->high_size,
+      .userspace_addr = (uintptr_t) (vm->ram + vm->low_size),
+    };
+    if (ioctl (vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0)
+      return vm_err (errno, "KVM_SET_USER_MEMORY_REGION (above 4 GiB): %s", strerror (errno));
+  }
   return 0;
 }
 

@@ -28,7 +28,9 @@
 #define VM_KERNEL_ADDR     0x100000ULL
 #define VM_MMIO_BASE       0xd0000000ULL /* virtio-mmio windows, 4 KiB each */
 #define VM_MMIO_SIZE       0x1000ULL
-#define VM_RAM_MAX         0xc0000000ULL /* RAM stays below the MMIO hole */
+#define VM_LOW_MAX         0xc0000000ULL /* low RAM stays below the MMIO hole, */
+#define VM_HIGH_BASE       0x100000000ULL /* the rest is mapped from 4 GiB */
+#define VM_RAM_MAX         (256ULL << 30)
 #define VM_RAM_MIN         (16ULL << 20)
 #define VM_MAX_CPUS        32
 #define VM_MAX_DISKS       8
@@ -111,8 +113,8 @@ struct vm {
   const struct vm_config *cfg;
   int kvm_fd, vm_fd;
   size_t run_size;
-  uint8_t *ram;
-  uint64_t ram_size;
+  uint8_t *ram;            /* low RAM, then high RAM */
+  uint64_t ram_size, low_size, high_size;
   struct vm_vcpu vcpus[VM_MAX_CPUS];
   unsigned ncpus;
 
@@ -142,13 +144,17 @@ struct vm {
   char stop_msg[512];
 };
 
-/* Is [gpa, gpa+len) guest RAM?  Returns the host pointer or NULL. */
+/* Is [gpa, gpa+len) guest RAM (in one piece)?  Returns the host pointer
+ * or NULL. */
 static inline void *
 vm_gpa (struct vm *vm, uint64_t gpa, uint64_t len)
 {
-  if (gpa > vm->ram_size || len > vm->ram_size - gpa)
-    return NULL;
-  return vm->ram + gpa;
+  if (gpa <= vm->low_size && len <= vm->low_size - gpa)
+    return vm->ram + gpa;
+  if (gpa >= VM_HIGH_BASE && gpa - VM_HIGH_BASE <= vm->high_size &&
+      len <= vm->high_size - (gpa - VM_HIGH_BASE))
+    return vm->ram + vm->low_size + (gpa - VM_HIGH_BASE);
+  return NULL;
 }
 
 int vm_add_pio (struct vm *vm, uint64_t base, uint64_t len, vm_io_fn fn, void *opaque);

@@ -854,6 +854,27 @@ done:
   pass ("memwrite", 0);
 }
 
+/* The e820 map: print the usable RAM in KiB and the number of entries. */
+static void
+t_mem (const uint8_t *bp)
+{
+  uint8_t n = bp[0x1e8];
+  uint64_t ram = 0;
+  for (unsigned i = 0; i < n && i < 128; i++) {
+    const uint8_t *e = bp + 0x2d0 + 20 * i;
+    if (*(const uint32_t *) (e + 16) == 1)
+      ram += *(const uint64_t *) (e + 8);
+  }
+  if (!n || !ram)
+    return (void) fail ("mem", "empty e820 map", n);
+  puts_ ("PASS mem ram=");
+  putu (ram >> 10);
+  puts_ ("K e820=");
+  putu (n);
+  puts_ ("\n");
+  npass++;
+}
+
 void guest_main (const uint8_t *bp);
 
 void
@@ -891,6 +912,7 @@ guest_main (const uint8_t *bp)
   if (wanted ("rng")) t_rng ();
   if (wanted ("smp")) t_smp ();
   if (wanted ("initrd")) t_initrd (bp);
+  if (wanted ("mem")) t_mem (bp);
   if (wanted ("blk-ids")) t_blk_ids ();
   if (wanted ("blk-bench")) t_blk_bench ();
   if (wanted ("input")) t_input ();

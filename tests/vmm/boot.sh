@@ -26,3 +26,12 @@ run_guest out2 --kernel "$GUEST_ELF" --cpus 2 --disk disk.img,readonly=on \
   --cmdline "vdktest=smp,blk-ro vdkcpus=2"
 [ "$rc" = 0 ] || { cat out2 out2.err >&2; fail "vdk run (ELF) exited with $rc"; }
 expect_pass out2 smp blk-ro smp-ap
+
+# RAM above the MMIO hole: 4 GiB = 3 GiB below 0xc0000000 + 1 GiB from 4 GiB,
+# minus the 385 KiB e820 leaves out (0x9fc00-0x100000).
+run_guest out3 --kernel "$GUEST_ELF" --memory 4G --no-rng --cmdline "vdktest=mem"
+[ "$rc" = 0 ] || { cat out3 out3.err >&2; fail "vdk run (4G) exited with $rc"; }
+expect_pass out3 mem
+expect_grep "PASS mem ram=$((4 * 1048576 - 385))K e820=5" out3
+run_guest out4 --kernel "$GUEST_ELF" --memory 64M --no-rng --cmdline "vdktest=mem"
+expect_grep "PASS mem ram=$((65536 - 385))K e820=4" out4

@@ -30,7 +30,7 @@ expect_err 'old.bz: boot protocol 2.04 is too old' --kernel old.bz --memory 64M
 expect_err 'no64.bz: kernel has no 64-bit entry point' --kernel no64.bz --memory 64M
 expect_err 'big.bz: the kernel needs 1024 MiB from 1 MiB' --kernel big.bz --memory 64M
 expect_err 'memory size 1 MiB' --kernel "$GUEST_ELF" --memory 1M
-expect_err 'memory size 8192 MiB' --kernel "$GUEST_ELF" --memory 8G
+expect_err 'memory size 524288 MiB' --kernel "$GUEST_ELF" --memory 512G
 expect_err '--cpus: expecting a number' --kernel "$GUEST_ELF" --cpus 0
 expect_err 'missing.img' --kernel "$GUEST_ELF" --memory 64M --disk missing.img
 truncate -s 20M big.initrd
