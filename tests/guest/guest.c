@@ -875,6 +875,15 @@ t_mem (const uint8_t *bp)
   npass++;
 }
 
+/* Crash on purpose: an empty IDT and an invalid opcode make a triple fault. */
+static void
+t_crash (void)
+{
+  static const struct { uint16_t limit; uint64_t base; } __attribute__((packed)) idt = { 0, 0 };
+  puts_ ("CRASHING\n");
+  __asm__ volatile ("lidt %0; ud2" :: "m" (idt));
+}
+
 void guest_main (const uint8_t *bp);
 
 void
@@ -917,6 +926,7 @@ guest_main (const uint8_t *bp)
   if (wanted ("blk-bench")) t_blk_bench ();
   if (wanted ("input")) t_input ();
   if (wanted ("memwrite")) t_memwrite ();
+  if (wanted ("crash")) t_crash ();
   if (wanted ("powerdown")) t_powerdown ();
   puts_ ("VDKTEST DONE pass=");
   putu (npass);

@@ -41,3 +41,11 @@ expect_err 'command line is' --kernel "$GUEST_BZ" --memory 64M --cmdline "$long"
 # A bad cache mode in a disk spec.
 truncate -s 1M d.img
 expect_err 'cache mode' --kernel "$GUEST_ELF" --memory 64M --disk d.img,cache=bogus
+
+# A guest that triple-faults: exit status 2 and a message.
+rc=0
+timeout 30 "$VDK" run --memory 64M --kernel "$GUEST_ELF" --no-rng --cmdline vdktest=crash \
+  >crash.out 2>crash.err </dev/null || rc=$?
+expect_eq "$rc" 2 "exit status after a triple fault"
+expect_grep 'CRASHING' crash.out
+expect_grep 'triple fault' crash.err
