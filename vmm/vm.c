@@ -340,6 +340,8 @@ step_kvm (struct vm *vm)
                    e == EACCES ? " (add yourself to the 'kvm' group)" : "");
   }
   v = ioctl (vm->kvm_fd, KVM_GET_API_VERSION, 0);
+  if (v < 0)
+    return vm_err (ENODEV, "/dev/kvm is not a KVM device (%s)", strerror (errno));
   if (v != KVM_API_VERSION)
     return vm_err (ENOTSUP, "/dev/kvm: unsupported KVM API version %d", v);
   if (ioctl (vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_IRQCHIP) <= 0 ||

@@ -49,3 +49,15 @@ timeout 30 "$VDK" run --memory 64M --kernel "$GUEST_ELF" --no-rng --cmdline vdkt
 expect_eq "$rc" 2 "exit status after a triple fault"
 expect_grep 'CRASHING' crash.out
 expect_grep 'triple fault' crash.err
+
+# No usable /dev/kvm (in a private mount namespace, where we can hide it).
+if unshare -m true 2>/dev/null; then
+  expect_rc 1 unshare -m sh -c 'mount -t tmpfs none /dev && exec "$0" run --kernel "$1"' \
+    "$VDK" "$GUEST_ELF"
+  expect_grep '/dev/kvm does not exist' "$TMP/err"
+  expect_rc 1 unshare -m sh -c 'mount --bind /dev/null /dev/kvm && exec "$0" run --kernel "$1"' \
+    "$VDK" "$GUEST_ELF"
+  expect_grep '/dev/kvm is not a KVM device' "$TMP/err"
+else
+  echo "unshare -m is not available: missing /dev/kvm not tested"
+fi
