@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -464,7 +465,17 @@ unstep_vcpus (struct vm *vm)
 static int
 step_devices (struct vm *vm)
 {
+  struct kvm_ioeventfd pio80;
   int r;
+
+  /* Linux's io_delay writes port 0x80 all the time: absorb those writes in
+   * the kernel (an ioeventfd nobody reads) instead of exiting to us. */
+  vm->port80_fd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (vm->port80_fd >= 0) {
+    pio80 = (struct kvm_ioeventfd) { .addr = 0x80, .len = 1, .fd = vm->port80_fd,
+                                     .flags = KVM_IOEVENTFD_FLAG_PIO };
+    ioctl (vm->vm_fd, KVM_IOEVENTFD, &pio80);
+  }
 
   if ((r = serial_create (vm, vm->cfg->console, vm->cfg->console_path)) < 0 || (r = i8042_create (vm)) < 0)
     return r;
@@ -477,6 +488,13 @@ unstep_devices (struct vm *vm)
   virtio_destroy_devices (vm);
   i8042_destroy (vm);
   serial_destroy (vm);
+  if (vm->port80_fd >= 0) {
+    struct kvm_ioeventfd pio80 = { .addr = 0x80, .len = 1, .fd = vm->port80_fd,
+                                   .flags = KVM_IOEVENTFD_FLAG_PIO | KVM_IOEVENTFD_FLAG_DEASSIGN };
+    ioctl (vm->vm_fd, KVM_IOEVENTFD, &pio80);
+    close (vm->port80_fd);
+    vm->port80_fd = -1;
+  }
 }
 
 static int
@@ -587,7 +605,7 @@ vm_run (const struct vm_config *cfg, enum vm_stop_reason *reason, char **message
   if (!vm)
     return vm_err (ENOMEM, "out of memory");
   vm->cfg = cfg;
-  vm->kvm_fd = vm->vm_fd = -1;
+  vm->kvm_fd = vm->vm_fd = vm->port80_fd = -1;
   pthread_mutex_init (&vm->lock, NULL);
   pthread_cond_init (&vm->cond, NULL);
 

@@ -112,6 +112,7 @@ struct vm_api;
 struct vm {
   const struct vm_config *cfg;
   int kvm_fd, vm_fd;
+  int port80_fd;           /* absorbs io_delay writes to port 0x80 */
   size_t run_size;
   uint8_t *ram;            /* low RAM, then high RAM */
   uint64_t ram_size, low_size, high_size;
