@@ -80,6 +80,6 @@ for _ in range(3):
         sys.exit('guest benchmark failed')
     gtimes.append(m['BENCH end'] - m['BENCH start'])
 guest_t = min(gtimes)
-print('read %d MiB: host %.0f MiB/s, guest virtio-blk %.0f MiB/s, ratio %.2f' %
+print('read %d MiB: host %.0f MiB/s, guest virtio-blk %.0f MiB/s, guest/host %.2f' %
       (mib, mib / host, mib / guest_t, host / guest_t))
 PY

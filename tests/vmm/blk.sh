@@ -45,3 +45,11 @@ if dd if=disk.img of=/dev/null bs=4096 count=1 iflag=direct 2>/dev/null; then
 else
   echo "O_DIRECT is not supported here: cache=none not tested"
 fi
+
+# A key=value spec, and a file name with a comma (written ",,").
+pattern_disk 'a,b.img' 2
+run_guest out5 --kernel "$GUEST_ELF" --no-rng --disk 'a,,b.img,readonly=on,serial=comma' \
+  --disk 'driver=raw,file.filename=a,,b.img,readonly=on,serial=kv' --cmdline "vdktest=blk-ids"
+[ "$rc" = 0 ] || { cat out5 out5.err >&2; fail "vdk run (comma names) exited with $rc"; }
+expect_grep 'INFO disk 0 id=comma ro' out5
+expect_grep 'INFO disk 1 id=kv ro' out5

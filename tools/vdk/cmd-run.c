@@ -10,18 +10,50 @@
 enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_DISK, OPT_MEMORY, OPT_CPUS,
        OPT_CONSOLE, OPT_API, OPT_NO_RNG };
 
+/* Next comma-separated item of *P (",," is a literal comma), or NULL. */
+static char *
+next_item (char **p)
+{
+  char *start = *p, *r, *w;
+
+  if (!start)
+    return NULL;
+  for (r = w = start; *r; r++) {
+    if (*r == ',' && r[1] == ',') {
+      *w++ = ',';
+      r++;
+    }
+    else if (*r == ',') {
+      *w = 0;
+      *p = r + 1;
+      return start;
+    }
+    else
+      *w++ = *r;
+  }
+  *w = 0;
+  *p = NULL;
+  return start;
+}
+
 /* SPEC[,readonly=on][,cache=MODE][,format=FMT][,serial=ID]: the run options
- * are taken out, the rest (which may itself be key=value) is the spec. */
+ * are taken out, the rest (which may itself be key=value) is the spec.  A
+ * comma in a file name is written ",,". */
 static int
 parse_disk (char *arg, struct vm_disk_config *d)
 {
-  char *spec = malloc (strlen (arg) + 1), *tok, *save = NULL;
+  /* Room for every comma doubled again (key=value specs keep ",,"). */
+  char *spec = malloc (2 * strlen (arg) + 1), *tok, *p = arg;
+  unsigned ntok = 0;
+  char *first = NULL;
 
   if (!spec)
     return -1;
   spec[0] = 0;
   *d = (struct vm_disk_config) { 0 };
-  for (tok = strtok_r (arg, ",", &save); tok; tok = strtok_r (NULL, ",", &save)) {
+  while ((tok = next_item (&p))) {
+    if (!*tok)
+      continue;
     if (!strncmp (tok, "readonly=", 9) || !strncmp (tok, "read-only=", 10)) {
       const char *v = strchr (tok, '=') + 1;
       if (!strcmp (v, "on") || !strcmp (v, "true") || !strcmp (v, "1"))
@@ -47,11 +79,23 @@ parse_disk (char *arg, struct vm_disk_config *d)
       d->serial = tok + 7;
     }
     else {
-      if (spec[0])
-        strcat (spec, ",");
-      strcat (spec, tok);
+      /* Re-escape commas: the spec is parsed again by libdisk. */
+      char *o = spec + strlen (spec);
+      if (ntok++)
+        *o++ = ',';
+      else
+        first = tok;
+      for (const char *c = tok; *c; c++) {
+        *o++ = *c;
+        if (*c == ',')
+          *o++ = ',';
+      }
+      *o = 0;
     }
   }
+  /* A plain file name (one item, no '=') is not parsed again: no escapes. */
+  if (ntok == 1 && !strchr (first, '='))
+    strcpy (spec, first);
   if (!spec[0]) {
     error ("--disk: no image given");
     free (spec);

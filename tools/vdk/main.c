@@ -89,6 +89,7 @@ static const struct command commands[] = {
     "  --cmdline STR     kernel command line\n"
     "  --disk SPEC,...   add a disk (up to 8): readonly=on, cache=none|writeback|\n"
     "                    unsafe|writethrough|directsync, format=FMT, serial=ID\n"
+    "                    (a comma in a file name is written ',,')\n"
     "  --memory SIZE     guest memory (default 512M; a bare number is MiB; 16M to\n"
     "                    256G, a multiple of 2M)\n"
     "  --cpus N          virtual CPUs (default 1)\n"
