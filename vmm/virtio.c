@@ -43,7 +43,8 @@
 #define R_CONFIG_GEN   0x0fc
 #define R_CONFIG       0x100
 
-static const unsigned irqs[VM_MAX_VIRTIO] = { 5, 6, 7, 9, 10, 11, 12, 14, 15 };
+/* Free ISA IRQs; 15 and 7 (where the 8259 reports spurious interrupts) last. */
+static const unsigned irqs[VM_MAX_VIRTIO] = { 5, 6, 9, 10, 11, 12, 14, 15, 7 };
 
 void
 virtio_complain (struct virtio_dev *d, const char *fmt, ...)
