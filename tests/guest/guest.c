@@ -893,6 +893,9 @@ guest_main (const uint8_t *bp)
 
   cmdline = (const char *) (uint64_t) *(const uint32_t *) (bp + 0x228);
   puts_ ("vdk-guest: hello\n");
+  puts_ ("INFO cmdline=");
+  puts_ (cmdline);
+  puts_ ("\n");
   /* virtio_mmio.device=4K@0xADDR:IRQ */
   for (p = param ("virtio_mmio.device", 0); p && ndevs < MAX_DEVS;
        p = param ("virtio_mmio.device", p)) {

@@ -14,6 +14,8 @@ head -1 out | grep -q '^vdk-guest: hello' || fail "no greeting on the serial con
 expect_pass out blk-read blk-write blk-discard blk-inflight rng
 expect_grep 'INFO blk-read id=vdk-serial-42 capacity=8192' out
 expect_grep 'INFO devices=2' out
+# the user's command line first, then the devices vdk added
+expect_grep '^INFO cmdline=vdktest=blk-read,blk-write,blk-discard,blk-inflight,rng virtio_mmio.device=4K@0xd0000000:5 virtio_mmio.device=4K@0xd0001000:6$' out
 
 # The write at sector 100 (1024 bytes: i*3+0x11) is in the image.
 python3 - <<'PY' || fail "guest write did not reach the image"
