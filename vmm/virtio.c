@@ -52,13 +52,13 @@ virtio_complain (struct virtio_dev *d, const char *fmt, ...)
   va_list ap;
   char msg[256];
 
-  if (d->complaints >= 10)
+  if (d->complaints >= 32)
     return;
   va_start (ap, fmt);
   vsnprintf (msg, sizeof msg, fmt, ap);
   va_end (ap);
   fprintf (stderr, "vdk: %s: guest error: %s%s\n", d->name, msg,
-           ++d->complaints == 10 ? " (further errors not shown)" : "");
+           ++d->complaints == 32 ? " (further errors not shown)" : "");
 }
 
 static void
@@ -129,11 +129,16 @@ virtq_pop (struct virtio_dev *d, struct virtq *q, struct vchain *c)
     return -1;
   }
   q->last_avail++;
+  /* Walk the chain in TABLE (the ring's descriptors, or one indirect table)
+   * of TSIZE entries; at most TSIZE steps, so loops end. */
+  const uint8_t *table = q->desc;
+  unsigned tsize = q->num;
+  bool indirect = false;
   for (i = c->head;; ) {
     uint64_t addr;
     uint32_t len;
     uint16_t flags, next;
-    const uint8_t *dp = q->desc + 16 * i;
+    const uint8_t *dp = table + 16 * i;
 
     /* Read each field once: the guest may be changing them under us. */
     memcpy (&addr, dp, 8);
@@ -142,13 +147,36 @@ virtq_pop (struct virtio_dev *d, struct virtq *q, struct vchain *c)
     next = load16 (dp + 14);
     addr = le64toh (addr);
     len = le32toh (len);
-    if (++count > q->num) {
-      c->bad = "descriptor chain is longer than the queue (a loop?)";
+    if (++count > tsize) {
+      c->bad = "descriptor chain is longer than its table (a loop?)";
       break;
     }
     if (flags & VIRTQ_DESC_F_INDIRECT) {
-      c->bad = "indirect descriptor (not negotiated)";
-      break;
+      if (!(d->driver_features & VIRTIO_RING_F_INDIRECT_DESC)) {
+        c->bad = "indirect descriptor (not negotiated)";
+        break;
+      }
+      if (indirect) {
+        c->bad = "indirect descriptor inside an indirect table";
+        break;
+      }
+      if (c->nseg || (flags & VIRTQ_DESC_F_NEXT)) {
+        c->bad = "indirect descriptor chained to others";
+        break;
+      }
+      if (len == 0 || len % 16 || len / 16 > VIRTQ_MAX_SIZE) {
+        c->bad = "indirect table length is not 1 to 256 descriptors";
+        break;
+      }
+      if ((addr & 15) || !(table = vm_gpa (d->vm, addr, len))) {
+        c->bad = "indirect table misaligned or outside guest RAM";
+        break;
+      }
+      indirect = true;
+      tsize = len / 16;
+      count = 0;
+      i = 0;
+      continue;
     }
     uint8_t *ptr = vm_gpa (d->vm, addr, len);
     if (!ptr) {
@@ -164,7 +192,7 @@ virtq_pop (struct virtio_dev *d, struct virtq *q, struct vchain *c)
     c->seg[c->nseg++] = (struct vseg) { ptr, len, !!(flags & VIRTQ_DESC_F_WRITE) };
     if (!(flags & VIRTQ_DESC_F_NEXT))
       break;
-    if (next >= q->num) {
+    if (next >= tsize) {
       c->bad = "next descriptor index out of range";
       break;
     }
@@ -229,7 +257,7 @@ device_reset (struct virtio_dev *d)
 static uint32_t
 reg_read (struct virtio_dev *d, uint64_t off)
 {
-  uint64_t feat = d->ops->features | VIRTIO_F_VERSION_1;
+  uint64_t feat = d->ops->features | VIRTIO_F_VERSION_1 | VIRTIO_RING_F_INDIRECT_DESC;
   struct virtq *q = d->queue_sel < d->ops->nqueues ? &d->vq[d->queue_sel] : NULL;
 
   switch (off) {
@@ -252,7 +280,7 @@ static void
 reg_write (struct virtio_dev *d, uint64_t off, uint32_t v)
 {
   struct virtq *q = d->queue_sel < d->ops->nqueues ? &d->vq[d->queue_sel] : NULL;
-  uint64_t feat = d->ops->features | VIRTIO_F_VERSION_1;
+  uint64_t feat = d->ops->features | VIRTIO_F_VERSION_1 | VIRTIO_RING_F_INDIRECT_DESC;
 
   switch (off) {
   case R_DEV_FEAT_SEL: d->dev_feat_sel = v; break;

@@ -10,6 +10,7 @@
 #define VIRTIO_ID_RNG   4
 
 #define VIRTIO_F_VERSION_1 (1ULL << 32)
+#define VIRTIO_RING_F_INDIRECT_DESC (1ULL << 28)
 
 #define VIRTIO_STATUS_ACK         1
 #define VIRTIO_STATUS_DRIVER      2

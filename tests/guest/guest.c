@@ -884,6 +884,80 @@ t_crash (void)
   __asm__ volatile ("lidt %0; ud2" :: "m" (idt));
 }
 
+/* Indirect descriptor tables: refused until negotiated, then a read through
+ * one works, and bad tables (nested, chained, odd length, loops) fail alone. */
+static struct desc itab[4] __attribute__((aligned (16)));
+
+static uint32_t
+indirect_req (struct vdev *d, uint16_t flags, uint32_t len)
+{
+  d->r->desc[0] = (struct desc) { (uint64_t) itab, len, flags, 0 };
+  vq_add (d, 0);
+  vq_kick (d);
+  if (!vq_wait (d, 1))
+    return 0xffffffff;
+  return d->r->used.ring[(d->used_seen - 1) % QSIZE].len;
+}
+
+static void
+t_indirect (void)
+{
+  struct vdev *d = find_dev (2, 0);
+  if (!d)
+    return (void) fail ("indirect", "no virtio-blk device", 0);
+  if (!vdev_init (d, 0))
+    return (void) fail ("indirect", "device initialisation failed", 0);
+  if (!(d->features & (1 << 28)))
+    return (void) fail ("indirect", "INDIRECT_DESC not offered", d->features);
+  hdrs[0] = (struct blk_hdr) { 0, 0, 4 };
+  stat[0] = 0xff;
+  itab[0] = (struct desc) { (uint64_t) &hdrs[0], 16, 1, 1 };
+  itab[1] = (struct desc) { (uint64_t) buf[5], 1024, 1 | 2, 2 };
+  itab[2] = (struct desc) { (uint64_t) &stat[0], 1, 2, 0 };
+  if (indirect_req (d, 4, 48) != 0)
+    return (void) fail ("indirect", "used an indirect table without negotiation", 0);
+  if (!vdev_init (d, 1 << 28))
+    return (void) fail ("indirect", "device initialisation failed", 1);
+  memset (buf[5], 0, 1024);
+  if (indirect_req (d, 4, 48) != 1025 || stat[0] != 0 || !check_pattern (buf[5], 4 * 512, 1024))
+    return (void) fail ("indirect", "read through an indirect table failed, status", stat[0]);
+  /* hostile tables */
+  if (indirect_req (d, 4, 40) != 0)
+    return (void) fail ("indirect", "table length not a multiple of 16 accepted", 40);
+  if (indirect_req (d, 4 | 1, 48) != 0)
+    return (void) fail ("indirect", "indirect descriptor with NEXT accepted", 1);
+  itab[3] = (struct desc) { (uint64_t) itab, 48, 4, 0 };
+  itab[2].flags = 2 | 1;
+  itab[2].next = 3;
+  if (indirect_req (d, 4, 64) != 0)
+    return (void) fail ("indirect", "nested indirect table accepted", 3);
+  itab[2].next = 0;                   /* a loop inside the table */
+  if (indirect_req (d, 4, 48) != 0)
+    return (void) fail ("indirect", "loop in an indirect table accepted", 0);
+  itab[2] = (struct desc) { (uint64_t) &stat[0], 1, 2, 0 };
+  if (indirect_req (d, 4, 48) != 1025 || stat[0] != 0)
+    return (void) fail ("indirect", "device broken after bad tables, status", stat[0]);
+  pass ("indirect", 0);
+}
+
+/* Forty bad requests: the VMM must not log them all. */
+static void
+t_spam (void)
+{
+  struct vdev *d;
+  if (!blk_setup ("spam", &d, 0))
+    return;
+  for (unsigned i = 0; i < 40; i++) {
+    blk_chain (d, 0, 0, 0, buf[0], 512, true);
+    d->r->desc[1].addr = 0x7fff00000000ULL;
+    vq_add (d, 0);
+    vq_kick (d);
+    if (!vq_wait (d, 1) || d->r->used.ring[(d->used_seen - 1) % QSIZE].len != 0)
+      return (void) fail ("spam", "bad request not refused", i);
+  }
+  pass ("spam", "40 bad requests");
+}
+
 void guest_main (const uint8_t *bp);
 
 void
@@ -921,6 +995,8 @@ guest_main (const uint8_t *bp)
   if (wanted ("blk-ro")) t_blk_ro ();
   if (wanted ("blk-inflight")) t_blk_inflight ();
   if (wanted ("hostile")) t_hostile ();
+  if (wanted ("indirect")) t_indirect ();
+  if (wanted ("spam")) t_spam ();
   if (wanted ("rng")) t_rng ();
   if (wanted ("smp")) t_smp ();
   if (wanted ("initrd")) t_initrd (bp);
