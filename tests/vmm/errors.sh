@@ -51,7 +51,7 @@ expect_grep 'CRASHING' crash.out
 expect_grep 'triple fault' crash.err
 
 # No usable /dev/kvm (in a private mount namespace, where we can hide it).
-if unshare -m true 2>/dev/null; then
+if unshare -m sh -c 'mount -t tmpfs none /dev' 2>/dev/null; then
   expect_rc 1 unshare -m sh -c 'mount -t tmpfs none /dev && exec "$0" run --kernel "$1"' \
     "$VDK" "$GUEST_ELF"
   expect_grep '/dev/kvm does not exist' "$TMP/err"
