@@ -269,7 +269,8 @@ api_create (struct vm *vm, const char *path)
   a->listen_fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (a->listen_fd < 0)
     return vm_err (errno, "socket: %s", strerror (errno));
-  if (bind (a->listen_fd, (struct sockaddr *) &sun, sizeof sun) < 0)
+  if (vm_unlink_stale_socket (path) < 0 ||
+      bind (a->listen_fd, (struct sockaddr *) &sun, sizeof sun) < 0)
     return vm_err (errno, "%s: cannot create the control socket: %s", path, strerror (errno));
   a->path = strdup (path);
   if (listen (a->listen_fd, 8) < 0)

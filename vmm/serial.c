@@ -274,7 +274,8 @@ open_socket (struct serial *s, const char *path)
   s->listen_fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (s->listen_fd < 0)
     return vm_err (errno, "socket: %s", strerror (errno));
-  if (bind (s->listen_fd, (struct sockaddr *) &sun, sizeof sun) < 0 ||
+  if (vm_unlink_stale_socket (path) < 0 ||
+      bind (s->listen_fd, (struct sockaddr *) &sun, sizeof sun) < 0 ||
       listen (s->listen_fd, 1) < 0)
     return vm_err (errno, "%s: cannot create the console socket: %s", path, strerror (errno));
   s->sock_path = strdup (path);

@@ -9,6 +9,9 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -34,6 +37,33 @@ vm_err (int errnum, const char *fmt, ...)
   vsnprintf (errbuf, sizeof errbuf, fmt, ap);
   va_end (ap);
   return -errnum;
+}
+
+/* A socket file left by a VM that died is removed; a live one (someone
+ * accepts connections) or any other file is left alone (bind then fails
+ * with EADDRINUSE).  Returns -1 with errno set only for a live socket. */
+int
+vm_unlink_stale_socket (const char *path)
+{
+  struct sockaddr_un sun = { .sun_family = AF_UNIX };
+  struct stat st;
+  int fd, r;
+
+  if (lstat (path, &st) < 0 || !S_ISSOCK (st.st_mode) || strlen (path) >= sizeof sun.sun_path)
+    return 0;
+  strcpy (sun.sun_path, path);
+  fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return 0;
+  r = connect (fd, (struct sockaddr *) &sun, sizeof sun);
+  close (fd);
+  if (r == 0) {
+    errno = EADDRINUSE;
+    return -1;
+  }
+  if (errno == ECONNREFUSED)
+    unlink (path);
+  return 0;
 }
 
 /* ---- I/O regions ------------------------------------------------------- */

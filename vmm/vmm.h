@@ -203,6 +203,9 @@ struct blk_info {
 /* Fill INFO for the Nth disk; false when there is no such disk. */
 bool virtio_blk_query (struct vm *vm, unsigned n, struct blk_info *info);
 
+/* Remove PATH if it is a unix socket nobody listens on any more. */
+int vm_unlink_stale_socket (const char *path);
+
 /* api.c */
 int api_create (struct vm *vm, const char *path);
 void api_destroy (struct vm *vm);

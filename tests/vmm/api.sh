@@ -9,7 +9,7 @@ requires python3
 pattern_disk disk.img 2
 # start_vm [CHECKS [READY-LINE]]
 start_vm () {
-  rm -f vm.out api.sock
+  rm -f vm.out
   "$VDK" run --memory 64M --kernel "$GUEST_ELF" --disk disk.img --api unix:api.sock \
     --cmdline "vdktest=${1:-blk-read,powerdown}" >vm.out 2>vm.out.err </dev/null &
   pid=$!
@@ -103,3 +103,13 @@ PY
 wait_vm
 [ "$rc" = 0 ] || { cat vm.out vm.out.err >&2; fail "vdk run exited with $rc (memwrite)"; }
 expect_pass vm.out memwrite
+
+# A socket file left behind by a VM that died is reused; a live one is not.
+python3 -c "import socket; s = socket.socket(socket.AF_UNIX); s.bind('api.sock')"
+[ -S api.sock ] || fail "could not make a stale socket"
+start_vm
+expect_rc 1 timeout 30 "$VDK" run --memory 64M --kernel "$GUEST_ELF" --no-rng --api unix:api.sock
+expect_grep 'api.sock: cannot create the control socket' "$TMP/err"
+python3 client.py quit || fail "control socket client failed"
+wait_vm
+[ "$rc" = 0 ] || fail "vdk run exited with $rc"
