@@ -253,6 +253,35 @@ static const struct command commands[] = {
     "Usage: vdk vol-key VOL [--pool POOL]\n" },
   { "vol-pool", cmd_vol_pool, "print the pool of a volume",
     "Usage: vdk vol-pool KEY_OR_PATH [--uuid]\n" },
+  { "run", cmd_run, "boot a kernel in a KVM virtual machine",
+    "Usage: vdk run --kernel KERNEL [--initrd INITRD] [--cmdline CMDLINE]\n"
+    "               [--disk SPEC[,readonly=on][,cache=MODE][,format=FMT][,serial=ID]]...\n"
+    "               [--memory SIZE] [--cpus N] [--console stdio|pty|unix:PATH|none]\n"
+    "               [--api unix:PATH] [--no-rng]\n"
+    "\n"
+    "Boot KERNEL (a bzImage or an ELF vmlinux, Linux 64-bit boot protocol) on KVM.\n"
+    "Disks are virtio-blk devices backed by any image spec; they, and a virtio-rng,\n"
+    "are announced on the command line as virtio_mmio.device=SIZE@ADDR:IRQ.  The\n"
+    "console is an 8250 UART (ttyS0).  vdk exits when the guest resets (reboot),\n"
+    "or on 'quit' from the control socket.\n"
+    "\n"
+    "  --kernel FILE     kernel to boot\n"
+    "  --initrd FILE     initial ramdisk\n"
+    "  --cmdline STR     kernel command line\n"
+    "  --disk SPEC,...   add a disk (up to 8): readonly=on, cache=none|writeback|\n"
+    "                    unsafe|writethrough|directsync, format=FMT, serial=ID\n"
+    "                    (a comma in a file name is written ',,')\n"
+    "  --memory SIZE     guest memory (default 512M; a bare number is MiB; 16M to\n"
+    "                    256G, a multiple of 2M)\n"
+    "  --cpus N          virtual CPUs (default 1)\n"
+    "  --console MODE    stdio (default), pty (its name is printed on stderr),\n"
+    "                    unix:PATH (a socket; output is kept until a client\n"
+    "                    connects, up to 64 KiB) or none\n"
+    "  --api unix:PATH   JSON control socket: query-status, pause, resume, quit,\n"
+    "                    system-powerdown (Ctrl-Alt-Del), query-block\n"
+    "  --no-rng          no virtio-rng device\n"
+    "\n"
+    "Exit status: 0 guest reset or quit, 1 error, 2 guest crashed (triple fault).\n" },
 };
 
 const struct command *

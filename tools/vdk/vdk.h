@@ -117,5 +117,6 @@ int cmd_vol_path (int argc, char **argv);
 int cmd_vol_name (int argc, char **argv);
 int cmd_vol_key (int argc, char **argv);
 int cmd_vol_pool (int argc, char **argv);
+int cmd_run (int argc, char **argv);
 
 #endif
