@@ -57,7 +57,7 @@ mkdir('few')
 for i in range(3):
     mkfile('few/f%d' % i, data(i * 100))
 mkdir('block')
-for i in range(20):
+for i in range(60):
     mkfile('block/entry-%02d' % i, data(i))
 mkdir('many')
 for i in range(300):
