@@ -459,7 +459,11 @@ short_name (struct vfat *v, const uint8_t *raw, char *out, size_t cap)
       goto bad;
     if (ch < 0x20 || ch == '/' || ch == 0x7f)
       goto bad;
-    cp = ch >= 0x80 ? cp437_high[ch - 0x80] : (lower && ch >= 'A' && ch <= 'Z') ? ch + 32u : ch;
+    cp = ch >= 0x80 ? cp437_high[ch - 0x80] : ch;
+    /* The case bits lower-case the whole base or extension, as Linux's
+     * code page 437 tables do (ASCII and the Latin-1 capitals in it). */
+    if (lower && ((cp >= 'A' && cp <= 'Z') || (cp >= 0xc0 && cp <= 0xde && cp != 0xd7)))
+      cp += 0x20;
     if (!put_utf8 (out, cap, &len, cp))
       goto bad;
   }

@@ -211,6 +211,26 @@ parse_sb (struct xfs *x, struct gfs_dev *dev)
   l = ilog2_exact (sectsize);
   if (l < 9 || l > 15 || (unsigned) l != sectlog || sectsize > x->blocksize)
     return gfs_err (EINVAL, "%s: xfs superblock: bad sector size %u", x->name, sectsize);
+  if (x->v5) {
+    uint8_t *sec;
+    uint32_t want;
+
+    /* The CRC covers the whole superblock sector. */
+    sec = malloc (sectsize);
+    if (!sec)
+      return gfs_err (ENOMEM, "%s: out of memory", x->name);
+    r = gfs_dev_pread (dev, sec, sectsize, 0);
+    if (r < 0) {
+      free (sec);
+      return r;
+    }
+    want = le32 (sec + 224);
+    memset (sec + 224, 0, 4);
+    r = crc32c (sec, sectsize) != want;
+    free (sec);
+    if (r)
+      return gfs_err (EINVAL, "%s: xfs superblock checksum mismatch", x->name);
+  }
   l = ilog2_exact (x->inodesize);
   if (l < 8 || l > 11 || (unsigned) l != x->inodelog || x->inodesize > x->blocksize
       || (x->v5 && x->inodesize < 512))
@@ -238,28 +258,11 @@ parse_sb (struct xfs *x, struct gfs_dev *dev)
 
   if (x->v5) {
     uint32_t incompat = be32 (sb + 216);
-    uint8_t *sec;
-    uint32_t want;
 
     if (incompat & ~XFS_INCOMPAT_KNOWN)
       return gfs_err (ENOTSUP, "%s: xfs has unsupported incompatible features %#" PRIx32,
                       x->name, incompat & ~XFS_INCOMPAT_KNOWN);
     x->ftype = incompat & XFS_SB_FEAT_INCOMPAT_FTYPE;
-    /* The CRC covers the whole superblock sector. */
-    sec = malloc (sectsize);
-    if (!sec)
-      return gfs_err (ENOMEM, "%s: out of memory", x->name);
-    r = gfs_dev_pread (dev, sec, sectsize, 0);
-    if (r < 0) {
-      free (sec);
-      return r;
-    }
-    want = le32 (sec + 224);
-    memset (sec + 224, 0, 4);
-    r = crc32c (sec, sectsize) != want;
-    free (sec);
-    if (r)
-      return gfs_err (EINVAL, "%s: xfs superblock checksum mismatch", x->name);
   }
   else {
     if (!(vn & XFS_SB_VERSION_DIRV2BIT))

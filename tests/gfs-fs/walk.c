@@ -263,6 +263,7 @@ main (int argc, char **argv)
     r = ops->getattr (fs, resolve (argv[4]), &st);
     if (r < 0)
       die (argv[4], r);
+    printf ("ino=%" PRIu64 "\n", st.ino);
     printf ("mode=%04o\ntype=%c\nnlink=%" PRIu32 "\nuid=%" PRIu32 "\ngid=%" PRIu32
             "\nsize=%" PRIu64 "\nblocks=%" PRIu64 "\natime=%" PRId64 "\nmtime=%" PRId64
             "\nctime=%" PRId64 "\n", st.mode & 07777, type_char (st.mode), st.nlink,

@@ -1,0 +1,127 @@
+#!/bin/bash
+# The xfs driver against mkfs.xfs -p: v5 (4K and 1K blocks with 8K directory
+# blocks) and v4; short-form/block/leaf/node directories, local and remote
+# symlinks, extent btrees (built by xfsimg.py), holes and unwritten extents;
+# then hostile images, each one clear error and no crash.
+. "$(dirname "$0")/../functions.sh"
+requires mkfs.xfs python3 blkid
+: "${WALK:?}" "${TESTDIR:?}"
+
+python3 "$TESTDIR/mktree.py" tree xfs list.want proto
+LC_ALL=C sort list.want > want
+
+walk () { "$WALK" xfs "$@"; }
+ino_of () { walk "$1" stat "$2" | sed -n 's/^ino=//p'; }
+check_tree () {
+  walk "$1" tree > got.raw || fail "$1: walk failed"
+  LC_ALL=C sort got.raw > got
+  diff -u want got >&2 || fail "$1: listing differs from the source tree"
+}
+
+mkimg () {  # mkimg NAME MKFS-OPTIONS...
+  local img=$1; shift
+  truncate -s 320M "$img"
+  mkfs.xfs -q -f "$@" -p proto "$img" 2>mkfs.err || { cat mkfs.err; return 1; }
+}
+
+# --- v5, 4K blocks ---------------------------------------------------------
+mkimg v5.img -L guestlabel -m uuid=0f3c2a11-5b6d-4e7f-8a9b-0c1d2e3f4a5b
+expect_eq "$(walk v5.img probe)" 1 "probe"
+check_tree v5.img
+walk v5.img info > info
+expect_grep '^type=xfs$' info
+expect_grep '^label=guestlabel$' info
+expect_grep '^version=5$' info
+expect_grep "^uuid=$(blkid -p -o value -s UUID v5.img)\$" info
+expect_eq "$(sed -n 's/^uuid=//p' info)" 0f3c2a11-5b6d-4e7f-8a9b-0c1d2e3f4a5b "uuid"
+expect_eq "$(walk v5.img readlink link-short)" small.txt "local symlink"
+expect_eq "$(walk v5.img cat sub/dir/nested/deep/file.txt | md5sum)" \
+          "$(md5sum < tree/sub/dir/nested/deep/file.txt)" "cat"
+walk v5.img stat private > st
+expect_grep '^mode=0700$' st
+expect_grep '^type=d$' st
+# statfs from the superblock, compared with xfs_db's view of it
+if command -v xfs_db >/dev/null; then
+  walk v5.img statfs > sf
+  fd=$(xfs_db -r -c 'sb 0' -c 'p fdblocks' v5.img | sed 's/.*= //')
+  expect_grep "^bfree=$fd\$" sf
+  expect_grep '^block_size=4096$' sf
+  # the directory forms the tree is meant to exercise
+  for d in few:local block:extents many:extents huge:extents; do
+    fmt=$(xfs_db -r -c "path /${d%%:*}" -c 'p core.format' v5.img)
+    case $fmt in *"(${d#*:})"*) ;; *) fail "${d%%:*}: format $fmt";; esac
+  done
+  [ "$(xfs_db -r -c 'path /huge' -c 'p core.nextents' v5.img | sed 's/.*= //')" -gt 6 ] \
+    || fail "huge is not a node directory"
+fi
+
+# Extent btrees: scatter big.bin (two leaves) and holes.bin (holes, unwritten).
+cp v5.img frag.img
+python3 "$TESTDIR/xfsimg.py" frag.img frag "$(ino_of frag.img big.bin)" 1 > frag.out
+python3 "$TESTDIR/xfsimg.py" frag.img frag "$(ino_of frag.img holes.bin)" 2 >> frag.out
+check_tree frag.img
+
+# --- v5, 1K blocks, 8K directory blocks, a 2-level extent btree ------------
+mkimg v5k.img -b size=1024 -n size=8192
+check_tree v5k.img
+python3 "$TESTDIR/xfsimg.py" v5k.img frag "$(ino_of v5k.img big.bin)" 3 > frag.out
+grep -q '2 levels' frag.out || fail "no 2-level btree: $(cat frag.out)"
+check_tree v5k.img
+
+# --- v4 (no CRCs, no file types in directories) ----------------------------
+if mkimg v4.img -m crc=0 -n ftype=0 -i size=256; then
+  check_tree v4.img
+  expect_grep '^version=4$' <(walk v4.img info)
+  cp v4.img v4frag.img
+  python3 "$TESTDIR/xfsimg.py" v4frag.img frag "$(ino_of v4frag.img big.bin)" 4 > frag.out
+  check_tree v4frag.img
+else
+  echo "note: this mkfs.xfs cannot make v4 filesystems; v4 not tested"
+fi
+
+# --- hostile images --------------------------------------------------------
+hostile () {  # hostile IMG PATTERN ARGS...: one error line matching PATTERN
+  local img=$1 pat=$2; shift 2
+  local rc=0
+  walk "$img" "$@" >/dev/null 2>err || rc=$?
+  [ "$rc" = 1 ] || { cat err >&2; fail "$img $*: expected exit 1, got $rc"; }
+  [ "$(wc -l < err)" = 1 ] || { cat err >&2; fail "$img: not one error line"; }
+  grep -q -- "$img" err || { cat err >&2; fail "$img: error does not name the image"; }
+  grep -q -- "$pat" err || { cat err >&2; fail "$img: error does not say '$pat'"; }
+}
+patch () { printf "$3" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none; }
+
+cp v5.img h1.img; patch h1.img 88 '\x00\x00\x00\x09'     # agcount, CRC now wrong
+hostile h1.img 'checksum' tree
+cp v4.img h2.img 2>/dev/null && { patch h2.img 4 '\x00\x00\x03\x00'; hostile h2.img 'block size' tree; }
+cp v5.img h3.img; patch h3.img 0 'XFSC'
+expect_eq "$(walk h3.img probe)" 0 "probe of a damaged magic"
+hostile h3.img 'not an xfs' info
+cp v5.img h4.img; truncate -s 200M h4.img
+hostile h4.img 'larger than the device' tree
+cp v5.img h5.img; python3 "$TESTDIR/xfsimg.py" h5.img extent-past-end "$(ino_of h5.img big.bin)"
+hostile h5.img 'outside the filesystem' cat big.bin
+cp v5.img h6.img; python3 "$TESTDIR/xfsimg.py" h6.img dirblock "$(ino_of h6.img many)"
+hostile h6.img 'corrupt entry' tree
+cp v5.img h7.img; python3 "$TESTDIR/xfsimg.py" h7.img dirent-ino "$(ino_of h7.img huge)"
+hostile h7.img 'outside the filesystem' tree
+cp frag.img h8.img; python3 "$TESTDIR/xfsimg.py" h8.img bmbt-level "$(ino_of h8.img big.bin)"
+hostile h8.img 'bad extent btree block' cat big.bin
+# The root inode of a garbage superblock that still has a good CRC.
+cp v5.img h9.img
+python3 - h9.img <<'PY'
+import struct, sys
+f = open(sys.argv[1], 'r+b'); sb = bytearray(f.read(512))
+struct.pack_into('>Q', sb, 56, 1 << 40)            # root inode far away
+def crc32c(b):
+    c = 0xffffffff
+    for x in b:
+        c ^= x
+        for _ in range(8):
+            c = (c >> 1) ^ (0x82f63b78 & -(c & 1))
+    return ~c & 0xffffffff
+sb[224:228] = b'\0\0\0\0'; sb[224:228] = struct.pack('<I', crc32c(sb))
+f.seek(0); f.write(sb)
+PY
+hostile h9.img 'inode number' tree
+echo OK
