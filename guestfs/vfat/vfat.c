@@ -391,9 +391,9 @@ get_chain (struct vfat *v, uint32_t first, size_t want, size_t max,
   qsort (sorted, n, sizeof *sorted, cmp_u32);
   for (size_t i = 1; i < n; i++)
     if (sorted[i] == sorted[i - 1]) {
-      free (sorted);
       r = gfs_err (ELOOP, "%s: FAT: the cluster chain starting at %" PRIu32 " loops "
                    "(cluster %" PRIu32 " appears twice)", v->name, first, sorted[i]);
+      free (sorted);
       goto fail;
     }
   free (sorted);
