@@ -423,6 +423,10 @@ add_rec (struct mapbuild *mb, const uint8_t *rec)
   if (len == 0)
     return gfs_err (EINVAL, "%s: xfs: inode %" PRIu64 " has an empty extent",
                     x->name, mb->ip->ino);
+  /* Byte offsets must fit in 63 bits. */
+  if (off + len > (UINT64_MAX >> 1) >> x->blocklog)
+    return gfs_err (EINVAL, "%s: xfs: inode %" PRIu64 " has an extent at an impossible offset",
+                    x->name, mb->ip->ino);
   if (off < mb->next_off)
     return gfs_err (EINVAL, "%s: xfs: inode %" PRIu64 " has overlapping or unsorted extents",
                     x->name, mb->ip->ino);
@@ -754,7 +758,9 @@ dir_iter (struct xfs *x, uint64_t ino, dir_cb cb, void *opaque)
       first = next_db;
     for (uint64_t db = first; db <= last; db++) {
       uint64_t pos = db * x->dirblksize;
-      if (pos >= XFS_DIR2_LEAF_OFFSET)
+      /* Data blocks live below the leaf offset and below the directory's
+       * size: nothing past either is read. */
+      if (pos >= XFS_DIR2_LEAF_OFFSET || pos >= dp->size)
         goto done;
       r = map_read (x, m, n, b, x->dirblksize, pos);
       if (r < 0)
