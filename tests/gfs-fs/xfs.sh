@@ -40,6 +40,13 @@ expect_eq "$(walk v5.img cat sub/dir/nested/deep/file.txt | md5sum)" \
 walk v5.img stat private > st
 expect_grep '^mode=0700$' st
 expect_grep '^type=d$' st
+# mkfs.xfs -p stamps inodes with the current time (bigtime encoding on v5).
+near_now () {
+  local t; t=$(walk "$1" stat "$2" | sed -n 's/^mtime=//p')
+  [ $(( t > $(date +%s) ? t - $(date +%s) : $(date +%s) - t )) -lt 3600 ] \
+    || fail "$1 $2: mtime $t is not now"
+}
+near_now v5.img small.txt
 # statfs from the superblock, compared with xfs_db's view of it
 if command -v xfs_db >/dev/null; then
   walk v5.img statfs > sf
@@ -71,6 +78,7 @@ check_tree v5k.img
 # --- v4 (no CRCs, no file types in directories) ----------------------------
 if mkimg v4.img -m crc=0 -n ftype=0 -i size=256; then
   check_tree v4.img
+  near_now v4.img small.txt
   expect_grep '^version=4$' <(walk v4.img info)
   cp v4.img v4frag.img
   python3 "$TESTDIR/xfsimg.py" v4frag.img frag "$(ino_of v4frag.img big.bin)" 4 > frag.out
