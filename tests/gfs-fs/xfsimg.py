@@ -63,10 +63,21 @@ def enc(off, fsb, n, flag=0):
                        ((fsb & ((1 << 43) - 1)) << 21) | n)
 
 
+def nrext64(raw):
+    return v5 and struct.unpack('>Q', raw[120:128])[0] & (1 << 4)
+
+
+def set_nextents(raw, n):
+    if nrext64(raw):
+        struct.pack_into('>Q', raw, 24, n)
+    else:
+        struct.pack_into('>I', raw, 76, n)
+
+
 def extents(ino):
     raw = rd(inode_off(ino), isize)
     assert raw[5] == 2, 'inode %d is not in extents format' % ino
-    n, = struct.unpack('>I', raw[76:80])
+    n, = struct.unpack('>Q', raw[24:32]) if nrext64(raw) else struct.unpack('>I', raw[76:80])
     return [dec(raw[lit + 16 * i: lit + 16 * i + 16]) for i in range(n)]
 
 
@@ -154,7 +165,7 @@ def frag(ino, seed):
         struct.pack_into('>Q', fork, 4 + 8 * forkmax + 8 * i, ptr)
     raw[lit:] = fork
     raw[5] = 3
-    struct.pack_into('>I', raw, 76, len(recs))
+    set_nextents(raw, len(recs))
     wr(inode_off(ino), bytes(raw))
     print('%d extents, %d levels' % (len(recs), level))
 
