@@ -989,7 +989,8 @@ find_label (struct vfat *v, char *out, size_t cap)
         k = n;
         break;
       }
-      if (e[0] != 0xe5 && (e[11] & 0x3f) != ATTR_LFN && (e[11] & ATTR_VOLUME)) {
+      if (e[0] != 0xe5 && (e[11] & 0x3f) != ATTR_LFN && (e[11] & ATTR_VOLUME)
+          && memcmp (e, "NO NAME    ", 11) != 0) {
         label_text (e, out, cap);
         found = 1;
         break;

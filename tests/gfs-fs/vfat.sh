@@ -70,6 +70,15 @@ for fat in 12 16 32; do
   [ $(( t > now ? t - now : now - t )) -lt 3600 ] || fail "$img: mtime $t is not now ($now)"
 done
 
+# 4096-byte sectors; no label (blkid and the driver both report none).
+mkfs.vfat -F 16 -S 4096 -C s4k.img 65536 >/dev/null
+mcopy -s -i s4k.img tree/* ::/
+check_tree s4k.img
+walk s4k.img info > info
+expect_grep '^block_size=4096$' info
+expect_grep '^label=$' info
+expect_eq "$(sed -n 's/^uuid=//p' info)" "$(blkid -p -s UUID -o value s4k.img)" "s4k.img uuid"
+
 # --- hostile images --------------------------------------------------------
 hostile () {  # hostile IMG PATTERN ARGS...: one error line matching PATTERN
   local img=$1 pat=$2; shift 2
