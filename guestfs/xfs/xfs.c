@@ -105,6 +105,9 @@ struct xinode {
   uint16_t flags;
   int64_t atime, mtime, ctime;
   size_t fork_off, fork_size;  /* data fork inside raw[] */
+  size_t afork_off, afork_size; /* attribute fork (afork_size 0: none) */
+  uint8_t aformat;
+  uint64_t anextents;
   uint8_t raw[2048];
 };
 
@@ -365,9 +368,15 @@ read_inode (struct xfs *x, uint64_t ino, struct xinode *ip)
       return gfs_err (EINVAL, "%s: xfs: inode %" PRIu64 " has a bad fork offset",
                       x->name, ino);
     ip->fork_size = (size_t) forkoff * 8;
+    ip->afork_off = lit + ip->fork_size;
+    ip->afork_size = x->inodesize - ip->afork_off;
   }
-  else
+  else {
     ip->fork_size = x->inodesize - lit;
+    ip->afork_off = ip->afork_size = 0;
+  }
+  ip->aformat = r[83];
+  ip->anextents = ip->flags2 & XFS_DIFLAG2_NREXT64 ? be32 (r + 76) : be16 (r + 80);
 
   switch (ip->mode & S_IFMT) {
   case S_IFDIR:
@@ -403,6 +412,7 @@ read_inode (struct xfs *x, uint64_t ino, struct xinode *ip)
 struct mapbuild {
   struct xfs *x;
   const struct xinode *ip;
+  uint64_t nextents;          /* what the inode claims for this fork */
   struct xext *v;
   size_t n, cap;
   uint64_t next_off;          /* extents must be sorted and must not overlap */
@@ -433,9 +443,9 @@ add_rec (struct mapbuild *mb, const uint8_t *rec)
   r = fsb_to_linear (x, fsb, len, &lin);
   if (r < 0)
     return r;
-  if (mb->n >= XFS_MAX_EXTENTS || mb->n >= mb->ip->nextents)
+  if (mb->n >= XFS_MAX_EXTENTS || mb->n >= mb->nextents)
     return gfs_err (EINVAL, "%s: xfs: inode %" PRIu64 " has more extents than the %" PRIu64
-                    " it claims", x->name, mb->ip->ino, mb->ip->nextents);
+                    " it claims", x->name, mb->ip->ino, mb->nextents);
   if (mb->n == mb->cap) {
     size_t nc = mb->cap ? mb->cap * 2 : 16;
     struct xext *nv = realloc (mb->v, nc * sizeof *nv);
@@ -491,24 +501,28 @@ walk_bmbt (struct mapbuild *mb, uint64_t fsb, unsigned level, uint8_t *bufs)
   return 0;
 }
 
-/* The extent map of a file or directory (extents or btree format). */
+/* The extent map of the data fork (ATTR false) or attribute fork of a file
+ * or directory (extents or btree format). */
 static int
-load_map (struct xfs *x, const struct xinode *ip, struct xext **out, size_t *nout)
+load_fork (struct xfs *x, const struct xinode *ip, bool attr, struct xext **out, size_t *nout)
 {
   struct mapbuild mb = { .x = x, .ip = ip };
-  const uint8_t *fork = ip->raw + ip->fork_off;
+  const uint8_t *fork = ip->raw + (attr ? ip->afork_off : ip->fork_off);
+  size_t fork_size = attr ? ip->afork_size : ip->fork_size;
+  uint8_t format = attr ? ip->aformat : ip->format;
   int r = 0;
 
-  if (ip->format == XFS_DINODE_FMT_EXTENTS) {
-    if (ip->nextents > ip->fork_size / 16)
+  mb.nextents = attr ? ip->anextents : ip->nextents;
+  if (format == XFS_DINODE_FMT_EXTENTS) {
+    if (mb.nextents > fork_size / 16)
       return gfs_err (EINVAL, "%s: xfs: inode %" PRIu64 " claims %" PRIu64 " extents, "
-                      "more than fit in it", x->name, ip->ino, ip->nextents);
-    for (size_t i = 0; i < ip->nextents && r == 0; i++)
+                      "more than fit in it", x->name, ip->ino, mb.nextents);
+    for (size_t i = 0; i < mb.nextents && r == 0; i++)
       r = add_rec (&mb, fork + i * 16);
   }
-  else if (ip->format == XFS_DINODE_FMT_BTREE) {
+  else if (format == XFS_DINODE_FMT_BTREE && fork_size >= 20) {
     unsigned level = be16 (fork), numrecs = be16 (fork + 2);
-    size_t maxrecs = (ip->fork_size - 4) / 16;
+    size_t maxrecs = (fork_size - 4) / 16;
     uint8_t *bufs;
 
     if (level == 0 || level > XFS_BTREE_MAXLEVELS || numrecs == 0 || numrecs > maxrecs)
@@ -531,6 +545,12 @@ load_map (struct xfs *x, const struct xinode *ip, struct xext **out, size_t *nou
   *out = mb.v;
   *nout = mb.n;
   return 0;
+}
+
+static int
+load_map (struct xfs *x, const struct xinode *ip, struct xext **out, size_t *nout)
+{
+  return load_fork (x, ip, false, out, nout);
 }
 
 /* The cached map of IP (owned by X). */
@@ -1103,6 +1123,252 @@ xfs_info (struct gfs_fs *fs, struct gfs_fsinfo *info)
   return 0;
 }
 
+/* ---- extended attributes ------------------------------------------------ */
+
+#define XFS_ATTR_LOCAL        0x01
+#define XFS_ATTR_ROOT         0x02
+#define XFS_ATTR_SECURE       0x04
+#define XFS_ATTR_PARENT       0x08
+#define XFS_ATTR_INCOMPLETE   0x80
+#define XFS_ATTR_LEAF_MAGIC   0xfbee
+#define XFS_ATTR3_LEAF_MAGIC  0x3bee
+#define XFS_DA_NODE_MAGIC     0xfebe
+#define XFS_DA3_NODE_MAGIC    0x3ebe
+#define XFS_ATTR3_RMT_MAGIC   0x5841524du /* XARM */
+#define XFS_DA_NODE_MAXDEPTH  5
+#define XFS_XATTR_SIZE_MAX    65536
+
+typedef int (*xattr_cb) (void *opaque, const char *name, const void *value, size_t len);
+
+static int
+emit_attr (struct xfs *x, const struct xinode *ip, uint8_t flags, const uint8_t *name,
+           size_t namelen, const void *value, size_t len, xattr_cb cb, void *opaque)
+{
+  char full[16 + 256];
+  const char *prefix;
+
+  /* Parent pointers are not user-visible attributes; incomplete ones were
+   * being written when the system stopped. */
+  if (flags & (XFS_ATTR_PARENT | XFS_ATTR_INCOMPLETE))
+    return 0;
+  if (namelen == 0 || memchr (name, 0, namelen))
+    return gfs_err (EINVAL, "%s: xfs: inode %" PRIu64 " has an attribute with a bad name",
+                    x->name, ip->ino);
+  prefix = flags & XFS_ATTR_ROOT ? "trusted." : flags & XFS_ATTR_SECURE ? "security." : "user.";
+  snprintf (full, sizeof full, "%s%.*s", prefix, (int) namelen, (const char *) name);
+  return cb (opaque, full, value, len);
+}
+
+static int
+attr_shortform (struct xfs *x, const struct xinode *ip, xattr_cb cb, void *opaque)
+{
+  const uint8_t *p = ip->raw + ip->afork_off;
+  size_t total, pos = 4;
+  unsigned count;
+  int r;
+
+  if (ip->afork_size < 4)
+    goto bad;
+  total = be16 (p);
+  count = p[2];
+  if (total < 4 || total > ip->afork_size)
+    goto bad;
+  for (unsigned i = 0; i < count; i++) {
+    size_t namelen, vlen;
+    if (pos + 3 > total)
+      goto bad;
+    namelen = p[pos];
+    vlen = p[pos + 1];
+    if (pos + 3 + namelen + vlen > total)
+      goto bad;
+    r = emit_attr (x, ip, p[pos + 2], p + pos + 3, namelen, p + pos + 3 + namelen, vlen,
+                   cb, opaque);
+    if (r)
+      return r;
+    pos += 3 + namelen + vlen;
+  }
+  return 0;
+ bad:
+  return gfs_err (EINVAL, "%s: xfs: inode %" PRIu64 " has a corrupt short-form attribute list",
+                  x->name, ip->ino);
+}
+
+/* A value stored in its own blocks of the attribute fork. */
+static int
+attr_remote (struct xfs *x, const struct xinode *ip, const struct xext *m, size_t n,
+             uint32_t valueblk, uint8_t *val, size_t len, uint8_t *blk)
+{
+  size_t hdr = x->v5 ? 56 : 0, done = 0;
+  int r;
+
+  if (!x->v5)
+    return map_read (x, m, n, val, len, (uint64_t) valueblk << x->blocklog);
+  for (uint64_t lb = valueblk; done < len; lb++) {
+    size_t want = len - done < x->blocksize - hdr ? len - done : x->blocksize - hdr;
+    r = map_read (x, m, n, blk, x->blocksize, lb << x->blocklog);
+    if (r < 0)
+      return r;
+    if (be32 (blk) != XFS_ATTR3_RMT_MAGIC || be32 (blk + 4) != done
+        || be32 (blk + 8) != want || be64 (blk + 32) != ip->ino)
+      return gfs_err (EINVAL, "%s: xfs: inode %" PRIu64 ": bad remote attribute block",
+                      x->name, ip->ino);
+    memcpy (val + done, blk + hdr, want);
+    done += want;
+  }
+  return 0;
+}
+
+static int
+attr_leaf (struct xfs *x, const struct xinode *ip, const struct xext *m, size_t n,
+           const uint8_t *b, uint8_t *tmp, xattr_cb cb, void *opaque)
+{
+  size_t hdr = x->v5 ? 80 : 32, bs = x->blocksize;
+  unsigned count = be16 (b + (x->v5 ? 56 : 12));
+  uint8_t *val;
+  int r;
+
+  if (count > (bs - hdr) / 8)
+    goto bad;
+  for (unsigned i = 0; i < count; i++) {
+    const uint8_t *e = b + hdr + (size_t) i * 8;
+    size_t idx = be16 (e + 4);
+    uint8_t flags = e[6];
+
+    if (flags & XFS_ATTR_LOCAL) {
+      size_t vlen, namelen;
+      if (idx + 3 > bs)
+        goto bad;
+      vlen = be16 (b + idx);
+      namelen = b[idx + 2];
+      if (idx + 3 + namelen + vlen > bs)
+        goto bad;
+      r = emit_attr (x, ip, flags, b + idx + 3, namelen, b + idx + 3 + namelen, vlen,
+                     cb, opaque);
+    }
+    else {
+      uint32_t valueblk, vlen;
+      size_t namelen;
+      if (idx + 9 > bs)
+        goto bad;
+      valueblk = be32 (b + idx);
+      vlen = be32 (b + idx + 4);
+      namelen = b[idx + 8];
+      if (idx + 9 + namelen > bs || vlen > XFS_XATTR_SIZE_MAX)
+        goto bad;
+      if (flags & (XFS_ATTR_PARENT | XFS_ATTR_INCOMPLETE))
+        continue;
+      val = malloc (vlen ? vlen : 1);
+      if (!val)
+        return gfs_err (ENOMEM, "%s: out of memory", x->name);
+      r = attr_remote (x, ip, m, n, valueblk, val, vlen, tmp);
+      if (r == 0)
+        r = emit_attr (x, ip, flags, b + idx + 9, namelen, val, vlen, cb, opaque);
+      free (val);
+    }
+    if (r)
+      return r;
+  }
+  return 0;
+ bad:
+  return gfs_err (EINVAL, "%s: xfs: inode %" PRIu64 " has a corrupt attribute leaf block",
+                  x->name, ip->ino);
+}
+
+/* Leaf and node forms: go down the first branch of the node tree to the
+ * leftmost leaf, then along the leaves' forward links. */
+static int
+attr_blocks (struct xfs *x, const struct xinode *ip, xattr_cb cb, void *opaque)
+{
+  uint16_t leaf_magic = x->v5 ? XFS_ATTR3_LEAF_MAGIC : XFS_ATTR_LEAF_MAGIC;
+  uint16_t node_magic = x->v5 ? XFS_DA3_NODE_MAGIC : XFS_DA_NODE_MAGIC;
+  struct xext *m = NULL;
+  size_t n = 0;
+  uint8_t *b = NULL, *tmp = NULL;
+  uint64_t lb = 0, total = 0, visited = 0;
+  int r, depth = 0;
+
+  r = load_fork (x, ip, true, &m, &n);
+  if (r < 0)
+    return r;
+  for (size_t i = 0; i < n; i++)
+    total += m[i].len;
+  b = malloc (x->blocksize);
+  tmp = malloc (x->blocksize);
+  if (!b || !tmp) {
+    r = gfs_err (ENOMEM, "%s: out of memory", x->name);
+    goto out;
+  }
+  for (;;) {
+    uint16_t magic;
+    r = map_read (x, m, n, b, x->blocksize, lb << x->blocklog);
+    if (r < 0)
+      goto out;
+    magic = be16 (b + 8);
+    if (magic == leaf_magic)
+      break;
+    if (magic != node_magic || ++depth > XFS_DA_NODE_MAXDEPTH
+        || be16 (b + (x->v5 ? 56 : 12)) == 0) {
+      r = gfs_err (EINVAL, "%s: xfs: inode %" PRIu64 ": bad attribute block %" PRIu64,
+                   x->name, ip->ino, lb);
+      goto out;
+    }
+    lb = be32 (b + (x->v5 ? 64 : 16) + 4);
+  }
+  for (;;) {
+    uint32_t forw = be32 (b);
+    r = attr_leaf (x, ip, m, n, b, tmp, cb, opaque);
+    if (r)
+      goto out;
+    if (forw == 0)
+      break;
+    if (++visited >= total) {
+      r = gfs_err (ELOOP, "%s: xfs: inode %" PRIu64 ": the attribute leaves loop",
+                   x->name, ip->ino);
+      goto out;
+    }
+    lb = forw;
+    r = map_read (x, m, n, b, x->blocksize, lb << x->blocklog);
+    if (r < 0)
+      goto out;
+    if (be16 (b + 8) != leaf_magic) {
+      r = gfs_err (EINVAL, "%s: xfs: inode %" PRIu64 ": bad attribute leaf %" PRIu64,
+                   x->name, ip->ino, lb);
+      goto out;
+    }
+  }
+  r = 0;
+ out:
+  free (tmp);
+  free (b);
+  free (m);
+  return r;
+}
+
+static int
+xfs_listxattr (struct gfs_fs *fs, uint64_t ino, xattr_cb cb, void *opaque)
+{
+  struct xfs *x = (struct xfs *) fs;
+  struct xinode *ip = malloc (sizeof *ip);
+  int r;
+
+  if (!ip)
+    return gfs_err (ENOMEM, "%s: out of memory", x->name);
+  r = read_inode (x, ino, ip);
+  if (r == 0 && ip->afork_size) {
+    if (ip->aformat == XFS_DINODE_FMT_LOCAL)
+      r = attr_shortform (x, ip, cb, opaque);
+    else if (ip->aformat == XFS_DINODE_FMT_EXTENTS || ip->aformat == XFS_DINODE_FMT_BTREE) {
+      if (ip->anextents)
+        r = attr_blocks (x, ip, cb, opaque);
+    }
+    else
+      r = gfs_err (EINVAL, "%s: xfs: inode %" PRIu64 " has attribute fork format %u",
+                   x->name, ino, ip->aformat);
+  }
+  free (ip);
+  return r;
+}
+
 const struct gfs_fs_ops gfs_fs_xfs = {
   .name = "xfs",
   .probe = xfs_probe,
@@ -1116,4 +1382,5 @@ const struct gfs_fs_ops gfs_fs_xfs = {
   .readlink = xfs_readlink,
   .statfs = xfs_statfs,
   .info = xfs_info,
+  .listxattr = xfs_listxattr,
 };

@@ -191,6 +191,15 @@ walk (uint64_t dir, const char *prefix, uint64_t *stack, int depth)
   free (l.v);
 }
 
+static int
+print_xattr (void *opaque, const char *name, const void *value, size_t len)
+{
+  (void) opaque;
+  printf ("%s %zu %08lx\n", name, len,
+          (unsigned long) crc32 (crc32 (0, Z_NULL, 0), value, (uInt) len));
+  return 0;
+}
+
 static uint64_t
 resolve (const char *path)
 {
@@ -284,6 +293,15 @@ main (int argc, char **argv)
     }
     if (n < 0)
       die (argv[4], (int) n);
+  }
+  else if (argc >= 5 && strcmp (cmd, "xattr") == 0) {
+    if (!ops->listxattr) {
+      fprintf (stderr, "gfs-fs-walk: %s has no extended attributes\n", ops->name);
+      return 1;
+    }
+    r = ops->listxattr (fs, resolve (argv[4]), print_xattr, NULL);
+    if (r < 0)
+      die (argv[4], r);
   }
   else if (argc >= 5 && strcmp (cmd, "readlink") == 0) {
     char target[4096];
