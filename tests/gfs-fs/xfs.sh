@@ -100,9 +100,8 @@ PY
   diff -u xattr.want xattr.got >&2 || fail "$img: extended attributes differ"
   [ -z "$(walk "$img" xattr few)" ] || fail "$img: attributes on a directory without any"
 }
-cp v5.img xattr.img
-xattr_test xattr.img
-rm -f xattr.img
+cp v5.img xattr5.img
+xattr_test xattr5.img
 
 # Extent btrees: scatter big.bin (two leaves) and holes.bin (holes, unwritten).
 cp v5.img frag.img
@@ -191,4 +190,6 @@ sb[224:228] = b'\0\0\0\0'; sb[224:228] = struct.pack('<I', crc32c(sb))
 f.seek(0); f.write(sb)
 PY
 hostile h9.img 'inode number' tree
+cp xattr5.img h10.img; python3 "$TESTDIR/xfsimg.py" h10.img attrleaf "$(ino_of h10.img one-block)"
+hostile h10.img 'corrupt attribute leaf' xattr one-block
 echo OK

@@ -8,6 +8,7 @@
   xfsimg.py IMG bmbt-level INO     break the level of INO's first btree child
   xfsimg.py IMG dirblock INO       corrupt the first entry of INO's first data block
   xfsimg.py IMG dirent-ino INO     first entry of INO's first data block -> bad inode
+  xfsimg.py IMG attrleaf INO       bad entry count in INO's first attribute block
 CRCs other than the superblock's are not updated (the reader does not check them).
 """
 import random
@@ -201,6 +202,12 @@ elif cmd == 'dirblock':
     hdr = 64 if v5 else 16
     # the first entry becomes free space running past the end of the block
     wr(b + hdr, b'\xff\xff\x7f\xf8')
+elif cmd == 'attrleaf':
+    raw = rd(inode_off(ino), isize)
+    assert raw[83] == 2, 'attribute fork not in extents format'
+    a = lit + raw[82] * 8
+    off, fsb, n, _ = dec(raw[a:a + 16])
+    wr((fsb2lin(fsb) << blocklog) + (56 if v5 else 12), b'\xff\xff')
 elif cmd == 'dirent-ino':
     b = first_data_block(ino)
     hdr = 64 if v5 else 16
