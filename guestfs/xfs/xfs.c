@@ -37,6 +37,7 @@ extern const struct gfs_fs_ops gfs_fs_xfs;
 #define XFS_SYMLINK_MAGIC   0x58534c4du /* XSLM */
 
 #define XFS_SB_VERSION_DIRV2BIT 0x2000u
+#define XFS_SB_VERSION_BORGBIT  0x4000u  /* ASCII case-insensitive names */
 #define XFS_SB_VERSION_MOREBITSBIT 0x8000u
 #define XFS_SB_VERSION2_FTYPE 0x200u
 
@@ -80,7 +81,7 @@ struct xext {
 struct xfs {
   struct gfs_fs hdr;
   const char *name;
-  bool v5, ftype;
+  bool v5, ftype, ascii_ci;
   uint32_t blocksize, agblocks, agcount, logblocks, dirblksize;
   unsigned blocklog, agblklog, inodelog, inopblog, dirblklog;
   uint16_t inodesize, version;
@@ -184,6 +185,7 @@ parse_sb (struct xfs *x, struct gfs_dev *dev)
     return gfs_err (ENOTSUP, "%s: xfs superblock version %u is not supported",
                     x->name, x->version);
   x->v5 = x->version == 5;
+  x->ascii_ci = vn & XFS_SB_VERSION_BORGBIT;
 
   x->blocksize = be32 (sb + 4);
   x->dblocks = be64 (sb + 8);
@@ -855,14 +857,29 @@ struct lookup_ctx {
   const char *name;
   size_t len;
   uint64_t ino;
+  bool ci;
 };
+
+static bool
+ascii_ci_eq (const uint8_t *a, const char *b, size_t len)
+{
+  for (size_t i = 0; i < len; i++) {
+    uint8_t x = a[i], y = (uint8_t) b[i];
+    if (x >= 'A' && x <= 'Z') x += 32;
+    if (y >= 'A' && y <= 'Z') y += 32;
+    if (x != y)
+      return false;
+  }
+  return true;
+}
 
 static int
 lookup_cb (void *opaque, const uint8_t *name, size_t namelen, uint64_t ino, uint8_t ft)
 {
   struct lookup_ctx *c = opaque;
   (void) ft;
-  if (namelen == c->len && memcmp (name, c->name, namelen) == 0) {
+  if (namelen == c->len
+      && (c->ci ? ascii_ci_eq (name, c->name, namelen) : memcmp (name, c->name, namelen) == 0)) {
     c->ino = ino;
     return 1;
   }
@@ -872,12 +889,13 @@ lookup_cb (void *opaque, const uint8_t *name, size_t namelen, uint64_t ino, uint
 static int
 xfs_lookup (struct gfs_fs *fs, uint64_t dir, const char *name, uint64_t *ino)
 {
-  struct lookup_ctx c = { .name = name, .len = strlen (name) };
+  struct xfs *x = (struct xfs *) fs;
+  struct lookup_ctx c = { .name = name, .len = strlen (name), .ci = x->ascii_ci };
   int r;
 
   if (c.len == 0 || c.len > 255)
     return -ENOENT;
-  r = dir_iter ((struct xfs *) fs, dir, lookup_cb, &c);
+  r = dir_iter (x, dir, lookup_cb, &c);
   if (r < 0)
     return r;
   if (r == 0)

@@ -130,6 +130,14 @@ else
   echo "note: no 4 TiB sparse files in $TMP; 64-bit inode numbers not tested"
 fi
 
+# --- ASCII case-insensitive names (-n version=ci) --------------------------
+mkimg ci.img -n version=ci
+check_tree ci.img
+expect_eq "$(walk ci.img cat SUB/Dir/NESTED/deep/FILE.TXT | md5sum)" \
+          "$(md5sum < tree/sub/dir/nested/deep/file.txt)" "case-insensitive lookup"
+expect_fail walk v5.img cat SMALL.TXT
+rm -f ci.img
+
 # --- v4 (no CRCs, no file types in directories) ----------------------------
 if mkimg v4.img -m crc=0 -n ftype=0 -i size=256; then
   check_tree v4.img
