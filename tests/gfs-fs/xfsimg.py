@@ -8,6 +8,8 @@
   xfsimg.py IMG bmbt-level INO     break the level of INO's first btree child
   xfsimg.py IMG dirblock INO       corrupt the first entry of INO's first data block
   xfsimg.py IMG dirent-ino INO     first entry of INO's first data block -> bad inode
+  xfsimg.py IMG symlink-hdr INO    give INO's remote symlink block its v5 header
+  xfsimg.py IMG symlink-bytes INO  bad byte count in that header
   xfsimg.py IMG attrleaf INO       bad entry count in INO's first attribute block
 CRCs other than the superblock's are not updated (the reader does not check them).
 """
@@ -202,6 +204,28 @@ elif cmd == 'dirblock':
     hdr = 64 if v5 else 16
     # the first entry becomes free space running past the end of the block
     wr(b + hdr, b'\xff\xff\x7f\xf8')
+elif cmd == 'symlink-hdr':
+    # What the kernel writes (and mkfs.xfs -p before 6.5 did not): a v5
+    # remote symlink block starts with a 56-byte header and its CRC.
+    raw = rd(inode_off(ino), isize)
+    size, = struct.unpack('>Q', raw[56:64])
+    off, fsb, n, _ = dec(raw[lit:lit + 16])
+    daddr = fsb2lin(fsb) << blocklog
+    target = rd(daddr, size)
+    blk = bytearray(bs)
+    struct.pack_into('>IIII16sQQQ', blk, 0, 0x58534c4d, 0, size, 0, uuid, ino, daddr >> 9, 0)
+    blk[56:56 + size] = target
+    c = 0xffffffff
+    for x in bytes(blk):
+        c ^= x
+        for _ in range(8):
+            c = (c >> 1) ^ (0x82f63b78 & -(c & 1))
+    struct.pack_into('<I', blk, 12, ~c & 0xffffffff)
+    wr(daddr, bytes(blk))
+elif cmd == 'symlink-bytes':
+    raw = rd(inode_off(ino), isize)
+    off, fsb, n, _ = dec(raw[lit:lit + 16])
+    wr((fsb2lin(fsb) << blocklog) + 8, struct.pack('>I', 5000))
 elif cmd == 'attrleaf':
     raw = rd(inode_off(ino), isize)
     assert raw[83] == 2, 'attribute fork not in extents format'
