@@ -638,7 +638,7 @@ dir_iter (struct vfat *v, uint64_t dir, vdir_cb cb, void *opaque)
       goto out;
     }
     r = gfs_dev_pread (v->hdr.dev, buf, len, v->root_off);
-    if (r == 0)
+    if (r >= 0)
       r = iter_entries (v, it, buf, len, v->root_off, cb, opaque);
     goto out;
   }
