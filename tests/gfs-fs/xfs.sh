@@ -117,6 +117,9 @@ xattr_test xattr5.img
 cp v5.img frag.img
 python3 "$TESTDIR/xfsimg.py" frag.img frag "$(ino_of frag.img big.bin)" 1 > frag.out
 python3 "$TESTDIR/xfsimg.py" frag.img frag "$(ino_of frag.img holes.bin)" 2 >> frag.out
+# Directories in btree format (leaf and node directories, blocks scattered).
+python3 "$TESTDIR/xfsimg.py" frag.img frag "$(ino_of frag.img many)" 5 >> frag.out
+python3 "$TESTDIR/xfsimg.py" frag.img frag "$(ino_of frag.img huge)" 6 >> frag.out
 check_tree frag.img
 
 # --- v5, 1K blocks, 8K directory blocks, 64-bit extent counters, a 2-level

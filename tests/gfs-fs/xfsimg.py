@@ -98,13 +98,14 @@ def frag(ino, seed):
     rnd = random.Random(seed)
     raw = bytearray(rd(inode_off(ino), isize))
     ext = extents(ino)
-    data = b''.join(rd(fsb2lin(fsb) << blocklog, n << blocklog) for _, fsb, n, _ in ext)
-    nblk = len(data) >> blocklog
-    pieces, b = [], 0
-    while b < nblk:
-        n = min(rnd.randint(1, 3), nblk - b)
-        pieces.append((b, n))
-        b += n
+    pieces = []  # (file offset, blocks, data), keeping the file's own holes
+    for eoff, fsb, n, _ in ext:
+        b = 0
+        while b < n:
+            k = min(rnd.randint(1, 3), n - b)
+            pieces.append((eoff + b, k, rd((fsb2lin(fsb) + b) << blocklog, k << blocklog)))
+            b += k
+    nblk = sum(k for _, k, _ in pieces)
     hdr = 72 if v5 else 24
     leafmax = (bs - hdr) // 16
     per_leaf = leafmax - 1  # not quite full
@@ -112,8 +113,7 @@ def frag(ino, seed):
     spare = free_blocks(3 * nblk + nleaves * 4 + 64)
     rnd.shuffle(spare)
     recs = []
-    for off, n in pieces:
-        chunk = data[off << blocklog:(off + n) << blocklog]
+    for off, n, chunk in pieces:
         zero = chunk == bytes(len(chunk))
         if zero and rnd.random() < 0.5:
             continue  # a hole
