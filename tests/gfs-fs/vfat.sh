@@ -40,6 +40,7 @@ for fat in 12 16 32; do
     || fail "$img: big.bin is not fragmented"
 
   expect_eq "$(walk "$img" probe)" 1 "$img probe"
+  expect_eq "$("$WALK" xfs "$img" probe)" 0 "xfs probe of $img"
   check_tree "$img"
 
   walk "$img" info > info

@@ -1,8 +1,10 @@
 #!/bin/bash
 # The xfs driver against mkfs.xfs -p: v5 (4K and 1K blocks with 8K directory
-# blocks) and v4; short-form/block/leaf/node directories, local and remote
-# symlinks, extent btrees (built by xfsimg.py), holes and unwritten extents;
-# then hostile images, each one clear error and no crash.
+# blocks, nrext64, ASCII-ci, 64-bit inode numbers) and v4; short-form, block,
+# leaf and node directories (also in btree format), local and remote symlinks,
+# extent btrees (built by xfsimg.py), holes and unwritten extents, extended
+# attributes (set by xfs_db); then hostile images, each one clear error and no
+# crash.
 . "$(dirname "$0")/../functions.sh"
 requires mkfs.xfs python3 blkid
 : "${WALK:?}" "${TESTDIR:?}"
@@ -27,6 +29,7 @@ mkimg () {  # mkimg NAME MKFS-OPTIONS...
 # --- v5, 4K blocks ---------------------------------------------------------
 mkimg v5.img -L guestlabel -m uuid=0f3c2a11-5b6d-4e7f-8a9b-0c1d2e3f4a5b
 expect_eq "$(walk v5.img probe)" 1 "probe"
+expect_eq "$("$WALK" vfat v5.img probe)" 0 "vfat probe of xfs"
 check_tree v5.img
 walk v5.img info > info
 expect_grep '^type=xfs$' info
