@@ -109,6 +109,52 @@ echo | $VDK secret-set-value $V --interactive --allow-pipe >/dev/null
 expect_eq "$($VDK secret-get-value $V)" "" "empty value"
 [ -f "$S/secrets/$V.base64" ] && [ ! -s "$S/secrets/$V.base64" ] || fail "empty value file"
 
+# On a terminal: echo is off while the value is typed and back afterwards,
+# also when the user interrupts the prompt.
+pty_run () {   # pty_run INPUT: vdk --interactive on a pseudo terminal, then stty
+  python3 - "$VDK" "$I" "$1" <<'PY'
+import os, pty, select, sys, time
+vdk, uuid = sys.argv[1], sys.argv[2]
+data = sys.argv[3].encode().decode("unicode_escape").encode()
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv("/bin/sh", ["sh", "-c", 'trap "echo INTERRUPTED" INT; "$0" secret-set-value "$1"'
+                         ' --interactive; echo "rc=$?"; stty -a', vdk, uuid])
+out = b""
+def read_until(pat, timeout=10):
+    global out
+    end = time.time() + timeout
+    while pat is None or pat not in out:
+        if time.time() > end:
+            sys.exit("timeout waiting for %r, got %r" % (pat, out))
+        if select.select([fd], [], [], 0.2)[0]:
+            try:
+                d = os.read(fd, 4096)
+            except OSError:
+                return
+            if not d:
+                return
+            out += d
+read_until(b"Enter new value for secret:")
+os.write(fd, data)
+read_until(None)
+os.waitpid(pid, 0)
+sys.stdout.write(out.decode(errors="replace"))
+PY
+}
+if python3 -c 'import pty' 2>/dev/null && command -v stty >/dev/null; then
+  pty_run "$MARK tty\\n" > pty.out || fail "interactive on a terminal: $(cat pty.out)"
+  grep -q "$MARK" pty.out && fail "the value was echoed: $(cat pty.out)"
+  expect_grep "Secret value set" pty.out
+  expect_grep "rc=0" pty.out
+  grep -q -- ' echo ' pty.out || fail "echo not restored: $(cat pty.out)"
+  expect_eq "$($VDK secret-get-value $I --plain)" "$MARK tty" "value typed on a terminal"
+  pty_run "${MARK}\\x03" > pty.out || fail "interrupted prompt: $(cat pty.out)"
+  expect_grep "rc=130" pty.out
+  grep -q -- ' echo ' pty.out || fail "echo not restored after ^C: $(cat pty.out)"
+  expect_eq "$($VDK secret-get-value $I --plain)" "$MARK tty" "value kept after ^C"
+fi
+
 # Missing value, option conflicts, usage errors.
 expect_fail $VDK secret-get-value $N
 expect_grep "Secret not found: secret '$N' does not have a value" err

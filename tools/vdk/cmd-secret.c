@@ -209,8 +209,8 @@ restore_tty (int sig)
 static int
 read_interactive (bool allow_pipe, unsigned char **out, size_t *len)
 {
-  static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGTSTP };
-  struct sigaction sa = { .sa_handler = restore_tty }, old[5];
+  static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+  struct sigaction sa = { .sa_handler = restore_tty }, old[4];
   bool tty = isatty (0);
   unsigned char *buf;
   size_t n = 0;
@@ -228,15 +228,16 @@ read_interactive (bool allow_pipe, unsigned char **out, size_t *len)
     error ("out of memory");
     return 1;
   }
-  printf ("Enter new value for secret:");
-  fflush (stdout);
+  /* Echo goes off before the prompt: nothing typed after it shows. */
   if (tty && tcgetattr (0, &saved_tty) == 0) {
     struct termios t = saved_tty;
-    for (size_t i = 0; i < 5; i++)
+    for (size_t i = 0; i < 4; i++)
       sigaction (sigs[i], &sa, &old[i]);
     t.c_lflag &= ~(tcflag_t) ECHO;
     tty_changed = tcsetattr (0, TCSAFLUSH, &t) == 0;
   }
+  printf ("Enter new value for secret:");
+  fflush (stdout);
   /* Byte by byte: what follows the line stays in the pipe. */
   for (;;) {
     unsigned char ch;
@@ -261,7 +262,7 @@ read_interactive (bool allow_pipe, unsigned char **out, size_t *len)
   if (tty_changed) {
     tcsetattr (0, TCSAFLUSH, &saved_tty);
     tty_changed = 0;
-    for (size_t i = 0; i < 5; i++)
+    for (size_t i = 0; i < 4; i++)
       sigaction (sigs[i], &old[i], NULL);
   }
   if (tty)
