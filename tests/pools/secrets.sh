@@ -289,6 +289,15 @@ expect_rc 0 $VDK secret-define tls.xml
 # ---- file modes whatever the umask ---------------------------------------------
 (umask 000; $VDK secret-set-value $N --base64 eA== >/dev/null 2>&1)
 expect_eq "$(mode "$S/secrets/$N.base64")" 600 "value mode under umask 000"
+# Another user reads nothing, even with a file made readable by mistake.
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
+  chmod 711 "$TMP" "$S"
+  chmod 644 "$S/secrets/$I.base64"
+  setpriv --reuid=65534 --regid=65534 --clear-groups cat "$S/secrets/$I.base64" \
+    > out 2> err && fail "another user read a secret value"
+  expect_grep "Permission denied" err
+  chmod 600 "$S/secrets/$I.base64"
+fi
 chmod 755 "$S/secrets"
 expect_rc 0 $VDK secret-set-value $N --base64 eQ==
 expect_eq "$(mode "$S/secrets")" 700 "secrets dir mode repaired"
