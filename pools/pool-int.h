@@ -90,4 +90,26 @@ struct disk;
 int pool_copy_disk (struct disk *src, struct disk *dst, uint64_t src_off, uint64_t dst_off,
                     uint64_t len);
 
+/* ---- the state dir for the library's other objects (secret.c) ---------------- */
+int pool_ctx_need_exclusive (const struct pool_ctx *c);
+/* run/ belongs to this boot (else its contents are stale: ignore them). */
+bool pool_ctx_run_valid (const struct pool_ctx *c);
+/* The context open in this process (the innermost), or NULL. */
+struct pool_ctx *pool_ctx_current (void);
+
+/* ---- XML helpers (xml.c) for the library's other documents --------------------- */
+struct _xmlDoc;
+struct _xmlNode;
+/* Parse untrusted XML (capped, no network, no entities) whose root must be
+ * ROOT_NAME; NULL with the error set.  Free with xmlFreeDoc. */
+struct _xmlDoc *pool_xml_parse (const char *xml, size_t len, const char *src,
+                                const char *root_name);
+/* The first child element NAME of N (N may be NULL). */
+struct _xmlNode *pool_xml_child (struct _xmlNode *n, const char *name);
+/* N's trimmed text / attribute NAME (malloc'd), or NULL. */
+char *pool_xml_text (struct _xmlNode *n);
+char *pool_xml_attr (struct _xmlNode *n, const char *name);
+/* S escaped for XML text and attribute values (malloc'd), or NULL. */
+char *pool_xml_escape (const char *s);
+
 #endif

@@ -105,13 +105,21 @@ static int
 reset_run_state (struct pool_ctx *c, const char *boot)
 {
   char *dir = ctx_path (c, "run/pools", NULL), *idf = ctx_path (c, "run/boot_id", NULL), *data;
+  char *sdir = ctx_path (c, "run/secrets", NULL);
   DIR *d;
   struct dirent *e;
   int r = -ENOMEM;
 
-  if (!dir || !idf)
+  if (!dir || !idf || !sdir)
     goto out;
   if ((d = opendir (dir))) {
+    while ((e = readdir (d)))
+      if (e->d_name[0] != '.')
+        unlinkat (dirfd (d), e->d_name, 0);
+    closedir (d);
+  }
+  /* Ephemeral secrets (secret.c) live no longer than the boot either. */
+  if ((d = opendir (sdir))) {
     while ((e = readdir (d)))
       if (e->d_name[0] != '.')
         unlinkat (dirfd (d), e->d_name, 0);
@@ -125,6 +133,7 @@ reset_run_state (struct pool_ctx *c, const char *boot)
   if (r == -ENOMEM)
     pool_err (ENOMEM, "out of memory");
   free (dir);
+  free (sdir);
   free (idf);
   return r;
 }
@@ -237,6 +246,25 @@ need_exclusive (const struct pool_ctx *c)
   if (!c->exclusive)
     return pool_err (EPERM, "internal error: state change without the exclusive lock");
   return 0;
+}
+
+/* For the other users of the state dir (secret.c). */
+int
+pool_ctx_need_exclusive (const struct pool_ctx *c)
+{
+  return need_exclusive (c);
+}
+
+bool
+pool_ctx_run_valid (const struct pool_ctx *c)
+{
+  return c->run_valid;
+}
+
+struct pool_ctx *
+pool_ctx_current (void)
+{
+  return current_ctx;
 }
 
 /* ---- definitions ---------------------------------------------------------------- */

@@ -12,6 +12,7 @@
  *   STATE/run/boot_id              the boot the runtime state belongs to
  *   STATE/run/pools/NAME.xml       one per active pool (transient ones only
  *                                  exist here); stale after a reboot
+ *   STATE/secrets/, run/secrets/   secrets (see secret.h)
  */
 #ifndef VDK_POOL_H
 #define VDK_POOL_H

@@ -554,3 +554,37 @@ pool_capabilities_xml (void)
   sb_add (&b, "</storagepoolCapabilities>\n");
   return sb_done (&b);
 }
+
+/* ---- for the library's other XML documents (secret.c) ----------------------- */
+struct _xmlDoc *
+pool_xml_parse (const char *xml, size_t len, const char *src, const char *root_name)
+{
+  return parse_doc (xml, len, src, root_name);
+}
+
+struct _xmlNode *
+pool_xml_child (struct _xmlNode *n, const char *name)
+{
+  return child (n, name);
+}
+
+char *
+pool_xml_text (struct _xmlNode *n)
+{
+  return text (n);
+}
+
+char *
+pool_xml_attr (struct _xmlNode *n, const char *name)
+{
+  return attr (n, name);
+}
+
+char *
+pool_xml_escape (const char *s)
+{
+  struct sbuf b = { 0 };
+  sb_add (&b, "%s", "");
+  sb_esc (&b, s);
+  return sb_done (&b);
+}

@@ -23,7 +23,7 @@ int main (int argc, char **argv) {
 }
 C
 san=
-ldd "$lib" | grep -q libasan && san="-fsanitize=address,undefined"
+case "$(ldd "$lib")" in *libasan*) san="-fsanitize=address,undefined" ;; esac
 cc $san -Wall -Werror -I"$SRCDIR/include" t.c -L"$BUILDDIR" -ldisk -o t 2>cc.err || { cat cc.err; fail "cc"; }
 truncate -s 3M img.raw
 expect_eq "$(LD_LIBRARY_PATH="$BUILDDIR" ./t img.raw)" "raw 3145728"

@@ -282,6 +282,41 @@ static const struct command commands[] = {
     "  --no-rng          no virtio-rng device\n"
     "\n"
     "Exit status: 0 guest reset or quit, 1 error, 2 guest crashed (triple fault).\n" },
+  /* Secrets: virsh's secret-* commands (pools use them to authenticate). */
+  { "secret-define", cmd_secret_define, "define or modify a secret from libvirt XML",
+    "Usage: vdk secret-define FILE\n"
+    "\n"
+    "FILE is libvirt secret XML (what 'virsh secret-dumpxml' prints):\n"
+    "  <secret ephemeral='no' private='yes'>\n"
+    "    <uuid>...</uuid>                    (generated when left out)\n"
+    "    <description>...</description>\n"
+    "    <usage type='ceph'><name>client.admin secret</name></usage>\n"
+    "  </secret>\n"
+    "Usage types: ceph and tls, vtpm (<name>), iscsi (<target>), volume (<volume>).\n"
+    "Defining an existing UUID again modifies it; one secret per usage.\n"
+    "Secrets live in the state dir (see pool-define-as), 0600, in a 0700\n"
+    "directory; ephemeral secrets last until the next boot.\n" },
+  { "secret-dumpxml", cmd_secret_dumpxml, "print a secret's libvirt XML",
+    "Usage: vdk secret-dumpxml UUID\n" },
+  { "secret-set-value", cmd_secret_set_value, "set a secret's value",
+    "Usage: vdk secret-set-value UUID [--base64] B64\n"
+    "       vdk secret-set-value UUID --file FILE [--plain]\n"
+    "       vdk secret-set-value UUID --interactive [--allow-pipe]\n"
+    "\n"
+    "  --base64 B64    the value in base64 (insecure: visible to other users)\n"
+    "  --file FILE     the value in base64 in FILE; with --plain, FILE's bytes\n"
+    "  --interactive   read one line from the terminal, with echo off\n"
+    "  --allow-pipe    with --interactive: read the line from standard input\n"
+    "                  when it is not a terminal (else that is refused)\n"
+    "Values are arbitrary bytes, up to 64 KiB.\n" },
+  { "secret-get-value", cmd_secret_get_value, "print a secret's value (base64)",
+    "Usage: vdk secret-get-value UUID [--plain]\n"
+    "\n"
+    "Refused for private secrets.  --plain prints the raw bytes.\n" },
+  { "secret-undefine", cmd_secret_undefine, "delete a secret and its value",
+    "Usage: vdk secret-undefine UUID\n" },
+  { "secret-list", cmd_secret_list, "list secrets",
+    "Usage: vdk secret-list [--ephemeral] [--no-ephemeral] [--private] [--no-private]\n" },
 };
 
 const struct command *

@@ -119,4 +119,12 @@ int cmd_vol_key (int argc, char **argv);
 int cmd_vol_pool (int argc, char **argv);
 int cmd_run (int argc, char **argv);
 
+/* Secrets (cmd-secret.c). */
+int cmd_secret_define (int argc, char **argv);
+int cmd_secret_dumpxml (int argc, char **argv);
+int cmd_secret_set_value (int argc, char **argv);
+int cmd_secret_get_value (int argc, char **argv);
+int cmd_secret_undefine (int argc, char **argv);
+int cmd_secret_list (int argc, char **argv);
+
 #endif
