@@ -884,7 +884,8 @@ vhdx_alloc_commit (struct vdk_node *n, const struct vdk_extent *e)
   set_entry (p, payload_index (p, b), e->cookie | PB_FULLY_PRESENT);
   if (p->bm_block == b)
     p->bm_block = UINT64_MAX;
-  if (p->n_dirty >= MAX_DIRTY_BAT_SECTORS)
+  /* Writethrough: the write is not done until its BAT entry is on disk. */
+  if (p->n_dirty >= MAX_DIRTY_BAT_SECTORS || (n->flags & VDK_O_WRITETHROUGH))
     return commit_bat (n, p);
   return 0;
 }
@@ -1176,6 +1177,14 @@ vhdx_create (struct vdk_node *file, uint64_t size, struct vdk_opts *opts)
   return r;
 }
 
+/* Like qemu-img: the block size as cluster_size, no format-specific lines. */
+static int
+vhdx_info (struct vdk_node *n, struct disk_info *info)
+{
+  info->cluster_size = n->cluster_size;
+  return 0;
+}
+
 static const struct vdk_opt_desc vhdx_create_opts[] = {
   { "size", "size", "Virtual disk size; max of 64TB.", NULL },
   { "subformat", "string", "VHDX format type, can be either 'dynamic' or 'fixed'."
@@ -1202,4 +1211,5 @@ const struct vdk_format vdk_format_vhdx = {
   .flush = vhdx_flush,
   .create = vhdx_create,
   .create_opts = vhdx_create_opts,
+  .info = vhdx_info,
 };

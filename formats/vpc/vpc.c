@@ -461,6 +461,15 @@ vpc_create (struct vdk_node *file, uint64_t size, struct vdk_opts *opts)
   return r;
 }
 
+/* qemu-img shows no format-specific lines for vpc, only the block size as
+ * cluster_size (dynamic images). */
+static int
+vpc_info (struct vdk_node *n, struct disk_info *info)
+{
+  info->cluster_size = n->cluster_size;
+  return 0;
+}
+
 static const struct vdk_opt_desc vpc_create_opts[] = {
   { "size", "size", "Virtual disk size", NULL },
   { "subformat", "string", "Type of virtual hard disk format. Supported formats are"
@@ -481,4 +490,5 @@ const struct vdk_format vdk_format_vpc = {
   .alloc_commit = vpc_alloc_commit,
   .create = vpc_create,
   .create_opts = vpc_create_opts,
+  .info = vpc_info,
 };

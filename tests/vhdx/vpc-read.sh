@@ -1,0 +1,42 @@
+#!/bin/bash
+# qemu-img-created VHD (vpc) images read back byte-exact; virtual sizes and
+# CHS geometry agree with qemu-img for a range of sizes; probing as qemu.
+. "$(dirname "$0")/../functions.sh"
+. "$(dirname "$0")/lib.sh"
+
+scattered src.raw 12
+for o in subformat=dynamic subformat=fixed subformat=dynamic,force_size=on subformat=fixed,force_size=on; do
+  qemu-img convert -f raw -O vpc -o "$o" src.raw q.vpc
+  expect_eq "$(vdk_vsize -f vpc q.vpc)" "$(vsize -f vpc q.vpc)" "virtual size ($o)"
+  "$VDK" convert -f vpc -O raw q.vpc a.raw
+  qemu-img convert -f vpc -O raw q.vpc b.raw
+  same_raw a.raw b.raw
+  # the source's data is all there
+  cmp -n "$(stat -c %s src.raw)" a.raw src.raw || fail "data differs from the source ($o)"
+done
+
+# Probing: a dynamic VHD has its footer copy at offset 0; a fixed one only at
+# the end, so qemu (and we) see it as raw unless told.
+qemu-img create -q -f vpc -o subformat=dynamic d.vpc 5M
+qemu-img create -q -f vpc -o subformat=fixed f.vpc 5M
+"$VDK" info d.vpc > i.txt; expect_grep "file format: vpc" i.txt
+expect_grep "cluster_size: 2097152" i.txt
+"$VDK" info f.vpc > i.txt; expect_grep "file format: raw" i.txt
+"$VDK" info -f vpc f.vpc > i.txt; expect_grep "file format: vpc" i.txt
+expect_eq "$(qemu-img info f.vpc | sed -n 's/^file format: //p')" raw "qemu probe of fixed vpc"
+
+# Geometry: the same virtual size (and CHS bytes) as qemu-img for sizes that
+# hit each branch of the CHS algorithm, with and without force_size.
+footer_chs () { tail -c 512 "$1" | od -An -tx1 -j28 -N36 | tr -d ' \n' | cut -c1-8,57-64; }
+for s in 1M 10M 33M 1000M 3000000000 127G 2040G; do
+  for fs in off on; do
+    qemu-img create -q -f vpc -o force_size=$fs q.vpc "$s"
+    "$VDK" create -q -f vpc -o force_size=$fs v.vpc "$s"
+    expect_eq "$(vsize v.vpc)" "$(vsize q.vpc)" "virtual size of $s force_size=$fs"
+    expect_eq "$(footer_chs v.vpc)" "$(footer_chs q.vpc)" "CHS of $s force_size=$fs"
+    expect_eq "$(vdk_vsize q.vpc)" "$(vsize q.vpc)" "vdk's size of qemu's $s"
+  done
+done
+expect_fail "$VDK" create -q -f vpc big.vpc 2041G
+expect_grep "2040 GiB" "$TMP/err"
+echo OK
