@@ -603,7 +603,7 @@ vhdx_close (struct vdk_node *n)
 }
 
 static int
-vhdx_open (struct vdk_node *n, struct vdk_opts *opts, unsigned flags)
+vhdx_open_inner (struct vdk_node *n, struct vdk_opts *opts, unsigned flags)
 {
   struct vhdx_priv *p = calloc (1, sizeof *p);
   uint8_t sig[8];
@@ -650,6 +650,18 @@ vhdx_open (struct vdk_node *n, struct vdk_opts *opts, unsigned flags)
       return vdk_err (ENOMEM, "out of memory");
   }
   return 0;
+}
+
+/* The core drops n->priv when open fails: free it here. */
+static int
+vhdx_open (struct vdk_node *n, struct vdk_opts *opts, unsigned flags)
+{
+  int r = vhdx_open_inner (n, opts, flags);
+  if (r < 0 && n->priv) {
+    vhdx_close (n);
+    n->priv = NULL;
+  }
+  return r;
 }
 
 /* ---- reads ------------------------------------------------------------ */

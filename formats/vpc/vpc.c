@@ -153,7 +153,7 @@ creator_uses_size (const uint8_t *app)
 }
 
 static int
-vpc_open (struct vdk_node *n, struct vdk_opts *opts, unsigned flags)
+vpc_open_inner (struct vdk_node *n, struct vdk_opts *opts, unsigned flags)
 {
   struct vpc_priv *p = calloc (1, sizeof *p);
   const char *calc;
@@ -271,6 +271,18 @@ vpc_close (struct vdk_node *n)
   free (p->bat);
   free (p->ones);
   free (p);
+}
+
+/* The core drops n->priv when open fails: free it here. */
+static int
+vpc_open (struct vdk_node *n, struct vdk_opts *opts, unsigned flags)
+{
+  int r = vpc_open_inner (n, opts, flags);
+  if (r < 0 && n->priv) {
+    vpc_close (n);
+    n->priv = NULL;
+  }
+  return r;
 }
 
 static int
