@@ -59,6 +59,55 @@ cp src.raw src3.raw
 printf 'hello' | dd of=src3.raw bs=1 seek=$((5 * 1048576 + 1000)) conv=notrunc status=none
 "$VDK" convert -O vhdx -B base.vhdx src3.raw d3.vhdx
 "$VDK" compare -q d3.vhdx src3.raw || fail "convert -B"
+# a write of a few bytes into a block not present in the child copies the
+# rest of the block from the parent
+truncate -s 12M zz.raw
+printf 'hello' | dd of=zz.raw bs=1 seek=$((5 * 1048576 + 1000)) conv=notrunc status=none
+"$VDK" create -q -f vhdx -b base.vhdx d4.vhdx
+"$VDK" convert -n --target-is-zero -O vhdx zz.raw d4.vhdx
+cp src.raw exp.raw
+dd if=zz.raw of=exp.raw bs=4096 skip=1280 seek=1280 count=1 conv=notrunc status=none
+"$VDK" convert -O raw d4.vhdx got.raw
+same_raw got.raw exp.raw
+
+# Partially present blocks (as Hyper-V writes them): block 2 of a child with
+# 1 MiB blocks gets a payload block at 4 MiB and a sector bitmap at 5 MiB
+# with some sectors marked present; the others come from the parent.
+"$VDK" create -q -f vhdx -o block_size=1M -b base.vhdx pp.vhdx
+python3 - pp.vhdx src.raw <<'PY'
+import os, struct, sys
+img, parent = sys.argv[1], sys.argv[2]
+M = 1 << 20
+payload = os.urandom(M)
+bitmap = bytearray(M)
+# chunk ratio 4096 (512-byte sectors, 1 MiB blocks): block 2's 2048 bits
+# start at byte 2 * 256 of the chunk's bitmap
+bits = bytearray(256)
+bits[0] = 0x0F; bits[5] = 0xA5
+for i in range(40, 70): bits[i] = 0xFF
+bits[255] = 0x80
+bitmap[512:768] = bits
+with open(img, "r+b") as f:
+    assert os.fstat(f.fileno()).st_size == 4 * M
+    f.seek(4 * M); f.write(payload); f.write(bitmap)
+    f.seek(2 * M + 2 * 8); f.write(struct.pack("<Q", (4 * M) | 7))
+    f.seek(2 * M + 4096 * 8); f.write(struct.pack("<Q", (5 * M) | 6))
+exp = bytearray(open(parent, "rb").read())
+for s in range(2048):
+    if bits[s // 8] >> (s % 8) & 1:
+        exp[2 * M + 512 * s:2 * M + 512 * s + 512] = payload[512 * s:512 * s + 512]
+open("pp-exp.raw", "wb").write(exp)
+PY
+"$VDK" convert -O raw pp.vhdx got.raw
+same_raw got.raw pp-exp.raw
+# a write into the partially present block makes it whole first
+truncate -s 12M zz2.raw
+printf 'world' | dd of=zz2.raw bs=1 seek=$((2 * 1048576 + 7000)) conv=notrunc status=none
+"$VDK" convert -n --target-is-zero -O vhdx zz2.raw pp.vhdx
+dd if=zz2.raw of=pp-exp.raw bs=4096 skip=513 seek=513 count=1 conv=notrunc status=none
+"$VDK" convert -O raw pp.vhdx got.raw
+same_raw got.raw pp-exp.raw
+
 expect_fail "$VDK" create -q -f vhdx -b src.raw -F raw x.vhdx
 expect_grep "must be a VHDX image" "$TMP/err"
 echo OK
