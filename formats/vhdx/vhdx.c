@@ -1006,9 +1006,7 @@ vhdx_create (struct vdk_node *file, uint64_t size, struct vdk_opts *opts)
     return vdk_err (EINVAL, "%s: logical_sector_size must be 512 or 4096", file->filename);
   if (size > VHDX_MAX_VSIZE)
     return vdk_err (EINVAL, "%s: VHDX images are at most 64 TiB", file->filename);
-  if (size % lss)
-    return vdk_err (EINVAL, "%s: the size must be a multiple of the logical sector size"
-                    " (%" PRIu64 ")", file->filename, lss);
+  size = VDK_ROUND_UP (size, lss);   /* as qemu: whole sectors */
   if (block_size == 0) {
     /* qemu's defaults, from Microsoft's recommendations */
     if (size > 32ull << 40)

@@ -254,6 +254,13 @@ vpc_open_inner (struct vdk_node *n, struct vdk_opts *opts, unsigned flags)
         return vdk_err (EINVAL, "%s: VHD block %" PRIu32 " at %#" PRIx64 " is beyond the end"
                         " of the file (truncated image?)", n->filename, i,
                         (uint64_t) p->bat[i] * VPC_SECTOR);
+      /* Writes to a block must not land on the headers or the BAT. */
+      if ((uint64_t) p->bat[i] * VPC_SECTOR < dyn_off + VPC_DYN_HEADER_SIZE ||
+          ((uint64_t) p->bat[i] * VPC_SECTOR < p->bat_offset + bat_bytes &&
+           end > p->bat_offset))
+        return vdk_err (EINVAL, "%s: VHD block %" PRIu32 " at %#" PRIx64 " overlaps the"
+                        " image headers or the BAT", n->filename, i,
+                        (uint64_t) p->bat[i] * VPC_SECTOR);
       p->free_offset = VDK_MAX (p->free_offset, end);
     }
   }

@@ -64,6 +64,7 @@ cp good.vpc t.vpc; poke t.vpc $((512 + 28)) N $((0xffffffff)); bad t.vpc "too la
 cp good.vpc t.vpc; poke t.vpc $((512 + 28)) N 1; bad t.vpc "too small"
 cp good.vpc t.vpc; poke t.vpc $((512 + 16)) 'Q>' $((1 << 40)); bad t.vpc "allocation table at"
 cp good.vpc t.vpc; poke t.vpc 1536 N $((0x7fffffff)); bad t.vpc "beyond the end of the file"
+cp good.vpc t.vpc; poke t.vpc 1536 N 1; bad t.vpc "overlaps the image headers or the BAT"
 cp good.vpc t.vpc; poke t.vpc 60 N 9; crc t.vpc vpc0; bad t.vpc "unknown VHD disk type"
 "$VDK" convert -O vpc -o subformat=fixed s.raw f.vpc
 truncate -s 2M f.vpc; bad f.vpc "no \"conectix\" footer" vpc

@@ -30,6 +30,9 @@ for o in logical_sector_size=4096 logical_sector_size=4096,subformat=fixed,block
   "$VDK" convert -O raw v4.vhdx back.raw
   same_raw back.raw src2.raw
 done
+# sizes round up to whole sectors, as qemu does
+"$VDK" create -q -f vhdx odd.vhdx 1000
+expect_eq "$(vsize odd.vhdx)" 1024 "size of a 1000-byte image"
 expect_fail "$VDK" create -q -f vhdx -o logical_sector_size=1024 x.vhdx 1M
 expect_grep "512 or 4096" "$TMP/err"
 expect_fail "$VDK" create -q -f vhdx -o block_size=3M x.vhdx 1M
