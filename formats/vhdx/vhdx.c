@@ -432,6 +432,7 @@ read_metadata (struct vdk_node *n, struct vhdx_priv *p)
     else if (memcmp (e, GUID_VDISK_SIZE, 16) == 0) {
       READ_ITEM (8, have_size);
       p->vsize = vdk_le64 (v);
+      p->vsize_item_off = p->meta_offset + off;
     }
     else if (memcmp (e, GUID_PAGE83, 16) == 0) {
       READ_ITEM (16, p->have_page83);
@@ -746,20 +747,21 @@ set_entry (struct vhdx_priv *p, uint64_t idx, uint64_t value)
   }
 }
 
-/* Write the pending BAT sectors through the log. */
+/* Write the pending BAT sectors through the log, then EXTRA (a 4 KiB sector
+ * for file offset EXTRA_OFF) if given: the log applies them in this order. */
 static int
-commit_bat (struct vdk_node *n, struct vhdx_priv *p)
+commit_sectors (struct vdk_node *n, struct vhdx_priv *p, uint64_t extra_off, uint8_t *extra)
 {
   size_t nsec = VDK_ROUND_UP (p->bat_entries * 8, VHDX_LOG_SECTOR) / VHDX_LOG_SECTOR, k = 0;
   uint64_t *offs;
   uint8_t **secs, *buf;
   int r;
 
-  if (p->n_dirty == 0)
+  if (p->n_dirty == 0 && !extra)
     return 0;
-  offs = calloc (p->n_dirty, sizeof *offs);
-  secs = calloc (p->n_dirty, sizeof *secs);
-  buf = malloc (p->n_dirty * VHDX_LOG_SECTOR);
+  offs = calloc (p->n_dirty + 1, sizeof *offs);
+  secs = calloc (p->n_dirty + 1, sizeof *secs);
+  buf = malloc ((p->n_dirty + 1) * VHDX_LOG_SECTOR);
   if (!offs || !secs || !buf) {
     r = vdk_err (ENOMEM, "out of memory");
     goto out;
@@ -774,6 +776,10 @@ commit_bat (struct vdk_node *n, struct vhdx_priv *p)
       vdk_put_le64 (secs[k] + i * 8, idx < p->bat_entries ? p->bat[idx] : 0);
     }
     k++;
+  }
+  if (extra) {
+    offs[k] = extra_off;
+    secs[k++] = extra;
   }
   r = vhdx_log_write (n, p, offs, secs, k);
   if (r == 0) {
@@ -898,14 +904,107 @@ vhdx_alloc_commit (struct vdk_node *n, const struct vdk_extent *e)
     p->bm_block = UINT64_MAX;
   /* Writethrough: the write is not done until its BAT entry is on disk. */
   if (p->n_dirty >= MAX_DIRTY_BAT_SECTORS || (n->flags & VDK_O_WRITETHROUGH))
-    return commit_bat (n, p);
+    return commit_sectors (n, p, 0, NULL);
   return 0;
 }
 
 static int
 vhdx_flush (struct vdk_node *n)
 {
-  return commit_bat (n, n->priv);
+  return commit_sectors (n, n->priv, 0, NULL);
+}
+
+/* Grow the virtual size.  New BAT entries (not present, or allocated blocks
+ * for a fixed image) and then the new size go through the log in that order,
+ * so a crash leaves either the old size or the new one with a valid BAT. */
+static int
+vhdx_truncate (struct vdk_node *n, uint64_t size, enum vdk_prealloc pa, bool shrink)
+{
+  struct vhdx_priv *p = n->priv;
+  uint64_t data_blocks, entries, old_entries = p->bat_entries, bytes, old_bytes;
+  uint8_t *sec;
+  int r;
+
+  (void) shrink;
+  if (size < p->vsize)
+    return vdk_err (ENOTSUP, "%s: shrinking VHDX images is not supported", n->filename);
+  if (pa != VDK_PREALLOC_OFF)
+    return vdk_err (ENOTSUP, "%s: preallocation mode '%s' is not supported for vhdx resize",
+                    n->filename, vdk_prealloc_name (pa));
+  if (size % p->lss || size > VHDX_MAX_VSIZE)
+    return vdk_err (EINVAL, "%s: the new size must be a multiple of %" PRIu32 " bytes and at"
+                    " most 64 TiB", n->filename, p->lss);
+  if (size == p->vsize)
+    return 0;
+  if (p->vsize_item_off % VHDX_LOG_SECTOR > VHDX_LOG_SECTOR - 8)
+    return vdk_err (ENOTSUP, "%s: the virtual size item crosses a 4 KiB boundary",
+                    n->filename);
+  data_blocks = (size + p->block_size - 1) / p->block_size;
+  if (p->has_parent)
+    entries = (data_blocks + p->chunk_ratio - 1) / p->chunk_ratio * (p->chunk_ratio + 1);
+  else
+    entries = data_blocks + (data_blocks - 1) / p->chunk_ratio;
+  if (entries * 8 > p->bat_length)
+    return vdk_err (ENOTSUP, "%s: growing to %" PRIu64 " bytes needs a larger BAT region,"
+                    " which is not supported", n->filename, size);
+  if ((r = commit_sectors (n, p, 0, NULL)) < 0)
+    return r;
+  bytes = VDK_ROUND_UP (entries * 8, VHDX_LOG_SECTOR);
+  old_bytes = VDK_ROUND_UP (old_entries * 8, VHDX_LOG_SECTOR);
+  if (bytes > old_bytes) {
+    uint64_t *nb = realloc (p->bat, bytes);
+    uint8_t *nd;
+    if (!nb)
+      return vdk_err (ENOMEM, "out of memory");
+    p->bat = nb;
+    nd = realloc (p->bat_dirty, bytes / VHDX_LOG_SECTOR);
+    if (!nd)
+      return vdk_err (ENOMEM, "out of memory");
+    p->bat_dirty = nd;
+    memset ((uint8_t *) p->bat + old_bytes, 0, bytes - old_bytes);
+    memset (p->bat_dirty + old_bytes / VHDX_LOG_SECTOR, 0, (bytes - old_bytes) / VHDX_LOG_SECTOR);
+  }
+  /* The new entries start out "not present": rewrite their sectors, which
+   * other writers need not have zeroed. */
+  for (uint64_t i = old_entries; i < entries; i++)
+    set_entry (p, i, 0);
+  /* The old last block's bytes past the old end must read as zeroes now. */
+  if (p->data_blocks && p->vsize % p->block_size) {
+    uint64_t b = p->data_blocks - 1, e = p->bat[payload_index (p, b)];
+    uint64_t from = p->vsize - b * p->block_size;
+    uint64_t to = VDK_MIN ((uint64_t) p->block_size, size - b * p->block_size);
+    if (BAT_STATE (e) == PB_FULLY_PRESENT &&
+        (r = vdk_node_write_zeroes (n->file, BAT_OFFSET (e) + from, to - from, 0)) < 0)
+      return r;
+  }
+  if (!(sec = malloc (VHDX_LOG_SECTOR)))
+    return vdk_err (ENOMEM, "out of memory");
+  p->bat_entries = entries;
+  /* A fixed image stays fully allocated. */
+  for (uint64_t b = p->data_blocks; p->leave_allocated && !p->has_parent && b < data_blocks; b++) {
+    uint64_t off = VDK_ROUND_UP (n->file->size, MiB);
+    if ((r = vdk_node_truncate (n->file, off + p->block_size, VDK_PREALLOC_OFF, false)) < 0)
+      goto fail;
+    set_entry (p, payload_index (p, b), off | PB_FULLY_PRESENT);
+  }
+  r = vhdx_meta_pread (n, p, sec, VHDX_LOG_SECTOR, VDK_ROUND_DOWN (p->vsize_item_off, VHDX_LOG_SECTOR));
+  if (r < 0)
+    goto fail;
+  vdk_put_le64 (sec + p->vsize_item_off % VHDX_LOG_SECTOR, size);
+  r = commit_sectors (n, p, VDK_ROUND_DOWN (p->vsize_item_off, VHDX_LOG_SECTOR), sec);
+  if (r < 0)
+    goto fail;
+  free (sec);
+  p->vsize = size;
+  p->data_blocks = data_blocks;
+  n->size = size;
+  return 0;
+ fail:
+  free (sec);
+  p->bat_entries = old_entries;
+  for (uint64_t i = old_entries; i < entries; i++)
+    p->bat[i] = 0;
+  return r;
 }
 
 /* ---- create ----------------------------------------------------------- */
@@ -1219,6 +1318,7 @@ const struct vdk_format vdk_format_vhdx = {
   .alloc = vhdx_alloc,
   .alloc_commit = vhdx_alloc_commit,
   .flush = vhdx_flush,
+  .truncate = vhdx_truncate,
   .create = vhdx_create,
   .create_opts = vhdx_create_opts,
   .info = vhdx_info,

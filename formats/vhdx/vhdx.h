@@ -52,6 +52,7 @@ struct vhdx_priv {
   uint32_t block_size, lss, pss;
   bool leave_allocated, has_parent;
   uint64_t vsize;
+  uint64_t vsize_item_off;          /* file offset of the virtual size item */
   uint8_t page83[16];
   bool have_page83;
   uint64_t chunk_ratio, data_blocks, bat_entries;

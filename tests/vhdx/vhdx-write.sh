@@ -23,6 +23,25 @@ done
 "$VDK" convert -O vhdx -o block_size=1M src.raw v.vhdx
 [ "$(du -k v.vhdx | cut -f1)" -lt 9000 ] || fail "holes were not kept"
 
+# Growing (qemu cannot resize VHDX; it checks and compares the result): the
+# old last block's tail and the new blocks read as zeroes, fixed images stay
+# fully allocated.
+head -c 5000000 /dev/urandom > g.raw
+truncate -s 5001216 g.raw
+cp g.raw gx.raw
+truncate -s $((5001216 + 7 * 1048576)) gx.raw
+for o in block_size=1M subformat=fixed,block_size=2M subformat=fixed,block_state_zero=off; do
+  "$VDK" convert -O vhdx -o "$o" g.raw gr.vhdx
+  "$VDK" resize -q gr.vhdx +7M
+  expect_eq "$(vsize gr.vhdx)" $((5001216 + 7 * 1048576)) "size after resize ($o)"
+  qemu-img check -q gr.vhdx || fail "check after resize ($o)"
+  qemu-img compare -q gx.raw gr.vhdx || fail "contents after resize ($o)"
+  "$VDK" convert -n -O vhdx gx.raw gr.vhdx
+  qemu-img compare -q gx.raw gr.vhdx || fail "write after resize ($o)"
+done
+expect_fail "$VDK" resize --shrink gr.vhdx 1M
+expect_grep "shrinking VHDX images is not supported" "$TMP/err"
+
 # 4096-byte logical sectors (qemu 7.2 cannot open those): round trip.
 for o in logical_sector_size=4096 logical_sector_size=4096,subformat=fixed,block_size=1M; do
   "$VDK" convert -O vhdx -o "$o" src.raw v4.vhdx
