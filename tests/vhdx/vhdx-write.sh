@@ -65,6 +65,13 @@ for sub in dynamic fixed; do
   qemu-img compare -q src.raw q.vhdx || fail "write into qemu $sub image"
 done
 
+# qemu writes into vdk-created images (its log-based BAT updates), vdk reads
+for o in block_size=1M subformat=fixed; do
+  "$VDK" create -q -f vhdx -o "$o" qw.vhdx 12M
+  qemu-img convert -n -O vhdx src.raw qw.vhdx
+  "$VDK" compare -q qw.vhdx src.raw || fail "vdk reads what qemu wrote ($o)"
+done
+
 # Differencing images (qemu cannot open these; vdk is its own oracle here,
 # against the raw sources).
 "$VDK" convert -O vhdx -o block_size=1M src.raw base.vhdx

@@ -31,6 +31,13 @@ for sub in dynamic fixed; do
   qemu-img compare -q -f raw -F vpc src2.raw q.vpc || fail "rewrite of qemu $sub image"
 done
 
+# qemu writes into vdk-created images, vdk reads
+for sub in dynamic fixed; do
+  "$VDK" create -q -f vpc -o subformat=$sub qw.vpc 12M
+  qemu-img convert -n -f raw -O vpc src.raw qw.vpc
+  "$VDK" compare -q -f vpc qw.vpc src.raw || fail "vdk reads what qemu wrote ($sub)"
+done
+
 "$VDK" create -f vpc -o help > h.txt
 expect_grep "subformat=<string>" h.txt
 expect_grep "force_size=<bool>" h.txt
