@@ -833,6 +833,9 @@ vhdx_alloc (struct vdk_node *n, uint64_t off, uint64_t len, struct vdk_extent *e
 
   e->kind = VDK_EXT_DATA;
   e->len = VDK_MIN (len, p->block_size - within);
+  if (p->log_length < 2 * VHDX_LOG_SECTOR)
+    return vdk_err (EROFS, "%s: the VHDX image has no log, so it cannot be written safely",
+                    n->filename);
   if (!p->session_guids_done) {
     /* First write in this session: new FileWrite/DataWrite GUIDs. */
     r = vhdx_write_header (n, p, NULL);
@@ -876,7 +879,12 @@ vhdx_alloc (struct vdk_node *n, uint64_t off, uint64_t len, struct vdk_extent *e
     if (reuse)
       block_off = BAT_OFFSET (entry);   /* e.g. qemu's fixed images: ZERO with an offset */
     else {
+      /* At the end of the file, and never inside a region that a sparse
+       * file does not cover yet. */
       block_off = VDK_ROUND_UP (n->file->size, MiB);
+      block_off = VDK_MAX (block_off, p->log_offset + p->log_length);
+      block_off = VDK_MAX (block_off, p->bat_offset + p->bat_length);
+      block_off = VDK_MAX (block_off, p->meta_offset + p->meta_length);
       if (block_off > VDK_MAX_IMAGE_SIZE)
         return vdk_err (EFBIG, "%s: VHDX file is too large", n->filename);
       r = vdk_node_truncate (n->file, block_off + p->block_size, VDK_PREALLOC_OFF, false);
@@ -983,6 +991,9 @@ vhdx_truncate (struct vdk_node *n, uint64_t size, enum vdk_prealloc pa, bool shr
   /* A fixed image stays fully allocated. */
   for (uint64_t b = p->data_blocks; p->leave_allocated && !p->has_parent && b < data_blocks; b++) {
     uint64_t off = VDK_ROUND_UP (n->file->size, MiB);
+    off = VDK_MAX (off, p->log_offset + p->log_length);
+    off = VDK_MAX (off, p->bat_offset + p->bat_length);
+    off = VDK_MAX (off, p->meta_offset + p->meta_length);
     if ((r = vdk_node_truncate (n->file, off + p->block_size, VDK_PREALLOC_OFF, false)) < 0)
       goto fail;
     set_entry (p, payload_index (p, b), off | PB_FULLY_PRESENT);
