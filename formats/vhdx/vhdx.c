@@ -1158,6 +1158,11 @@ vhdx_create (struct vdk_node *file, uint64_t size, struct vdk_opts *opts)
     p.bat_entries = (p.data_blocks + p.chunk_ratio - 1) / p.chunk_ratio * (p.chunk_ratio + 1);
   else
     p.bat_entries = p.data_blocks ? p.data_blocks + (p.data_blocks - 1) / p.chunk_ratio : 0;
+  if (p.bat_entries * 8 > VDK_MAX_META_ALLOC) {
+    r = vdk_err (EINVAL, "%s: a BAT of %" PRIu64 " entries is too large; use a larger"
+                 " block_size", file->filename, p.bat_entries);
+    goto out;
+  }
   p.log_offset = MiB;
   p.log_length = log_size;
   p.bat_offset = p.log_offset + log_size;
@@ -1166,7 +1171,7 @@ vhdx_create (struct vdk_node *file, uint64_t size, struct vdk_opts *opts)
   p.meta_length = MiB;
   uint64_t data_start = p.meta_offset + p.meta_length;
 
-  buf = calloc (1, VDK_MAX (p.bat_length, VHDX_RT_SIZE));
+  buf = calloc (1, MiB);   /* >= VHDX_RT_SIZE; the BAT is written 1 MiB at a time */
   if (!buf) {
     r = vdk_err (ENOMEM, "out of memory");
     goto out;
@@ -1261,19 +1266,25 @@ vhdx_create (struct vdk_node *file, uint64_t size, struct vdk_opts *opts)
       goto out;
   }
 
-  /* BAT */
-  memset (buf, 0, p.bat_length);
-  for (uint64_t b = 0; b < p.data_blocks; b++) {
-    uint64_t v;
-    if (fixed)
-      v = (data_start + b * block_size) | (zero_state ? PB_ZERO : PB_FULLY_PRESENT);
-    else
-      v = zero_state && !backing ? PB_ZERO : PB_NOT_PRESENT;
-    vdk_put_le64 (buf + payload_index (&p, b) * 8, v);
+  /* BAT, in 1 MiB pieces (all-zero pieces stay holes) */
+  for (uint64_t piece = 0; piece * MiB < p.bat_entries * 8; piece++) {
+    uint64_t first = piece * (MiB / 8), last = VDK_MIN (p.bat_entries, first + MiB / 8);
+    memset (buf, 0, MiB);
+    for (uint64_t i = first; i < last; i++) {
+      uint64_t b = i - i / (p.chunk_ratio + 1), v;   /* i's payload block */
+      if ((i + 1) % (p.chunk_ratio + 1) == 0)
+        continue;                                     /* a sector bitmap entry */
+      if (fixed)
+        v = (data_start + b * block_size) | (zero_state ? PB_ZERO : PB_FULLY_PRESENT);
+      else
+        v = zero_state && !backing ? PB_ZERO : PB_NOT_PRESENT;
+      vdk_put_le64 (buf + (i - first) * 8, v);
+    }
+    if (!vdk_is_zero (buf, MiB) &&
+        (r = vdk_node_pwrite (file, buf, VDK_ROUND_UP ((last - first) * 8, VHDX_LOG_SECTOR),
+                              p.bat_offset + piece * MiB, 0)) < 0)
+      goto out;
   }
-  if ((r = vdk_node_pwrite (file, buf, VDK_MAX (VDK_ROUND_UP (p.bat_entries * 8, VHDX_LOG_SECTOR),
-                                                VHDX_LOG_SECTOR), p.bat_offset, 0)) < 0)
-    goto out;
   r = vdk_node_truncate (file, data_start + (fixed ? size : 0), VDK_PREALLOC_OFF, false);
   if (r < 0)
     goto out;
