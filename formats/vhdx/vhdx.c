@@ -916,6 +916,56 @@ vhdx_alloc_commit (struct vdk_node *n, const struct vdk_extent *e)
   return 0;
 }
 
+/* Zeroing: whole blocks become ZERO blocks (keeping their space for reuse),
+ * the rest of allocated blocks is zeroed in place; ranges that already read
+ * as zeroes are left alone.  Anything else (a partial block that reads from
+ * a parent) returns -ENOTSUP before changing anything, and the core writes
+ * zeroes instead. */
+static int
+vhdx_write_zeroes (struct vdk_node *n, uint64_t off, uint64_t len, unsigned flags)
+{
+  struct vhdx_priv *p = n->priv;
+  int r;
+
+  (void) flags;
+  if (p->log_length < 2 * VHDX_LOG_SECTOR)
+    return -ENOTSUP;
+  for (int pass = 0; pass < 2; pass++) {
+    for (uint64_t o = off, end = off + len; o < end;) {
+      uint64_t b = o / p->block_size, within = o % p->block_size;
+      uint64_t l = VDK_MIN (end - o, p->block_size - within);
+      uint64_t idx = payload_index (p, b), e = p->bat[idx];
+      unsigned st = BAT_STATE (e);
+      bool whole = within == 0 && (l == p->block_size || o + l == p->vsize);
+      bool reads_zero = st == PB_ZERO || st == PB_UNMAPPED ||
+        (!p->has_parent && (st == PB_NOT_PRESENT || st == PB_UNDEFINED));
+
+      if (pass == 0) {
+        if (!whole && !reads_zero && st != PB_FULLY_PRESENT)
+          return -ENOTSUP;
+      }
+      else if (whole) {
+        if (st != PB_ZERO) {
+          if (!p->session_guids_done && (r = vhdx_write_header (n, p, NULL)) < 0)
+            return r;
+          set_entry (p, idx, (st == PB_FULLY_PRESENT || st == PB_PARTIALLY_PRESENT ||
+                              reads_zero ? BAT_OFFSET (e) : 0) | PB_ZERO);
+          if (p->bm_block == b)
+            p->bm_block = UINT64_MAX;
+        }
+      }
+      else if (st == PB_FULLY_PRESENT) {
+        if ((r = vdk_node_write_zeroes (n->file, BAT_OFFSET (e) + within, l, 0)) < 0)
+          return r;
+      }
+      o += l;
+    }
+  }
+  if (p->n_dirty >= MAX_DIRTY_BAT_SECTORS || (n->flags & VDK_O_WRITETHROUGH))
+    return commit_sectors (n, p, 0, NULL);
+  return 0;
+}
+
 static int
 vhdx_flush (struct vdk_node *n)
 {
@@ -1340,6 +1390,7 @@ const struct vdk_format vdk_format_vhdx = {
   .alloc = vhdx_alloc,
   .alloc_commit = vhdx_alloc_commit,
   .flush = vhdx_flush,
+  .write_zeroes = vhdx_write_zeroes,
   .truncate = vhdx_truncate,
   .create = vhdx_create,
   .create_opts = vhdx_create_opts,

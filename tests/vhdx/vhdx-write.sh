@@ -42,6 +42,19 @@ done
 expect_fail "$VDK" resize --shrink gr.vhdx 1M
 expect_grep "shrinking VHDX images is not supported" "$TMP/err"
 
+# Zeroing whole blocks turns them into ZERO blocks whose space is reused by
+# the next write: the file does not grow.
+truncate -s 12M zero.raw
+"$VDK" convert -O vhdx -o block_size=1M src.raw zt.vhdx
+before=$(stat -c %s zt.vhdx)
+"$VDK" convert -n -O vhdx zero.raw zt.vhdx
+qemu-img check -q zt.vhdx || fail "check after zeroing"
+qemu-img compare -q zero.raw zt.vhdx || fail "zeroed image is not zero"
+"$VDK" map --output=json zt.vhdx | grep -q '"data": *true' && fail "zeroed image still maps data"
+"$VDK" convert -n -O vhdx src.raw zt.vhdx
+qemu-img compare -q src.raw zt.vhdx || fail "rewrite after zeroing"
+expect_eq "$(stat -c %s zt.vhdx)" "$before" "file size after zero + rewrite"
+
 # 4096-byte logical sectors (qemu 7.2 cannot open those): round trip.
 for o in logical_sector_size=4096 logical_sector_size=4096,subformat=fixed,block_size=1M; do
   "$VDK" convert -O vhdx -o "$o" src.raw v4.vhdx
