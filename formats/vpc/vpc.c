@@ -6,7 +6,12 @@
  * dynamic disk header (1024 bytes), the block allocation table (BAT, 32-bit
  * sector numbers, 0xFFFFFFFF = unallocated) and blocks, each a sector bitmap
  * rounded up to 512 bytes followed by the block's data; the footer is
- * repeated at the end of the file.
+ * repeated at the end of the file.  A differencing image is a dynamic one
+ * whose sector bitmaps (most significant bit first) say which sectors are in
+ * this file; the others, and unallocated blocks, come from the parent, named
+ * by the parent locators of the dynamic header.  qemu does not open
+ * differencing VHDs; our writes copy the parent's data into a block and mark
+ * it whole, as qemu marks every block it writes.
  *
  * Sizes follow qemu so that virtual sizes agree with qemu-img: an image whose
  * creator is "qemu" or "vpc " (or unknown) has the size of its CHS geometry,
@@ -16,7 +21,9 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "../../libdisk/internal.h"
@@ -47,8 +54,10 @@ enum {
 /* Dynamic header field offsets. */
 enum {
   D_COOKIE = 0, D_DATA_OFFSET = 8, D_TABLE_OFFSET = 16, D_VERSION = 24,
-  D_MAX_ENTRIES = 28, D_BLOCK_SIZE = 32, D_CHECKSUM = 36,
+  D_MAX_ENTRIES = 28, D_BLOCK_SIZE = 32, D_CHECKSUM = 36, D_PARENT_UUID = 40,
+  D_PARENT_TIME = 56, D_PARENT_NAME = 64, D_LOCATORS = 576,
 };
+#define VPC_LOCATOR_MAX (32 * 1024)   /* a parent path, UTF-16 */
 
 struct vpc_priv {
   uint8_t footer[VPC_FOOTER_SIZE];
@@ -60,6 +69,8 @@ struct vpc_priv {
   uint64_t free_offset;      /* end of the last block: the footer lives here */
   uint64_t last_bitmap;      /* block whose bitmap was set to all ones, or UINT64_MAX */
   uint8_t *ones;             /* bitmap_size bytes of 0xFF */
+  uint8_t *bm;               /* differencing: cached bitmap of block bm_block */
+  uint64_t bm_block;
 };
 
 static uint32_t
@@ -152,6 +163,106 @@ creator_uses_size (const uint8_t *app)
   return memcmp (app, "tap\0", 4) == 0;
 }
 
+/* UTF-16 (LE or BE) -> UTF-8, '\\' -> '/', without a leading "./". */
+static char *
+utf16_path (const uint8_t *s, size_t bytes, bool be)
+{
+  char *out = malloc (bytes / 2 * 3 + 1), *start;
+  size_t o = 0;
+
+  if (!out)
+    return NULL;
+  for (size_t i = 0; i + 1 < bytes; i += 2) {
+    uint32_t c = be ? vdk_be16 (s + i) : vdk_le16 (s + i);
+    if (c == 0)
+      break;
+    if (c >= 0xD800 && c < 0xE000)
+      c = 0xFFFD;   /* paths with characters outside the BMP: not expected */
+    if (c == '\\')
+      c = '/';
+    if (c < 0x80)
+      out[o++] = c;
+    else if (c < 0x800) {
+      out[o++] = 0xC0 | (c >> 6);
+      out[o++] = 0x80 | (c & 0x3F);
+    }
+    else {
+      out[o++] = 0xE0 | (c >> 12);
+      out[o++] = 0x80 | ((c >> 6) & 0x3F);
+      out[o++] = 0x80 | (c & 0x3F);
+    }
+  }
+  out[o] = 0;
+  start = out;
+  while (start[0] == '.' && start[1] == '/')
+    start += 2;
+  if (start != out)
+    memmove (out, start, strlen (start) + 1);
+  return out;
+}
+
+/* The parent's name from the locators ("W2ru" relative, then "W2ku"
+ * absolute Windows paths), else the parent's Unicode name.  Locator data is
+ * also kept clear of new blocks (FREE_OFFSET). */
+static int
+vpc_parent (struct vdk_node *n, struct vpc_priv *p, const uint8_t *dyn, uint64_t *free_offset)
+{
+  static const char *const codes[] = { "W2ru", "W2ku" };
+  char *found[2] = { NULL, NULL };
+  int r = 0;
+
+  for (int i = 0; i < 8; i++) {
+    const uint8_t *l = dyn + D_LOCATORS + 24 * i;
+    uint32_t space = vdk_be32 (l + 4), len = vdk_be32 (l + 8);
+    uint64_t off = vdk_be64 (l + 16);
+    if (!memcmp (l, "\0\0\0\0", 4) || off == 0)
+      continue;
+    if (len > VPC_LOCATOR_MAX || !vdk_range_ok (off, len, n->file->size)) {
+      r = vdk_err (EINVAL, "%s: VHD parent locator %d is out of bounds", n->filename, i);
+      goto out;
+    }
+    /* data_space is in sectors in old images and in bytes in newer ones:
+     * keep the larger reading clear when it stays within the file. */
+    if (vdk_range_ok (off, (uint64_t) space * VPC_SECTOR, n->file->size))
+      *free_offset = VDK_MAX (*free_offset, VDK_ROUND_UP (off + (uint64_t) space * VPC_SECTOR, VPC_SECTOR));
+    *free_offset = VDK_MAX (*free_offset, VDK_ROUND_UP (off + VDK_MAX (space, len), VPC_SECTOR));
+    for (int k = 0; k < 2; k++)
+      if (!memcmp (l, codes[k], 4) && !found[k] && len > 0) {
+        uint8_t *buf = malloc (len);
+        if (!buf) {
+          r = vdk_err (ENOMEM, "out of memory");
+          goto out;
+        }
+        r = vdk_node_pread (n->file, buf, len, off);
+        if (r == 0 && !(found[k] = utf16_path (buf, len, false)))
+          r = vdk_err (ENOMEM, "out of memory");
+        free (buf);
+        if (r < 0)
+          goto out;
+      }
+  }
+  if (p->type != VHD_DIFFERENCING)
+    goto out;
+  if (found[0] && found[0][0])
+    n->backing_filename = found[0], found[0] = NULL;
+  else if (found[1] && found[1][0])
+    n->backing_filename = found[1], found[1] = NULL;
+  else if (!(n->backing_filename = utf16_path (dyn + D_PARENT_NAME, 512, true))) {
+    r = vdk_err (ENOMEM, "out of memory");
+    goto out;
+  }
+  if (!n->backing_filename[0]) {
+    r = vdk_err (EINVAL, "%s: differencing VHD image without a parent name", n->filename);
+    goto out;
+  }
+  if (!(n->backing_format = strdup ("vpc")))
+    r = vdk_err (ENOMEM, "out of memory");
+ out:
+  free (found[0]);
+  free (found[1]);
+  return r;
+}
+
 static int
 vpc_open_inner (struct vdk_node *n, struct vdk_opts *opts, unsigned flags)
 {
@@ -186,9 +297,8 @@ vpc_open_inner (struct vdk_node *n, struct vdk_opts *opts, unsigned flags)
   if (vpc_checksum (p->footer, VPC_FOOTER_SIZE, F_CHECKSUM) != vdk_be32 (p->footer + F_CHECKSUM))
     return vdk_err (EINVAL, "%s: incorrect VHD footer checksum", n->filename);
   p->type = vdk_be32 (p->footer + F_TYPE);
-  if (p->type == VHD_DIFFERENCING)
-    return vdk_err (ENOTSUP, "%s: differencing VHD images are not supported", n->filename);
-  if (p->type != VHD_FIXED && p->type != VHD_DYNAMIC)
+  p->bm_block = UINT64_MAX;
+  if (p->type != VHD_DIFFERENCING && p->type != VHD_FIXED && p->type != VHD_DYNAMIC)
     return vdk_err (EINVAL, "%s: unknown VHD disk type %" PRIu32, n->filename, p->type);
 
   total_sectors = (uint64_t) vdk_be16 (p->footer + F_CYLS) * p->footer[F_HEADS] * p->footer[F_SECS];
@@ -246,6 +356,9 @@ vpc_open_inner (struct vdk_node *n, struct vdk_opts *opts, unsigned flags)
   if (r < 0)
     return r;
   p->free_offset = VDK_ROUND_UP (p->bat_offset + bat_bytes, VPC_SECTOR);
+  r = vpc_parent (n, p, dyn, &p->free_offset);
+  if (r < 0)
+    return r;
   for (uint32_t i = 0; i < p->max_entries; i++) {
     p->bat[i] = be32toh (p->bat[i]);
     if (p->bat[i] != VPC_UNALLOCATED) {
@@ -277,6 +390,7 @@ vpc_close (struct vdk_node *n)
   struct vpc_priv *p = n->priv;
   free (p->bat);
   free (p->ones);
+  free (p->bm);
   free (p);
 }
 
@@ -289,6 +403,63 @@ vpc_open (struct vdk_node *n, struct vdk_opts *opts, unsigned flags)
     vpc_close (n);
     n->priv = NULL;
   }
+  return r;
+}
+
+/* Bit S of a VHD sector bitmap (most significant bit first). */
+static bool
+bm_bit (const uint8_t *bm, uint64_t s)
+{
+  return (bm[s / 8] >> (7 - s % 8)) & 1;
+}
+
+static int
+load_bitmap (struct vdk_node *n, struct vpc_priv *p, uint64_t idx)
+{
+  int r;
+
+  if (p->bm_block == idx)
+    return 0;
+  if (!p->bm && !(p->bm = malloc (p->bitmap_size)))
+    return vdk_err (ENOMEM, "out of memory");
+  p->bm_block = UINT64_MAX;
+  r = vdk_node_pread (n->file, p->bm, p->bitmap_size, (uint64_t) p->bat[idx] * VPC_SECTOR);
+  if (r == 0)
+    p->bm_block = idx;
+  return r;
+}
+
+/* Differencing: copy the parent's data into the sectors of block IDX (at
+ * host DATA) in [from, to) whose bitmap bit is clear (all of them if
+ * ALL_ABSENT), so the block can be marked whole. */
+static int
+fill_from_parent (struct vdk_node *n, struct vpc_priv *p, uint64_t idx, uint64_t data,
+                  bool all_absent)
+{
+  uint64_t gstart = idx * p->block_size, spb = p->block_size / VPC_SECTOR;
+  uint8_t *buf = NULL;
+  int r = 0;
+
+  if (!all_absent && (r = load_bitmap (n, p, idx)) < 0)
+    return r;
+  for (uint64_t s = 0; s < spb && gstart + s * VPC_SECTOR < n->size && r == 0;) {
+    bool set = !all_absent && bm_bit (p->bm, s);
+    uint64_t t = s + 1;
+    while (t < spb && t - s < 2048 && (all_absent || bm_bit (p->bm, t) == set))
+      t++;
+    if (!set) {
+      uint64_t len = VDK_MIN ((t - s) * VPC_SECTOR, n->size - (gstart + s * VPC_SECTOR));
+      if (!buf && !(buf = malloc (2048 * VPC_SECTOR))) {
+        r = vdk_err (ENOMEM, "out of memory");
+        break;
+      }
+      r = vdk_node_read_backing (n, buf, len, gstart + s * VPC_SECTOR);
+      if (r == 0)
+        r = vdk_node_pwrite (n->file, buf, len, data + s * VPC_SECTOR, 0);
+    }
+    s = t;
+  }
+  free (buf);
   return r;
 }
 
@@ -313,6 +484,19 @@ vpc_map (struct vdk_node *n, uint64_t off, uint64_t len, struct vdk_extent *e)
   }
   e->kind = VDK_EXT_DATA;
   e->host = (uint64_t) p->bat[idx] * VPC_SECTOR + p->bitmap_size + within;
+  if (p->type == VHD_DIFFERENCING) {
+    uint64_t s = within / VPC_SECTOR, end = (within + e->len + VPC_SECTOR - 1) / VPC_SECTOR, t;
+    bool set;
+    int r = load_bitmap (n, p, idx);
+    if (r < 0)
+      return r;
+    set = bm_bit (p->bm, s);
+    for (t = s + 1; t < end && bm_bit (p->bm, t) == set; t++)
+      ;
+    e->len = VDK_MIN (e->len, t * VPC_SECTOR - within);
+    if (!set)
+      e->kind = VDK_EXT_UNALLOC;
+  }
   return 0;
 }
 
@@ -336,6 +520,10 @@ vpc_alloc (struct vdk_node *n, uint64_t off, uint64_t len, struct vdk_extent *e)
     /* Mark every sector present, as qemu does, so readers that honour the
      * bitmap see what we write. */
     if (p->last_bitmap != idx) {
+      if (p->type == VHD_DIFFERENCING &&
+          (r = fill_from_parent (n, p, idx, block + p->bitmap_size, false)) < 0)
+        return r;
+      p->bm_block = UINT64_MAX;
       r = vdk_node_pwrite (n->file, p->ones, p->bitmap_size, block, 0);
       if (r < 0)
         return r;
@@ -350,6 +538,8 @@ vpc_alloc (struct vdk_node *n, uint64_t off, uint64_t len, struct vdk_extent *e)
   /* The new block overwrites the footer at the end; it is rewritten after
    * the block in alloc_commit. */
   r = vdk_node_pwrite (n->file, p->ones, p->bitmap_size, block, 0);
+  if (r == 0 && p->type == VHD_DIFFERENCING)
+    r = fill_from_parent (n, p, idx, block + p->bitmap_size, true);
   if (r < 0)
     return r;
   p->last_bitmap = idx;
@@ -418,16 +608,72 @@ put_footer (uint8_t *f, uint32_t type, uint64_t size, uint16_t cyls, uint8_t hea
   vdk_put_be32 (f + F_CHECKSUM, vpc_checksum (f, VPC_FOOTER_SIZE, F_CHECKSUM));
 }
 
+/* Put PATH as UTF-16 (BE or LE) at DST, '/' -> '\\'; returns the bytes. */
+static size_t
+put_utf16_path (uint8_t *dst, const char *path, size_t max_chars, bool be)
+{
+  size_t i;
+  for (i = 0; path[i] && i < max_chars; i++) {
+    uint16_t c = path[i] == '/' ? '\\' : (unsigned char) path[i];
+    if (be)
+      vdk_put_be16 (dst + 2 * i, c);
+    else
+      vdk_put_le16 (dst + 2 * i, c);
+  }
+  return 2 * i;
+}
+
+/* The parent of a differencing image: its footer (whose size fields and
+ * creator the child copies, so both have the same virtual size), its
+ * modification time and absolute path. */
+static int
+vpc_parent_info (struct vdk_node *file, const char *backing, const char *bfmt,
+                 uint8_t *pfooter, uint32_t *ptime, uint64_t *psize, char **abs_out)
+{
+  struct vdk_node *b;
+  struct stat st;
+  char *name;
+  int r;
+
+  if (bfmt && strcmp (bfmt, "vpc") != 0)
+    return vdk_err (EINVAL, "%s: the parent of a differencing VHD image must be a VHD (vpc)"
+                    " image, not %s", file->filename, bfmt);
+  if (!(name = vdk_resolve_relative (file->filename, backing)))
+    return vdk_err (ENOMEM, "out of memory");
+  r = vdk_open_spec (name, "vpc", NULL, VDK_O_NOLOCK | VDK_O_NO_BACKING, 1, &b);
+  if (r < 0) {
+    free (name);
+    vdk_err_prefix ("%s: could not open the VHD parent", file->filename);
+    return r;
+  }
+  memcpy (pfooter, ((struct vpc_priv *) b->priv)->footer, VPC_FOOTER_SIZE);
+  *psize = b->size;
+  vdk_node_close (b);
+  *ptime = stat (name, &st) == 0 && st.st_mtime > VPC_TIMESTAMP_BASE
+    ? (uint32_t) (st.st_mtime - VPC_TIMESTAMP_BASE) : 0;
+  *abs_out = realpath (name, NULL);
+  if (!*abs_out)
+    *abs_out = name;
+  else
+    free (name);
+  return 0;
+}
+
 static int
 vpc_create (struct vdk_node *file, uint64_t size, struct vdk_opts *opts)
 {
   const char *sub = vdk_opts_take (opts, "subformat");
+  const char *backing = vdk_opts_take (opts, "backing_file");
+  const char *bfmt = vdk_opts_take (opts, "backing_fmt");
   bool force_size = false, fixed;
-  uint8_t footer[VPC_FOOTER_SIZE];
+  uint8_t footer[VPC_FOOTER_SIZE], pfooter[VPC_FOOTER_SIZE];
   uint16_t cyls;
   uint8_t heads, secs;
   int64_t total_sectors = 0;
   uint64_t total;
+  uint32_t ptime = 0;
+  uint64_t psize = 0;
+  char *abs_parent = NULL;
   int r;
 
   if ((r = vdk_opts_take_bool (opts, "force_size", &force_size)) < 0)
@@ -438,28 +684,53 @@ vpc_create (struct vdk_node *file, uint64_t size, struct vdk_opts *opts)
     fixed = true;
   else
     return vdk_err (EINVAL, "%s: invalid subformat '%s' (dynamic or fixed)", file->filename, sub);
+  if (backing) {
+    if (fixed)
+      return vdk_err (EINVAL, "%s: a differencing VHD image cannot be fixed", file->filename);
+    if ((r = vpc_parent_info (file, backing, bfmt, pfooter, &ptime, &psize, &abs_parent)) < 0)
+      return r;
+    if (size != psize) {
+      free (abs_parent);
+      return vdk_err (EINVAL, "%s: a differencing VHD image has the size of its parent"
+                      " (%" PRIu64 " bytes)", file->filename, psize);
+    }
+  }
   r = vpc_rounded_size (size, force_size, &cyls, &heads, &secs, &total_sectors);
   if (r < 0)
-    return r;
+    goto out;
   total = (uint64_t) total_sectors * VPC_SECTOR;
   put_footer (footer, fixed ? VHD_FIXED : VHD_DYNAMIC, total, cyls, heads, secs, force_size);
+  if (backing) {
+    /* The parent's size fields and creator: the same virtual size. */
+    memcpy (footer + F_CREATOR_APP, pfooter + F_CREATOR_APP, 4);
+    memcpy (footer + F_ORIG_SIZE, pfooter + F_ORIG_SIZE, 20);   /* sizes, CHS */
+    vdk_put_be32 (footer + F_TYPE, VHD_DIFFERENCING);
+    vdk_put_be32 (footer + F_CHECKSUM, vpc_checksum (footer, VPC_FOOTER_SIZE, F_CHECKSUM));
+    total_sectors = vdk_be64 (pfooter + F_CUR_SIZE) / VPC_SECTOR;
+    total_sectors = VDK_MAX ((uint64_t) total_sectors,
+                             (uint64_t) vdk_be16 (pfooter + F_CYLS) * pfooter[F_HEADS] *
+                             pfooter[F_SECS]);
+  }
 
   if (fixed) {
     r = vdk_node_truncate (file, total + VPC_FOOTER_SIZE, VDK_PREALLOC_OFF, true);
     if (r == 0)
       r = vdk_node_pwrite (file, footer, VPC_FOOTER_SIZE, total, 0);
-    return r;
+    goto out;
   }
 
   uint32_t block_size = 2u << 20;
   uint64_t entries = (total_sectors + block_size / VPC_SECTOR - 1) / (block_size / VPC_SECTOR);
   uint64_t bat_off = 3 * VPC_SECTOR;
   uint64_t bat_bytes = VDK_ROUND_UP (entries * 4, VPC_SECTOR);
+  uint64_t end = bat_off + bat_bytes;
   uint8_t dyn[VPC_DYN_HEADER_SIZE];
   uint8_t *bat = malloc (VDK_MAX (bat_bytes, 1));
 
-  if (!bat)
-    return vdk_err (ENOMEM, "out of memory");
+  if (!bat) {
+    r = vdk_err (ENOMEM, "out of memory");
+    goto out;
+  }
   memset (bat, 0xff, bat_bytes);
   memset (dyn, 0, sizeof dyn);
   memcpy (dyn + D_COOKIE, "cxsparse", 8);
@@ -468,15 +739,52 @@ vpc_create (struct vdk_node *file, uint64_t size, struct vdk_opts *opts)
   vdk_put_be32 (dyn + D_VERSION, 0x00010000);
   vdk_put_be32 (dyn + D_MAX_ENTRIES, entries);
   vdk_put_be32 (dyn + D_BLOCK_SIZE, block_size);
+  r = vdk_node_pwrite (file, bat, bat_bytes, bat_off, 0);
+  free (bat);
+  if (backing && r == 0) {
+    /* Parent UUID, time and name; locators: relative, then absolute path. */
+    const char *base = strrchr (backing, '/') ? strrchr (backing, '/') + 1 : backing;
+    const char *paths[2] = { backing, abs_parent };
+    static const char codes[2][5] = { "W2ru", "W2ku" };
+    uint8_t *loc = calloc (1, VPC_LOCATOR_MAX);
+
+    memcpy (dyn + D_PARENT_UUID, pfooter + F_UUID, 16);
+    vdk_put_be32 (dyn + D_PARENT_TIME, ptime);
+    put_utf16_path (dyn + D_PARENT_NAME, base, 256, true);
+    for (int i = 0; i < 2 && r == 0; i++) {
+      uint8_t *l = dyn + D_LOCATORS + 24 * i;
+      size_t len;
+      char *rel = NULL;
+      if (!loc) {
+        r = vdk_err (ENOMEM, "out of memory");
+        break;
+      }
+      if (i == 0 && paths[0][0] != '/' && paths[0][0] != '.' &&
+          asprintf (&rel, "./%s", paths[0]) < 0) {
+        r = vdk_err (ENOMEM, "out of memory");
+        break;
+      }
+      memset (loc, 0, VPC_LOCATOR_MAX);
+      len = put_utf16_path (loc, rel ? rel : paths[i], VPC_LOCATOR_MAX / 2, false);
+      free (rel);
+      memcpy (l, codes[i], 4);
+      vdk_put_be32 (l + 4, VDK_ROUND_UP (len, VPC_SECTOR));   /* space, bytes */
+      vdk_put_be32 (l + 8, len);
+      vdk_put_be64 (l + 16, end);
+      r = vdk_node_pwrite (file, loc, VDK_ROUND_UP (len, VPC_SECTOR), end, 0);
+      end += VDK_ROUND_UP (len, VPC_SECTOR);
+    }
+    free (loc);
+  }
   vdk_put_be32 (dyn + D_CHECKSUM, vpc_checksum (dyn, sizeof dyn, D_CHECKSUM));
-  r = vdk_node_pwrite (file, footer, VPC_FOOTER_SIZE, 0, 0);
+  if (r == 0)
+    r = vdk_node_pwrite (file, footer, VPC_FOOTER_SIZE, 0, 0);
   if (r == 0)
     r = vdk_node_pwrite (file, dyn, sizeof dyn, VPC_FOOTER_SIZE, 0);
   if (r == 0)
-    r = vdk_node_pwrite (file, bat, bat_bytes, bat_off, 0);
-  if (r == 0)
-    r = vdk_node_pwrite (file, footer, VPC_FOOTER_SIZE, bat_off + bat_bytes, 0);
-  free (bat);
+    r = vdk_node_pwrite (file, footer, VPC_FOOTER_SIZE, end, 0);
+ out:
+  free (abs_parent);
   return r;
 }
 
@@ -495,6 +803,8 @@ static const struct vdk_opt_desc vpc_create_opts[] = {
     " {dynamic (default) | fixed}", "dynamic" },
   { "force_size", "bool", "Force disk size calculation to use the actual size specified,"
     " rather than using the nearest CHS-based calculation", "off" },
+  { "backing_file", "string", "File name of the parent image (a differencing image)", NULL },
+  { "backing_fmt", "string", "Format of the parent image (vpc)", NULL },
   { NULL, NULL, NULL, NULL },
 };
 

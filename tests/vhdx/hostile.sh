@@ -66,6 +66,9 @@ cp good.vpc t.vpc; poke t.vpc $((512 + 16)) 'Q>' $((1 << 40)); bad t.vpc "alloca
 cp good.vpc t.vpc; poke t.vpc 1536 N $((0x7fffffff)); bad t.vpc "beyond the end of the file"
 cp good.vpc t.vpc; poke t.vpc 1536 N 1; bad t.vpc "overlaps the image headers or the BAT"
 cp good.vpc t.vpc; poke t.vpc 60 N 9; crc t.vpc vpc0; bad t.vpc "unknown VHD disk type"
+"$VDK" create -q -f vpc -b good.vpc diff.vpc
+cp diff.vpc t.vpc; poke t.vpc $((512 + 576 + 16)) 'Q>' $((1 << 40)); bad t.vpc "parent locator 0 is out of bounds"
+cp diff.vpc t.vpc; poke t.vpc $((512 + 576 + 8)) N $((1 << 30)); bad t.vpc "parent locator 0 is out of bounds"
 "$VDK" convert -O vpc -o subformat=fixed s.raw f.vpc
 truncate -s 2M f.vpc; bad f.vpc "no \"conectix\" footer" vpc
 echo OK

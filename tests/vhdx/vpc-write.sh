@@ -38,6 +38,63 @@ for sub in dynamic fixed; do
   "$VDK" compare -q -f vpc qw.vpc src.raw || fail "vdk reads what qemu wrote ($sub)"
 done
 
+# Differencing VHDs (qemu cannot open them; checked against the raw sources).
+"$VDK" convert -O vpc src.raw pb.vpc
+"$VDK" create -q -f vpc -b pb.vpc dc.vpc
+"$VDK" info dc.vpc > i.txt
+expect_grep "backing file: pb.vpc" i.txt
+expect_grep "backing file format: vpc" i.txt
+expect_eq "$(vdk_vsize dc.vpc)" "$(vdk_vsize pb.vpc)" "size of a differencing VHD"
+"$VDK" compare -q dc.vpc pb.vpc || fail "empty differencing VHD differs from its parent"
+truncate -s 12M zz.raw
+printf 'hello' | dd of=zz.raw bs=1 seek=5000000 conv=notrunc status=none
+"$VDK" convert -n --target-is-zero -O vpc zz.raw dc.vpc
+"$VDK" convert -O raw pb.vpc exp.raw
+dd if=zz.raw of=exp.raw bs=4096 skip=$((5000000 / 4096)) seek=$((5000000 / 4096)) count=1 conv=notrunc status=none
+"$VDK" convert -O raw dc.vpc got.raw
+same_raw got.raw exp.raw
+"$VDK" compare -q pb.vpc src.raw || fail "the parent was modified"
+# a block with some sectors present (bitmap most significant bit first)
+"$VDK" create -q -f vpc -b pb.vpc dp.vpc
+python3 - dp.vpc <<'PY'
+import os, struct, sys
+img = sys.argv[1]
+B = 2 << 20
+size = os.path.getsize(img)
+foot = open(img, "rb").read()[-512:]
+blk = size - 512                      # the new block replaces the footer
+bitmap = bytearray(512)
+bitmap[0] = 0x80; bitmap[1] = 0x0F; bitmap[100:140] = b"\xff" * 40; bitmap[511] = 0x01
+payload = os.urandom(B)
+with open(img, "r+b") as f:
+    f.seek(blk); f.write(bitmap); f.write(payload); f.write(foot)
+    f.seek(1536 + 4); f.write(struct.pack(">I", blk // 512))   # block 1
+PY
+"$VDK" convert -O raw pb.vpc exp2.raw
+python3 - dp.vpc exp2.raw <<'PY'
+import sys
+img = open(sys.argv[1], "rb").read()
+exp = bytearray(open(sys.argv[2], "rb").read())
+B = 2 << 20
+blk = len(img) - 512 - B - 512
+bitmap, payload = img[blk:blk + 512], img[blk + 512:blk + 512 + B]
+for s in range(4096):
+    if bitmap[s // 8] >> (7 - s % 8) & 1:
+        exp[B + 512 * s:B + 512 * s + 512] = payload[512 * s:512 * s + 512]
+open(sys.argv[2], "wb").write(exp)
+PY
+"$VDK" convert -O raw dp.vpc got.raw
+same_raw got.raw exp2.raw
+# writing into that block keeps the present sectors and the parent's others
+truncate -s 12M zz2.raw
+printf 'world' | dd of=zz2.raw bs=1 seek=$((2 * 1048576 + 70000)) conv=notrunc status=none
+"$VDK" convert -n --target-is-zero -O vpc zz2.raw dp.vpc
+dd if=zz2.raw of=exp2.raw bs=4096 skip=$(((2 * 1048576 + 70000) / 4096)) seek=$(((2 * 1048576 + 70000) / 4096)) count=1 conv=notrunc status=none
+"$VDK" convert -O raw dp.vpc got.raw
+same_raw got.raw exp2.raw
+expect_fail "$VDK" create -q -f vpc -b src.raw -F raw x.vpc
+expect_grep "must be a VHD" "$TMP/err"
+
 "$VDK" create -f vpc -o help > h.txt
 expect_grep "subformat=<string>" h.txt
 expect_grep "force_size=<bool>" h.txt
