@@ -150,6 +150,12 @@ dd if=zz2.raw of=pp-exp.raw bs=4096 skip=513 seek=513 count=1 conv=notrunc statu
 "$VDK" convert -O raw pp.vhdx got.raw
 same_raw got.raw pp-exp.raw
 
+# non-ASCII parent names survive the UTF-16 parent locator
+cp base.vhdx "bäse €.vhdx"
+"$VDK" create -q -f vhdx -b "bäse €.vhdx" u.vhdx
+"$VDK" info u.vhdx > i.txt
+expect_grep "backing file: bäse €.vhdx" i.txt
+"$VDK" compare -q u.vhdx src.raw || fail "child of a non-ASCII parent"
 expect_fail "$VDK" create -q -f vhdx -b src.raw -F raw x.vhdx
 expect_grep "must be a VHDX image" "$TMP/err"
 echo OK

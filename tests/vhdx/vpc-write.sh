@@ -92,6 +92,10 @@ printf 'world' | dd of=zz2.raw bs=1 seek=$((2 * 1048576 + 70000)) conv=notrunc s
 dd if=zz2.raw of=exp2.raw bs=4096 skip=$(((2 * 1048576 + 70000) / 4096)) seek=$(((2 * 1048576 + 70000) / 4096)) count=1 conv=notrunc status=none
 "$VDK" convert -O raw dp.vpc got.raw
 same_raw got.raw exp2.raw
+cp pb.vpc "pärent.vpc"
+"$VDK" create -q -f vpc -b "pärent.vpc" u.vpc
+"$VDK" info u.vpc > i.txt
+expect_grep "backing file: pärent.vpc" i.txt
 expect_fail "$VDK" create -q -f vpc -b src.raw -F raw x.vpc
 expect_grep "must be a VHD" "$TMP/err"
 
