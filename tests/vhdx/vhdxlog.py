@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Craft VHDX log entries and corrupt VHDX/VHD fields for the tests.
+"""Craft VHDX log entries for the tests.
 
   vhdxlog.py swap IMAGE A B [--at SECTOR] [--stale] [--badcrc] [--split]
       Write a log (not applied in place) whose replay swaps BAT entries A and B
@@ -11,12 +11,6 @@
       A dirty log writing one 4 KiB sector of 0xAB at file OFFSET.
   vhdxlog.py info IMAGE
       Print "bat_offset log_offset log_length meta_offset" of the image.
-  vhdxlog.py poke FILE OFFSET STRUCTFMT VALUE
-      Overwrite one field (struct format, e.g. "<Q"); OFFSET may be negative
-      (from the end of the file).
-  vhdxlog.py crc FILE h1|h2|rt1|rt2|vpc0|vpcend
-      Recompute the checksum of a VHDX header or region table, or of a VHD
-      footer at the start or end of the file.
 """
 import os
 import struct
@@ -116,44 +110,8 @@ def set_log_guid(f, guid):
         f.write(h)
 
 
-def vpc_checksum(buf):
-    buf[64:68] = b"\0\0\0\0"
-    buf[64:68] = struct.pack(">I", (~sum(buf)) & 0xFFFFFFFF)
-
-
-def tools(cmd, img):
-    with open(img, "r+b") as f:
-        size = os.fstat(f.fileno()).st_size
-        if cmd == "poke":
-            off = int(sys.argv[3], 0)
-            if off < 0:
-                off += size
-            fmt = sys.argv[4]
-            val = sys.argv[5]
-            f.seek(off)
-            f.write(struct.pack(fmt, int(val, 0)) if fmt[-1] not in "s" else val.encode())
-            return
-        what = sys.argv[3]
-        if what.startswith("vpc"):
-            off = 0 if what == "vpc0" else size - 512
-            f.seek(off)
-            b = bytearray(f.read(512))
-            vpc_checksum(b)
-        else:
-            off, ln = {"h1": (65536, 4096), "h2": (131072, 4096),
-                       "rt1": (196608, 65536), "rt2": (262144, 65536)}[what]
-            f.seek(off)
-            b = bytearray(f.read(ln))
-            finish(b)
-        f.seek(off)
-        f.write(b)
-
-
 def main():
     cmd, img = sys.argv[1], sys.argv[2]
-    if cmd in ("poke", "crc"):
-        tools(cmd, img)
-        return
     with open(img, "r+b") as f:
         size = os.fstat(f.fileno()).st_size
         h = current(f)
