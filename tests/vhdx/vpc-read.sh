@@ -37,6 +37,23 @@ for s in 1M 10M 33M 1000M 3000000000 127G 2040G; do
     expect_eq "$(vdk_vsize q.vpc)" "$(vsize q.vpc)" "vdk's size of qemu's $s"
   done
 done
+# The CHS geometry and the footer's current size disagree: the creator app
+# decides ("qemu": CHS, "win ": current size), force_size_calc overrides.
+qemu-img create -q -f vpc cs.vpc 10M
+for o in 48 -464; do poke cs.vpc $o 'Q>' $((10 * 1048576 + 4096)); done
+crc cs.vpc vpc0; crc cs.vpc vpcend
+cp cs.vpc win.vpc
+for o in 28 -484; do poke win.vpc $o a4 "win "; done
+crc win.vpc vpc0; crc win.vpc vpcend
+for img in cs.vpc win.vpc; do
+  expect_eq "$(vdk_vsize "$img")" "$(vsize "$img")" "size of $img"
+  for c in chs current_size; do
+    expect_eq "$(vdk_vsize "driver=vpc,file.filename=$img,force_size_calc=$c")" \
+              "$(vsize --image-opts "driver=vpc,file.filename=$img,force_size_calc=$c")" "$img $c"
+  done
+done
+[ "$(vdk_vsize cs.vpc)" != "$(vdk_vsize win.vpc)" ] || fail "the creator app made no difference"
+
 expect_fail "$VDK" create -q -f vpc big.vpc 2041G
 expect_grep "2040 GiB" "$TMP/err"
 echo OK
