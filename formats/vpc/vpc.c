@@ -479,7 +479,9 @@ vpc_map (struct vdk_node *n, uint64_t off, uint64_t len, struct vdk_extent *e)
   within = off % p->block_size;
   e->len = VDK_MIN (len, p->block_size - within);
   if (idx >= p->max_entries || p->bat[idx] == VPC_UNALLOCATED) {
-    e->kind = VDK_EXT_UNALLOC;
+    /* Like qemu: a hole of a dynamic image is "present, zero" (qemu-img
+     * map); a differencing image reads it from the parent. */
+    e->kind = p->type == VHD_DIFFERENCING ? VDK_EXT_UNALLOC : VDK_EXT_ZERO;
     return 0;
   }
   e->kind = VDK_EXT_DATA;

@@ -15,6 +15,14 @@ for o in subformat=dynamic subformat=fixed subformat=dynamic,force_size=on subfo
   cmp -n "$(stat -c %s src.raw)" a.raw src.raw || fail "data differs from the source ($o)"
 done
 
+# Holes: the ranges qemu-img map shows without data are the same for vdk.
+qemu-img convert -f raw -O vpc src.raw q.vpc
+holes () { grep '"data": false' | sed 's/.*"start": \([0-9]*\), "length": \([0-9]*\),.*/\1 \2/'; }
+qemu-img map --output=json q.vpc | holes > qh.txt
+"$VDK" map --output=json q.vpc | holes > vh.txt
+[ -s qh.txt ] || fail "no holes in the test image"
+cmp qh.txt vh.txt || { cat qh.txt vh.txt; fail "holes differ from qemu-img map"; }
+
 # Probing: a dynamic VHD has its footer copy at offset 0; a fixed one only at
 # the end, so qemu (and we) see it as raw unless told.
 qemu-img create -q -f vpc -o subformat=dynamic d.vpc 5M
