@@ -55,6 +55,16 @@ qemu-img compare -q zero.raw zt.vhdx || fail "zeroed image is not zero"
 qemu-img compare -q src.raw zt.vhdx || fail "rewrite after zeroing"
 expect_eq "$(stat -c %s zt.vhdx)" "$before" "file size after zero + rewrite"
 
+# Round trip raw -> vhdx -> vpc -> vhdx -> raw: same bytes, holes stay holes
+"$VDK" convert -O vhdx -o block_size=1M src.raw rt1.vhdx
+"$VDK" convert -O vpc rt1.vhdx rt2.vpc
+"$VDK" convert -f vpc -O vhdx -o block_size=1M rt2.vpc rt3.vhdx
+"$VDK" convert -O raw rt3.vhdx rt4.raw
+qemu-img compare -q -f raw -F raw src.raw rt4.raw || fail "round trip changed the data"
+for f in rt1.vhdx rt2.vpc rt3.vhdx rt4.raw; do
+  [ "$(du -k "$f" | cut -f1)" -lt 9000 ] || fail "$f is not sparse"
+done
+
 # 4096-byte logical sectors (qemu 7.2 cannot open those): round trip.
 for o in logical_sector_size=4096 logical_sector_size=4096,subformat=fixed,block_size=1M; do
   "$VDK" convert -O vhdx -o "$o" src.raw v4.vhdx
