@@ -36,7 +36,7 @@ vhdx_crc32c (const void *buf, size_t len, size_t skip_at)
   const uint8_t *p = buf;
   uint32_t crc = 0xffffffffu;
 
-  if (skip_at + 4 <= len) {
+  if (skip_at < len && len - skip_at >= 4) {
     crc = vhdx_crc32c_update (crc, p, skip_at);
     crc = vhdx_crc32c_update (crc, zero4, 4);
     crc = vhdx_crc32c_update (crc, p + skip_at + 4, len - skip_at - 4);
