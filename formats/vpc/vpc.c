@@ -576,6 +576,108 @@ vpc_alloc_commit (struct vdk_node *n, const struct vdk_extent *e)
   return 0;
 }
 
+/* Grow.  The footer keeps the size rule of its creator: CHS-sized images
+ * only take sizes that are a whole CHS geometry (we name the nearest one).
+ * Dynamic images grow their BAT within its last sector only (moving it is
+ * not supported).  Order: BAT entries and dynamic header first, the footers
+ * (the size) last. */
+static int
+vpc_truncate (struct vdk_node *n, uint64_t size, enum vdk_prealloc pa, bool shrink)
+{
+  struct vpc_priv *p = n->priv;
+  bool by_size = creator_uses_size (p->footer + F_CREATOR_APP);
+  uint8_t f[VPC_FOOTER_SIZE];
+  uint16_t cyls;
+  uint8_t heads, secs;
+  int64_t ts = 0;
+  int r;
+
+  (void) shrink;
+  if (size < n->size)
+    return vdk_err (ENOTSUP, "%s: shrinking VHD images is not supported", n->filename);
+  if (pa != VDK_PREALLOC_OFF)
+    return vdk_err (ENOTSUP, "%s: preallocation mode '%s' is not supported for vpc resize",
+                    n->filename, vdk_prealloc_name (pa));
+  if (p->type == VHD_DIFFERENCING)
+    return vdk_err (ENOTSUP, "%s: resizing a differencing VHD image is not supported",
+                    n->filename);
+  if (size == n->size)
+    return 0;
+  if (size % VPC_SECTOR)
+    return vdk_err (EINVAL, "%s: the new size must be a multiple of 512 bytes", n->filename);
+  if ((r = vpc_rounded_size (size, by_size, &cyls, &heads, &secs, &ts)) < 0)
+    return r;
+  if ((uint64_t) ts * VPC_SECTOR != size)
+    return vdk_err (EINVAL, "%s: the size of this VHD image follows its CHS geometry; the"
+                    " nearest size is %" PRIu64 " bytes", n->filename, (uint64_t) ts * VPC_SECTOR);
+  memcpy (f, p->footer, VPC_FOOTER_SIZE);
+  vdk_put_be64 (f + F_CUR_SIZE, size);
+  vdk_put_be16 (f + F_CYLS, cyls);
+  f[F_HEADS] = heads;
+  f[F_SECS] = secs;
+  vdk_put_be32 (f + F_CHECKSUM, vpc_checksum (f, VPC_FOOTER_SIZE, F_CHECKSUM));
+
+  if (p->type == VHD_FIXED) {
+    uint64_t old_footer = n->file->size - VPC_FOOTER_SIZE;
+    if ((r = vdk_node_pwrite (n->file, f, VPC_FOOTER_SIZE, size, 0)) < 0 ||
+        (r = vdk_node_flush (n->file)) < 0 ||
+        (r = vdk_node_write_zeroes (n->file, old_footer, VPC_FOOTER_SIZE, 0)) < 0)
+      return r;
+  }
+  else {
+    uint64_t need = (size + p->block_size - 1) / p->block_size, dyn_off;
+    uint64_t room = VDK_ROUND_UP ((uint64_t) p->max_entries * 4, VPC_SECTOR) / 4;
+    uint8_t dyn[VPC_DYN_HEADER_SIZE];
+    if (need > room)
+      return vdk_err (ENOTSUP, "%s: growing to %" PRIu64 " bytes needs a larger BAT, which is"
+                      " not supported", n->filename, size);
+    if (need > p->max_entries) {
+      uint32_t *nb = realloc (p->bat, need * 4);
+      uint8_t *ones;
+      if (!nb)
+        return vdk_err (ENOMEM, "out of memory");
+      p->bat = nb;
+      if (!(ones = malloc ((need - p->max_entries) * 4)))
+        return vdk_err (ENOMEM, "out of memory");
+      memset (ones, 0xff, (need - p->max_entries) * 4);
+      r = vdk_node_pwrite (n->file, ones, (need - p->max_entries) * 4,
+                           p->bat_offset + (uint64_t) p->max_entries * 4, 0);
+      free (ones);
+      if (r < 0)
+        return r;
+      dyn_off = vdk_be64 (p->footer + F_DATA_OFFSET);
+      if ((r = vdk_node_pread (n->file, dyn, sizeof dyn, dyn_off)) < 0)
+        return r;
+      vdk_put_be32 (dyn + D_MAX_ENTRIES, need);
+      vdk_put_be32 (dyn + D_CHECKSUM, vpc_checksum (dyn, sizeof dyn, D_CHECKSUM));
+      if ((r = vdk_node_pwrite (n->file, dyn, sizeof dyn, dyn_off, 0)) < 0 ||
+          (r = vdk_node_flush (n->file)) < 0)
+        return r;
+      for (uint64_t i = p->max_entries; i < need; i++)
+        p->bat[i] = VPC_UNALLOCATED;
+      p->max_entries = need;
+    }
+    /* The old last block's bytes past the old end must read as zeroes. */
+    if (n->size % p->block_size) {
+      uint64_t idx = n->size / p->block_size;
+      if (p->bat[idx] != VPC_UNALLOCATED) {
+        uint64_t from = n->size % p->block_size;
+        uint64_t to = VDK_MIN ((uint64_t) p->block_size, size - idx * p->block_size);
+        r = vdk_node_write_zeroes (n->file, (uint64_t) p->bat[idx] * VPC_SECTOR +
+                                   p->bitmap_size + from, to - from, 0);
+        if (r < 0)
+          return r;
+      }
+    }
+    if ((r = vdk_node_pwrite (n->file, f, VPC_FOOTER_SIZE, p->free_offset, 0)) < 0 ||
+        (r = vdk_node_pwrite (n->file, f, VPC_FOOTER_SIZE, 0, 0)) < 0)
+      return r;
+  }
+  memcpy (p->footer, f, VPC_FOOTER_SIZE);
+  n->size = size;
+  return 0;
+}
+
 static void
 put_footer (uint8_t *f, uint32_t type, uint64_t size, uint16_t cyls, uint8_t heads,
             uint8_t secs, bool force_size)
@@ -845,6 +947,7 @@ const struct vdk_format vdk_format_vpc = {
   .map = vpc_map,
   .alloc = vpc_alloc,
   .alloc_commit = vpc_alloc_commit,
+  .truncate = vpc_truncate,
   .create = vpc_create,
   .create_opts = vpc_create_opts,
   .info = vpc_info,

@@ -22,6 +22,32 @@ for o in subformat=dynamic subformat=fixed force_size=on subformat=fixed,force_s
   qemu-img compare -q -f raw -F vpc src2.raw v.vpc || fail "rewrite ($o)"
 done
 
+# Growing (qemu cannot resize VHD; it checks the size and contents): any
+# size for force_size images, whole CHS geometries for the others.
+cp src.raw g.raw
+truncate -s 30M g.raw
+for o in force_size=on subformat=fixed,force_size=on; do
+  "$VDK" convert -O vpc -o "$o" src.raw g.vpc
+  "$VDK" resize -q -f vpc g.vpc 30M
+  expect_eq "$(vsize -f vpc g.vpc)" $((30 << 20)) "size after resize ($o)"
+  qemu-img compare -q -f raw -F vpc g.raw g.vpc || fail "contents after resize ($o)"
+  "$VDK" convert -n -f raw -O vpc g.raw g.vpc
+  qemu-img compare -q -f raw -F vpc g.raw g.vpc || fail "write after resize ($o)"
+done
+for sub in dynamic fixed; do
+  "$VDK" convert -O vpc -o subformat=$sub src.raw c.vpc
+  expect_fail "$VDK" resize -f vpc c.vpc 30M
+  expect_grep "nearest size is 31473664 bytes" "$TMP/err"
+  "$VDK" resize -q -f vpc c.vpc 31473664
+  expect_eq "$(vsize -f vpc c.vpc)" 31473664 "CHS size after resize ($sub)"
+  qemu-img compare -q -f raw -F vpc g.raw c.vpc || fail "contents after CHS resize ($sub)"
+done
+"$VDK" convert -O vpc -o force_size=on src.raw g2.vpc
+expect_fail "$VDK" resize g2.vpc 3G
+expect_grep "needs a larger BAT" "$TMP/err"
+expect_fail "$VDK" resize --shrink -f vpc g.vpc 1M
+expect_grep "shrinking VHD images is not supported" "$TMP/err"
+
 # Writing into qemu-created images.
 for sub in dynamic fixed; do
   qemu-img create -q -f vpc -o subformat=$sub q.vpc 12M
