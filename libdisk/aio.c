@@ -438,6 +438,15 @@ resolve_write (struct disk_queue *q, struct vdk_aio_req *req, struct vdk_node *n
       pthread_mutex_unlock (&n->lock);
       resolve_write (q, req, e.child ? e.child : n->file, buf, e.len, e.host, flags);
     }
+    else if (!(n->fmt->flags & VDK_FMT_ASYNC_ALLOC)) {
+      /* The driver needs alloc..commit under one lock: write synchronously. */
+      r = vdk_node_pwrite (e.child ? e.child : n->file, buf, e.len, e.host, flags);
+      if (r == 0 && n->fmt->alloc_commit)
+        r = n->fmt->alloc_commit (n, &e);
+      pthread_mutex_unlock (&n->lock);
+      if (r < 0)
+        req_fail (req, r);
+    }
     else {
       /* A new allocation: its data goes out asynchronously; commit_done
        * links it once written, so metadata never points at unwritten data. */

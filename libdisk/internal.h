@@ -280,8 +280,16 @@ struct vdk_format {
   int (*measure) (struct vdk_opts *opts, uint64_t size,
                   uint64_t (*data_bytes) (void *opaque, uint64_t gran), void *opaque,
                   uint64_t *required, uint64_t *full);
+  /* VDK_FMT_* flags. */
+  unsigned flags;
   /* New callbacks go here, at the end. */
 };
+
+/* The driver's alloc() reserves the space it returns at once, so several
+ * allocations (of different units) may be in flight before their
+ * alloc_commit()s, in any order.  Without it the async engine writes new
+ * allocations synchronously under the node lock, alloc to commit. */
+#define VDK_FMT_ASYNC_ALLOC 0x1u
 
 /* Result of a consistency check (qemu-img check). */
 struct vdk_check {

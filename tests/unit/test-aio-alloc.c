@@ -163,6 +163,7 @@ toy_commit (struct vdk_node *n, const struct vdk_extent *e)
 static const struct vdk_format toy_format = {
   .struct_size = sizeof (struct vdk_format), .name = "toy",
   .map = toy_map, .alloc = toy_alloc, .alloc_commit = toy_commit,
+  .flags = VDK_FMT_ASYNC_ALLOC,
 };
 
 static void
