@@ -259,6 +259,9 @@ struct vdk_format {
   int (*pwrite_compressed) (struct vdk_node *n, const void *buf, size_t len, uint64_t off);
   /* Remove extra files the format created (extents, data file) besides node->filename. */
   int (*remove_extra) (const char *filename);
+  /* Bytes allocated on the host for the image's own files (descriptor and
+   * extents...); NULL means those of node->file. */
+  int64_t (*get_allocated) (struct vdk_node *n);
   /* New callbacks go here, at the end. */
 };
 
