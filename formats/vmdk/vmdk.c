@@ -428,6 +428,24 @@ vmdk_check (struct vdk_node *n, int fix, struct vdk_check *res)
   return 0;
 }
 
+static int64_t
+vmdk_get_allocated (struct vdk_node *n)
+{
+  struct vmdk_priv *p = n->priv;
+  int64_t total = vdk_node_get_allocated (n->file);
+
+  for (size_t i = 0; total >= 0 && i < p->n_ext; i++) {
+    int64_t a;
+    if (!p->ext[i].own_file)
+      continue;
+    a = vdk_node_get_allocated (p->ext[i].file);
+    if (a < 0)
+      return a;
+    total += a;
+  }
+  return total;
+}
+
 /* ---- create ---- */
 
 static uint32_t
@@ -737,4 +755,5 @@ const struct vdk_format vdk_format_vmdk = {
   .create = vmdk_create,
   .create_opts = vmdk_create_opts,
   .remove_extra = vmdk_remove_extra,
+  .get_allocated = vmdk_get_allocated,
 };
