@@ -388,7 +388,9 @@ vmdk_info (struct vdk_node *n, struct disk_info *info)
       (r = vdk_info_add_str (info, "extents", "extents", "")) < 0)
     return r;
   info->fields[info->n_fields - 1].indent = 0;
-  for (size_t i = 0; i < p->n_ext; i++) {
+  /* The core keeps at most 256 info fields: huge extent lists are cut
+   * short rather than failing info altogether. */
+  for (size_t i = 0; i < p->n_ext && info->n_fields + 6 <= 256; i++) {
     struct vmdk_ext *e = &p->ext[i];
     char idx[32];
     size_t first;
