@@ -181,12 +181,23 @@ open_descriptor (struct vdk_node *n, struct vmdk_priv *p, unsigned flags)
       r = vdk_err (ENOTSUP, "%s: extent type '%s' is not supported", n->filename, x->type);
       break;
     }
-    r = vdk_open_file (n->file, x->file, fflags, &e->file);
-    if (r < 0) {
-      vdk_err_prefix ("%s: could not open extent file '%s'", n->filename, x->file);
-      break;
+    /* Several extents may live in one file (at different offsets): open
+     * it once, writable if any of them is. */
+    for (size_t k = 0; k < i && !e->file; k++)
+      if (p->ext[k].file && p->ext[k].filename && !strcmp (p->ext[k].filename, x->file))
+        e->file = p->ext[k].file;
+    if (!e->file) {
+      for (size_t k = i + 1; k < d.n_ext; k++)
+        if (d.ext[k].file && !strcmp (d.ext[k].file, x->file) && !strcmp (d.ext[k].access, "RW"))
+          fflags |= flags & VDK_O_RDWR;
+      r = vdk_open_file (n->file, x->file, fflags, &e->file);
+      if (r < 0) {
+        vdk_err_prefix ("%s: could not open extent file '%s'", n->filename, x->file);
+        break;
+      }
+      e->own_file = true;
     }
-    e->own_file = true;
+    fflags = e->writable ? VDK_O_RDWR : 0;
     if (!strcmp (x->type, "FLAT") || !strcmp (x->type, "VMFS")) {
       e->type = VMDK_EXT_FLAT;
       e->flat_off = x->offset * VMDK_SECTOR;

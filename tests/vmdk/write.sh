@@ -32,10 +32,13 @@ PY
 cmp <(head -c $size v-monolithicFlat-flat.vmdk) src.raw || fail "flat extent content"
 
 # vdk create with every option
+adapters=(ide buslogic lsilogic legacyESX ide)
+i=0
 for sub in $SUBFORMATS; do
-  for ad in ide buslogic lsilogic legacyESX; do
+  ad=${adapters[$i]}; i=$((i + 1))
+  for hw in 7; do
     rm -f c*.vmdk
-    "$VDK" create -q -f vmdk -o subformat=$sub,adapter_type=$ad,hwversion=7 c.vmdk 3G
+    "$VDK" create -q -f vmdk -o subformat=$sub,adapter_type=$ad,hwversion=$hw c.vmdk 3G
     qemu-img info --output=json c.vmdk > qi.json
     expect_eq "$(json_get qi.json "j['virtual-size']")" 3221225472 "$sub $ad size"
     expect_eq "$(json_get qi.json "j['format-specific']['data']['create-type']")" $sub "$sub create type"
@@ -44,7 +47,7 @@ for sub in $SUBFORMATS; do
       *) cp c.vmdk d.txt ;;
     esac
     expect_grep "ddb.adapterType = \"$ad\"" d.txt
-    expect_grep 'ddb.virtualHWVersion = "7"' d.txt
+    expect_grep "ddb.virtualHWVersion = \"$hw\"" d.txt
     qemu-img check c.vmdk >/dev/null || fail "$sub $ad: qemu-img check of an empty image"
   done
   case $sub in twoGb*)
