@@ -123,6 +123,25 @@ for src in ('good.vmdk', 'stream.vmdk'):
             b[off] = random.randrange(256)
         open('fz-%s-%d.vmdk' % (src[:4], i), 'wb').write(b)
 PY
+# descriptor files: mutate words and numbers of a valid one
+sed 's/99999999999999999999/2048/' d-size.vmdk > d-base.vmdk
+python3 - <<'PY'
+import random
+random.seed(99)
+base = open('d-base.vmdk').read()
+toks = ['RW', 'RDONLY', 'ZERO', 'FLAT', 'SPARSE', 'VMFS', 'VMFSSPARSE', '"', '=', '\n', '0',
+        '-1', '18446744073709551615', '4294967296', 'x-flat.vmdk', '../x-flat.vmdk', '',
+        'parentFileNameHint="x-flat.vmdk"', 'version=3', '#']
+for i in range(40):
+    s = base
+    for _ in range(random.randint(1, 4)):
+        pos = random.randrange(len(s))
+        cut = random.randrange(0, 6)
+        s = s[:pos] + random.choice(toks) + s[pos + cut:]
+    open('fz-desc-%d.vmdk' % i, 'w').write(s)
+PY
+# the same inputs in-process through the fuzz harness (info paths too)
+"$BUILDDIR/tests/vmdk/fuzz-vmdk-replay" fz-*.vmdk || fail "fuzz replay crashed"
 for f in fz-*.vmdk; do
   rc=0
   timeout 20 "$VDK" convert -O raw "$f" out.raw 2>err.txt || rc=$?
