@@ -233,13 +233,12 @@ vmdk_open (struct vdk_node *n, struct vdk_opts *opts, unsigned flags)
     return vdk_err (ENOMEM, "out of memory");
   n->priv = p;
   if (n->file->size < 4)
-    return vdk_err (EINVAL, "%s: file too small to be a vmdk image", n->filename);
-  r = vdk_node_pread (n->file, magic, 4, 0);
-  if (r < 0)
-    return r;
-  if (vdk_le32 (magic) == VMDK4_MAGIC || vdk_le32 (magic) == VMDK3_MAGIC)
+    r = vdk_err (EINVAL, "%s: file too small to be a vmdk image", n->filename);
+  else
+    r = vdk_node_pread (n->file, magic, 4, 0);
+  if (r == 0 && (vdk_le32 (magic) == VMDK4_MAGIC || vdk_le32 (magic) == VMDK3_MAGIC))
     r = open_monolithic (n, p, flags);
-  else {
+  else if (r == 0) {
     uint8_t buf[1024];
     size_t l = VDK_MIN ((uint64_t) sizeof buf, n->file->size);
     r = vdk_node_pread (n->file, buf, l, 0);
