@@ -504,28 +504,58 @@ vmdk_sparse_write (struct vdk_node *n, struct vmdk_ext *e, const void *buf, size
   return 0;
 }
 
-/* Mark whole grains zero (zeroed-grain images): GTE 1. */
-int vmdk_sparse_zero_grains (struct vmdk_ext *e, uint64_t off, uint64_t len);
+/* Make [off, off+len) of the extent read as zeroes, grain by grain:
+ * whole grains of a zeroed-grain extent become GTE 1; grains that already
+ * read as zeroes (unallocated, no backing) are left alone; allocated grains
+ * are zeroed in place; anything else is written (unless NO_FALLBACK). */
 int
-vmdk_sparse_zero_grains (struct vmdk_ext *e, uint64_t off, uint64_t len)
+vmdk_sparse_write_zeroes (struct vdk_node *n, struct vmdk_ext *e, uint64_t off, uint64_t len,
+                          unsigned flags)
 {
-  while (len > 0) {
-    uint64_t gidx = off / e->grain;
-    uint32_t gi = (uint32_t) (gidx / e->gtes), j = gidx % e->gtes, cnt = 0, *gt;
-    int r = get_gt (e, gi, &gt);
-    if (r == 0 && !gt && (r = alloc_gt (e, gi)) == 0)
-      r = get_gt (e, gi, &gt);
+  static const uint8_t zero[4096];
+  int r = 0;
+
+  if (e->type != VMDK_EXT_SPARSE || e->compressed)
+    return -ENOTSUP;
+  while (len > 0 && r == 0) {
+    uint64_t gidx = off / e->grain, in = off % e->grain;
+    uint64_t l = VDK_MIN (len, e->grain - in);
+    uint32_t gi = (uint32_t) (gidx / e->gtes), j = gidx % e->gtes, *gt = NULL, gte = 0;
+
+    if (gidx / e->gtes >= e->n_gd)
+      return vdk_err (EINVAL, "%s: write beyond the extent's grain directory",
+                      e->file->filename);
+    r = get_gt (e, gi, &gt);
     if (r < 0)
       return r;
-    while (j + cnt < e->gtes && (uint64_t) (cnt + 1) * e->grain <= len)
-      cnt++;
-    r = set_gtes (e, gi, gt, j, cnt, VMDK_GTE_ZEROED, 0);
-    if (r < 0)
-      return r;
-    off += (uint64_t) cnt * e->grain;
-    len -= (uint64_t) cnt * e->grain;
+    if (gt)
+      gte = gt[j];
+    if (gte > VMDK_GTE_ZEROED || (gte == VMDK_GTE_ZEROED && !e->zero_grain)) {
+      if (e->zero_grain && l == e->grain)
+        r = set_gtes (e, gi, gt, j, 1, VMDK_GTE_ZEROED, 0);
+      else
+        r = vdk_node_write_zeroes (e->file, (uint64_t) gte * VMDK_SECTOR + in, l,
+                                   flags & ~DISK_MAY_UNMAP);
+    }
+    else if (gte == VMDK_GTE_ZEROED || !n->backing)
+      r = 0;                                /* reads as zeroes already */
+    else if (e->zero_grain && l == e->grain) {
+      if (!gt && (r = alloc_gt (e, gi)) == 0)
+        r = get_gt (e, gi, &gt);
+      if (r == 0)
+        r = set_gtes (e, gi, gt, j, 1, VMDK_GTE_ZEROED, 0);
+    }
+    else if (flags & DISK_NO_FALLBACK)
+      return -ENOTSUP;
+    else {
+      /* The backing file shows through here: allocate a grain of zeroes. */
+      for (uint64_t done = 0; done < l && r == 0; done += VDK_MIN (l - done, sizeof zero))
+        r = vmdk_sparse_write (n, e, zero, VDK_MIN (l - done, sizeof zero), off + done);
+    }
+    off += l;
+    len -= l;
   }
-  return 0;
+  return r;
 }
 
 int

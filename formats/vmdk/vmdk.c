@@ -12,7 +12,6 @@
 #include "vmdk.h"
 
 /* vmdk-sparse.c / vmdk-stream.c helpers not worth a header line each */
-int vmdk_sparse_zero_grains (struct vmdk_ext *e, uint64_t off, uint64_t len);
 int vmdk_stream_map (struct vmdk_stream *s, uint64_t off, uint64_t len, struct vdk_extent *x);
 int vmdk_stream_read (struct vdk_node *n, struct vmdk_stream *s, uint64_t off, size_t len,
                       void *buf);
@@ -360,15 +359,27 @@ static int
 vmdk_write_zeroes (struct vdk_node *n, uint64_t off, uint64_t len, unsigned flags)
 {
   struct vmdk_priv *p = n->priv;
-  struct vmdk_ext *e = find_ext (p, off);
-  uint64_t rel = off - e->start;
+  int r;
 
-  (void) flags;
-  /* Zeroed-grain images mark whole grains zero without writing data. */
-  if (p->stream || e->type != VMDK_EXT_SPARSE || !e->zero_grain || !e->writable ||
-      e->compressed || rel % e->grain || len % e->grain || rel + len > e->size)
-    return -ENOTSUP;
-  return vmdk_sparse_zero_grains (e, rel, len);
+  if (p->stream)
+    return -ENOTSUP;   /* the core writes zero buffers, in order */
+  while (len > 0) {
+    struct vmdk_ext *e = find_ext (p, off);
+    uint64_t rel = off - e->start, l = VDK_MIN (len, e->size - rel);
+
+    if (!e->writable || e->type == VMDK_EXT_ZERO)
+      return vdk_err (EROFS, "%s: extent '%s' is read-only", n->filename,
+                      e->filename ? e->filename : "ZERO");
+    if (e->type == VMDK_EXT_FLAT)
+      r = vdk_node_write_zeroes (e->file, e->flat_off + rel, l, flags);
+    else
+      r = vmdk_sparse_write_zeroes (n, e, rel, l, flags);
+    if (r < 0)
+      return r;
+    off += l;
+    len -= l;
+  }
+  return 0;
 }
 
 static int

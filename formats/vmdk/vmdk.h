@@ -126,6 +126,8 @@ int vmdk_sparse_read_compressed (struct vdk_node *n, struct vmdk_ext *e, uint64_
                                  size_t len, void *buf);
 int vmdk_sparse_write (struct vdk_node *n, struct vmdk_ext *e, const void *buf,
                        size_t len, uint64_t off);
+int vmdk_sparse_write_zeroes (struct vdk_node *n, struct vmdk_ext *e, uint64_t off,
+                              uint64_t len, unsigned flags);
 int vmdk_sparse_check (struct vdk_node *n, struct vmdk_ext *e, struct vdk_check *res);
 /* Header sector for a new sparse extent (vmdk.c create). */
 void vmdk4_header_build (uint8_t *hdr, uint32_t version, uint32_t flags, uint64_t capacity,

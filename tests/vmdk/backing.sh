@@ -34,6 +34,18 @@ for sub in monolithicSparse twoGbMaxExtentSparse; do
   qemu-img compare -f raw -F vmdk ref.raw c2.vmdk || fail "$sub: convert -B"
 done
 
+# zeroing a child hides the parent: zeroed-grain entries or zero grains
+truncate -s $size zeros.raw
+for zg in on off; do
+  rm -f zc.vmdk
+  "$VDK" create -q -f vmdk -o zeroed_grain=$zg -b parent.vmdk zc.vmdk
+  cp src.raw ref.raw
+  "$VMDK_IO" zc.vmdk vmdk ref.raw 100:5000:1 1048576:70000:2
+  "$VDK" convert -n -f raw zeros.raw zc.vmdk
+  qemu-img compare -f raw -F vmdk zeros.raw zc.vmdk || fail "zeroed child (zeroed_grain=$zg)"
+  qemu-img check zc.vmdk > /dev/null || fail "zeroed child check"
+done
+
 # a qemu-made child over the vdk parent, written by qemu-io
 if command -v qemu-io >/dev/null; then
   qemu-img create -q -f vmdk -b parent.vmdk -F vmdk qchild.vmdk

@@ -86,9 +86,18 @@ f = open(sys.argv[1], 'rb'); h = f.read(512)
 gd = struct.unpack_from('<Q', h, 56)[0]
 f.seek(gd * 512); gt = struct.unpack('<I', f.read(4))[0]
 f.seek(gt * 512); e = struct.unpack('<64I', f.read(256))
-assert all(x == 1 for x in e), e[:8]
+# the 4 written grains are now zeroed-grain entries; the rest stay unallocated
+assert e[:4] == (1, 1, 1, 1) and not any(e[4:]), e[:8]
 PY
 qemu-img check z.vmdk >/dev/null || fail "zeroed grain image check"
+# without zeroed grains: allocated grains are zeroed in place, holes stay holes
+"$VDK" create -q -f vmdk nz.vmdk 4M
+rm -f ref.raw; truncate -s 4M ref.raw
+"$VMDK_IO" nz.vmdk vmdk ref.raw 0:200000:3
+before=$(stat -c %s nz.vmdk)
+"$VDK" convert -n -f raw zeros.raw nz.vmdk
+qemu-img compare -f raw -F vmdk zeros.raw nz.vmdk || fail "write_zeroes on allocated grains"
+expect_eq "$(stat -c %s nz.vmdk)" "$before" "write_zeroes must not allocate"
 
 # streamOptimized only takes in-order writes
 "$VDK" create -q -f vmdk -o subformat=streamOptimized s.vmdk 4M
