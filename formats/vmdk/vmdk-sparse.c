@@ -262,6 +262,21 @@ get_gt (struct vmdk_ext *e, uint32_t gi, uint32_t **out)
 }
 
 int
+vmdk_sparse_is_empty (struct vmdk_ext *e, bool *empty)
+{
+  *empty = true;
+  for (uint32_t gi = 0; gi < e->n_gd && *empty; gi++) {
+    uint32_t *gt;
+    int r = get_gt (e, gi, &gt);
+    if (r < 0)
+      return r;
+    for (uint32_t j = 0; gt && j < e->gtes && *empty; j++)
+      *empty = gt[j] == 0;
+  }
+  return 0;
+}
+
+int
 vmdk_sparse_map (struct vdk_node *n, struct vmdk_ext *e, uint64_t off, uint64_t len,
                  struct vdk_extent *x)
 {

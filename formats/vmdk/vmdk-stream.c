@@ -123,12 +123,15 @@ vmdk_stream_init (struct vdk_node *n, struct vmdk_ext *e, struct vmdk_stream **o
 {
   struct vmdk_stream *s;
   uint64_t entries = (uint64_t) e->n_gd * e->gtes;
+  bool empty;
   int r;
 
-  for (uint32_t i = 0; i < e->n_gd; i++)
-    if (e->gd[i])
-      return vdk_err (ENOTSUP, "%s: writing to a streamOptimized image that already has data"
-                      " is not supported (it can only be written once, in order)", n->filename);
+  r = vmdk_sparse_is_empty (e, &empty);
+  if (r < 0)
+    return r;
+  if (!empty)
+    return vdk_err (ENOTSUP, "%s: writing to a streamOptimized image that already has data"
+                    " is not supported (it can only be written once, in order)", n->filename);
   if (entries * 4 > VDK_MAX_META_ALLOC)
     return vdk_err (EFBIG, "%s: image too large to write as streamOptimized", n->filename);
   s = calloc (1, sizeof *s);
@@ -154,6 +157,19 @@ vmdk_stream_init (struct vdk_node *n, struct vmdk_ext *e, struct vmdk_stream **o
     return vdk_err (EINVAL, "%s: invalid grain data offset in the header", n->filename);
   }
   s->finished = true;
+  if (vdk_le64 (s->hdr + 56) != VMDK4_GD_AT_END) {
+    /* An empty stream made with its tables up front (qemu-img does that):
+     * from now on the footer is authoritative, as in a real stream. */
+    vdk_put_le32 (s->hdr + 8, vdk_le32 (s->hdr + 8) & ~VMDK4_FLAG_RGD);
+    vdk_put_le64 (s->hdr + 48, 0);
+    vdk_put_le64 (s->hdr + 56, VMDK4_GD_AT_END);
+    r = vdk_node_pwrite (e->file, s->hdr, VMDK_SECTOR, 0, 0);
+    if (r < 0) {
+      vmdk_stream_free (s);
+      return r;
+    }
+    s->finished = false;
+  }
   *out = s;
   return 0;
 }

@@ -120,6 +120,7 @@ struct vmdk_priv {
 int vmdk_sparse_open (struct vdk_node *n, struct vmdk_ext *e, bool want_write,
                       uint64_t *capacity_out, char **desc_out);
 void vmdk_ext_free (struct vmdk_ext *e);
+int vmdk_sparse_is_empty (struct vmdk_ext *e, bool *empty);
 int vmdk_sparse_map (struct vdk_node *n, struct vmdk_ext *e, uint64_t off, uint64_t len,
                      struct vdk_extent *x);
 int vmdk_sparse_read_compressed (struct vdk_node *n, struct vmdk_ext *e, uint64_t off,

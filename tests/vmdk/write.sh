@@ -110,6 +110,13 @@ expect_grep "non-empty streamOptimized\|already has data" "$TMP/err"
 expect_fail "$VMDK_IO" s2.vmdk vmdk ref.raw 3000000:10:1 10:10:2
 expect_grep "written in order" "$TMP/err"
 
+# an empty qemu-made stream (tables up front) can be filled too
+qemu-img create -q -f vmdk -o subformat=streamOptimized qs.vmdk 4M
+rm -f ref.raw; truncate -s 4M ref.raw
+"$VMDK_IO" qs.vmdk vmdk ref.raw 100:1000:1 70000:5000:2 2000000:100000:3
+qemu-img compare -f raw -F vmdk ref.raw qs.vmdk || fail "writes into a qemu-made stream"
+qemu-img check qs.vmdk > /dev/null || fail "qemu-made stream check"
+
 # compressed convert (-c) makes a stream too
 "$VDK" convert -c -O vmdk -o subformat=streamOptimized src.raw cc.vmdk
 qemu-img compare -f raw -F vmdk src.raw cc.vmdk || fail "convert -c"
