@@ -211,6 +211,8 @@ vmdk_sparse_open (struct vdk_node *n, struct vmdk_ext *e, bool want_write,
                       " sectors) is beyond the end of the file or too large", fn, desc_off,
                       desc_size);
     dlen = VDK_MIN (desc_size * VMDK_SECTOR, fsize - doff);
+    e->desc_off = doff;
+    e->desc_len = dlen;
     d = calloc (1, dlen + 1);
     if (!d)
       return vdk_err (ENOMEM, "out of memory");

@@ -16,6 +16,8 @@ int vmdk_stream_map (struct vmdk_stream *s, uint64_t off, uint64_t len, struct v
 int vmdk_stream_read (struct vdk_node *n, struct vmdk_stream *s, uint64_t off, size_t len,
                       void *buf);
 
+static uint32_t new_cid (void);
+
 static int
 vmdk_probe (const uint8_t *buf, size_t len, const char *filename)
 {
@@ -313,6 +315,72 @@ vmdk_read_encoded (struct vdk_node *n, uint64_t off, size_t len, void *buf)
   return vmdk_sparse_read_compressed (n, e, off - e->start, len, buf);
 }
 
+/* Like VMware and qemu, give a modified image a new CID on its first write,
+ * so children recorded with the old one (parentCID) can tell. */
+static int
+update_cid (struct vdk_node *n, struct vmdk_priv *p)
+{
+  struct vmdk_ext *e = &p->ext[0];
+  uint64_t off = p->monolithic ? e->desc_off : 0;
+  uint64_t len = p->monolithic ? e->desc_len : n->file->size;
+  char *text, *line, *eol, *out = NULL;
+  uint32_t cid;
+  int r = 0;
+
+  if (p->cid_updated || p->stream)
+    return 0;
+  p->cid_updated = true;
+  if (len == 0 || len > VMDK_DESC_MAX)
+    return 0;
+  text = calloc (1, len + 1);
+  if (!text)
+    return vdk_err (ENOMEM, "out of memory");
+  r = vdk_node_pread (n->file, text, len, off);
+  if (r < 0)
+    goto out;
+  for (line = text; line; line = strchr (line, '\n') ? strchr (line, '\n') + 1 : NULL)
+    if (!strncmp (line, "CID=", 4))
+      break;
+  if (!line)
+    goto out;                       /* no CID line: nothing to update */
+  eol = line + strcspn (line, "\r\n");
+  do
+    cid = new_cid ();
+  while (cid == p->cid);
+  if (asprintf (&out, "%.*sCID=%08" PRIx32 "%s", (int) (line - text), text, cid, eol) < 0) {
+    out = NULL;
+    r = vdk_err (ENOMEM, "out of memory");
+    goto out;
+  }
+  {
+    size_t olen = strlen (text), nlen = strlen (out);
+    if (p->monolithic) {
+      char *pad;
+      if (nlen > len)
+        goto out;                   /* does not fit the descriptor area */
+      pad = calloc (1, VDK_MAX (olen, nlen));
+      if (!pad) {
+        r = vdk_err (ENOMEM, "out of memory");
+        goto out;
+      }
+      memcpy (pad, out, nlen);
+      r = vdk_node_pwrite (n->file, pad, VDK_MAX (olen, nlen), off, 0);
+      free (pad);
+    }
+    else {
+      r = vdk_node_pwrite (n->file, out, nlen, 0, 0);
+      if (r == 0 && nlen < len)
+        r = vdk_node_truncate (n->file, nlen, VDK_PREALLOC_OFF, true);
+    }
+  }
+  if (r == 0)
+    p->cid = cid;
+ out:
+  free (out);
+  free (text);
+  return r;
+}
+
 static int
 vmdk_pwrite (struct vdk_node *n, const void *buf, size_t len, uint64_t off, unsigned flags)
 {
@@ -322,6 +390,8 @@ vmdk_pwrite (struct vdk_node *n, const void *buf, size_t len, uint64_t off, unsi
 
   if (p->stream)
     return vmdk_stream_write (n, p->stream, buf, len, off);
+  if ((r = update_cid (n, p)) < 0)
+    return r;
   while (len > 0) {
     struct vmdk_ext *e = find_ext (p, off);
     uint64_t rel = off - e->start;
@@ -363,6 +433,8 @@ vmdk_write_zeroes (struct vdk_node *n, uint64_t off, uint64_t len, unsigned flag
 
   if (p->stream)
     return -ENOTSUP;   /* the core writes zero buffers, in order */
+  if ((r = update_cid (n, p)) < 0)
+    return r;
   while (len > 0) {
     struct vmdk_ext *e = find_ext (p, off);
     uint64_t rel = off - e->start, l = VDK_MIN (len, e->size - rel);

@@ -103,6 +103,7 @@ struct vmdk_ext {
   uint8_t *zbuf, *cbuf;      /* decompressed grain, compressed input */
   uint64_t zbuf_idx;         /* grain index + 1 held in zbuf; 0 = none */
   uint64_t header_off;       /* stream footer: where the header copy is */
+  uint64_t desc_off, desc_len; /* embedded descriptor (bytes), 0 = none */
 };
 
 struct vmdk_stream;
@@ -114,6 +115,7 @@ struct vmdk_priv {
   size_t n_ext;
   struct vmdk_ext *ext;
   struct vmdk_stream *stream;  /* streamOptimized opened for writing */
+  bool cid_updated;          /* a new CID was written on the first write */
 };
 
 /* vmdk-sparse.c */

@@ -21,7 +21,12 @@ for sub in monolithicSparse twoGbMaxExtentSparse; do
   diff -u qi.txt vi.txt || fail "$sub: child info differs from qemu-img"
   qemu-img compare -f raw -F vmdk src.raw child.vmdk || fail "$sub: empty child reads the parent"
   cp src.raw ref.raw
+  ccid=$(json_get qi.json "j['format-specific']['data']['cid']")
   "$VMDK_IO" child.vmdk vmdk ref.raw 1000:3000:1 65536:65536:2 200000:70000:3 4190000:4000:4
+  # the first write gives the child a new CID (as VMware and qemu); parentCID stays
+  qemu-img info --output=json child.vmdk > qi2.json
+  [ "$(json_get qi2.json "j['format-specific']['data']['cid']")" != "$ccid" ] || fail "$sub: CID not updated"
+  expect_eq "$(json_get qi2.json "j['format-specific']['data']['parent-cid']")" "$pcid" "$sub parent cid after writes"
   qemu-img check child.vmdk >/dev/null || fail "$sub child check"
   qemu-img compare -f raw -F vmdk ref.raw child.vmdk || fail "$sub: child after writes (qemu)"
   "$VDK" convert -O raw child.vmdk out.raw
