@@ -120,7 +120,7 @@ parse_extent (const char *fname, char *line, struct vmdk_desc *d)
     return vdk_err (EINVAL, "%s: invalid extent line '%.80s' in the descriptor", fname, line);
   errno = 0;
   x.sectors = strtoull (num, &end, 10);
-  if (errno || *end || num[0] == '-' || x.sectors == 0 ||
+  if (errno || *end || num[0] == '-' ||
       x.sectors > VDK_MAX_IMAGE_SIZE / VMDK_SECTOR)
     return vdk_err (EINVAL, "%s: invalid extent size '%s' in the descriptor", fname, num);
   while (*p == ' ' || *p == '\t')

@@ -139,14 +139,13 @@ open_descriptor (struct vdk_node *n, struct vmdk_priv *p, unsigned flags)
   p->create_type = d.create_type;
   d.create_type = NULL;
   r = set_backing (n, &d);
-  if (r == 0 && d.n_ext == 0)
-    r = vdk_err (EINVAL, "%s: the descriptor lists no extents", n->filename);
   if (r == 0 && (!strcmp (p->create_type, "vmfsRaw") || !strcmp (p->create_type, "vmfsRDM") ||
                  !strcmp (p->create_type, "fullDevice") ||
                  !strcmp (p->create_type, "partitionedDevice")))
     r = vdk_err (ENOTSUP, "%s: createType '%s' (a physical device) is not supported",
                  n->filename, p->create_type);
-  if (r == 0 && !(p->ext = calloc (d.n_ext, sizeof *p->ext)))
+  /* No extents at all is a disk of size 0 (qemu-img creates those). */
+  if (r == 0 && !(p->ext = calloc (d.n_ext ? d.n_ext : 1, sizeof *p->ext)))
     r = vdk_err (ENOMEM, "out of memory");
   for (size_t i = 0; r == 0 && i < d.n_ext; i++) {
     struct vmdk_desc_extent *x = &d.ext[i];
@@ -611,17 +610,23 @@ create_sparse (struct vdk_node *f, uint64_t capacity, bool zeroed, bool stream, 
   }
 }
 
-/* "dir/name.vmdk" -> "name" (extent names are relative to the descriptor). */
-static char *
-base_name (const char *path)
+/* Extent file names, as qemu-img makes them: "dir/name.ext" gives
+ * "name-s001.ext", "name-f001.ext", "name-flat.ext" (relative to the
+ * descriptor). */
+static void
+extent_name (char *out, size_t outsz, const char *path, bool flat, bool split, uint64_t i)
 {
-  const char *s = strrchr (path, '/');
-  size_t l;
+  const char *s = strrchr (path, '/'), *dot;
+  int plen;
+
   s = s ? s + 1 : path;
-  l = strlen (s);
-  if (l > 5 && !strcmp (s + l - 5, ".vmdk"))
-    l -= 5;
-  return strndup (s, l);
+  dot = strrchr (s, '.');
+  plen = dot ? (int) (dot - s) : (int) strlen (s);
+  if (split)
+    snprintf (out, outsz, "%.*s-%c%03" PRIu64 "%s", plen, s, flat ? 'f' : 's', i + 1,
+              dot ? dot : "");
+  else
+    snprintf (out, outsz, "%.*s-flat%s", plen, s, dot ? dot : "");
 }
 
 static int
@@ -634,7 +639,7 @@ vmdk_create (struct vdk_node *file, uint64_t size, struct vdk_opts *opts)
   const char *bfmt = vdk_opts_take (opts, "backing_fmt");
   bool zeroed = false, compat6 = false, flat, split, stream;
   struct vmdk_desc_out o;
-  char *ext_lines = NULL, *desc = NULL, *base = NULL, *hint = NULL;
+  char *ext_lines = NULL, *desc = NULL, *hint = NULL;
   size_t ext_len = 0;
   FILE *ef;
   uint64_t n_ext = 0;
@@ -702,9 +707,8 @@ vmdk_create (struct vdk_node *file, uint64_t size, struct vdk_opts *opts)
   o.adapter_type = adapter;
   o.size = size;
 
-  base = base_name (file->filename);
   ef = open_memstream (&ext_lines, &ext_len);
-  if (!base || !ef) {
+  if (!ef) {
     r = vdk_err (ENOMEM, "out of memory");
     goto out;
   }
@@ -722,10 +726,7 @@ vmdk_create (struct vdk_node *file, uint64_t size, struct vdk_opts *opts)
                strrchr (file->filename, '/') ? strrchr (file->filename, '/') + 1 : file->filename);
       break;
     }
-    if (split)
-      snprintf (name, sizeof name, "%s-%c%03" PRIu64 ".vmdk", base, flat ? 'f' : 's', i + 1);
-    else
-      snprintf (name, sizeof name, "%s-flat.vmdk", base);
+    extent_name (name, sizeof name, file->filename, flat, split, i);
     if (flat)
       fprintf (ef, "RW %" PRIu64 " FLAT \"%s\" 0\n", esz / VMDK_SECTOR, name);
     else
@@ -761,10 +762,7 @@ vmdk_create (struct vdk_node *file, uint64_t size, struct vdk_opts *opts)
     /* Remove the extent files made so far. */
     for (uint64_t i = 0; i < n_ext; i++) {
       char name[4200], *path;
-      if (split)
-        snprintf (name, sizeof name, "%s-%c%03" PRIu64 ".vmdk", base ? base : "", flat ? 'f' : 's', i + 1);
-      else
-        snprintf (name, sizeof name, "%s-flat.vmdk", base ? base : "");
+      extent_name (name, sizeof name, file->filename, flat, split, i);
       path = vdk_resolve_relative (file->filename, name);
       if (path)
         unlink (path);
@@ -773,7 +771,6 @@ vmdk_create (struct vdk_node *file, uint64_t size, struct vdk_opts *opts)
   }
   free (ext_lines);
   free (desc);
-  free (base);
   free (hint);
   return r;
 }
