@@ -266,10 +266,22 @@ get_gt (struct vmdk_ext *e, uint32_t gi, uint32_t **out)
 int
 vmdk_sparse_is_empty (struct vmdk_ext *e, bool *empty)
 {
+  uint32_t last = 0;
+
   *empty = true;
   for (uint32_t gi = 0; gi < e->n_gd && *empty; gi++) {
     uint32_t *gt;
-    int r = get_gt (e, gi, &gt);
+    int r;
+    if (e->gd[gi] == 0)
+      continue;
+    /* Tables of a sane image do not overlap; a GD pointing many times at
+     * one table is not empty as far as we care (and would be slow). */
+    if (e->gd[gi] <= last) {
+      *empty = false;
+      break;
+    }
+    last = e->gd[gi];
+    r = get_gt (e, gi, &gt);
     if (r < 0)
       return r;
     for (uint32_t j = 0; gt && j < e->gtes && *empty; j++)
