@@ -1,6 +1,6 @@
 /* libFuzzer harness for the vmdk driver: the input is one image file
  * (sparse header + embedded descriptor + tables, or a descriptor file);
- * it is opened as vmdk, read whole, and its info taken.
+ * it is opened as vmdk, read whole, its info taken, then written a little.
  *
  * Built with -fsanitize=fuzzer under clang.  With -DVDK_FUZZ_MAIN it gets a
  * main() that replays the files named on the command line instead (used
@@ -46,6 +46,24 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     }
     if (disk_get_info (d, 0, &info) == 0)
       disk_info_free (info);
+    disk_close (d);
+  }
+  /* The write paths too (allocation, grain tables, the CID update, stream
+   * appends), on images with grains of a sane size. */
+  if (disk_open (&d, path, "vmdk", DISK_OPEN_RDWR | DISK_OPEN_NO_LOCK | DISK_OPEN_NO_BACKING,
+                 NULL) == 0) {
+    int64_t len = disk_get_size (d);
+    if (disk_get_cluster_size (d) <= (1u << 20) && len > 0) {
+      memset (buf, 0xa5, 8192);
+      disk_pwrite (d, buf, len < 4096 ? (size_t) len : 4096, 0, 0);
+      if (len > 20000)
+        disk_pwrite (d, buf, 8192, (uint64_t) (len / 2) & ~511ULL, 0);
+      if (len > 200000)
+        disk_write_zeroes (d, (uint64_t) len - 150000, 150000, DISK_MAY_UNMAP);
+      disk_flush (d);
+      if (len > 100)
+        disk_pread (d, buf, 100, 0);
+    }
     disk_close (d);
   }
   unlink (path);
