@@ -17,6 +17,7 @@ int vmdk_stream_read (struct vdk_node *n, struct vmdk_stream *s, uint64_t off, s
                       void *buf);
 
 static uint32_t new_cid (void);
+extern const struct vdk_format vdk_format_vmdk;
 
 static int
 vmdk_probe (const uint8_t *buf, size_t len, const char *filename)
@@ -270,6 +271,28 @@ find_ext (struct vmdk_priv *p, uint64_t off)
   return &p->ext[lo];
 }
 
+/* Before the parent shows through: is it the parent this image was made
+ * over?  A parent written since has a new CID (as VMware and qemu check). */
+static int
+check_parent_cid (struct vdk_node *n, struct vmdk_priv *p)
+{
+  struct vdk_node *b = n->backing;
+  uint32_t bcid;
+
+  if (p->cid_checked || !b)
+    return 0;
+  if (b->fmt != &vdk_format_vmdk)
+    return vdk_err (EINVAL, "%s: the backing file %s is not a vmdk image, so its CID cannot"
+                    " match parentCID %08" PRIx32, n->filename, b->filename, p->parent_cid);
+  bcid = ((struct vmdk_priv *) b->priv)->cid;
+  if (bcid != p->parent_cid)
+    return vdk_err (EINVAL, "%s: parentCID %08" PRIx32 " does not match CID %08" PRIx32
+                    " of the backing file %s (it was modified after this image was made)",
+                    n->filename, p->parent_cid, bcid, b->filename);
+  p->cid_checked = true;
+  return 0;
+}
+
 static int
 vmdk_map (struct vdk_node *n, uint64_t off, uint64_t len, struct vdk_extent *x)
 {
@@ -298,8 +321,12 @@ vmdk_map (struct vdk_node *n, uint64_t off, uint64_t len, struct vdk_extent *x)
     x->len = VDK_MIN (l, e->file->size - host);
     return 0;
   }
-  default:
-    return vmdk_sparse_map (n, e, rel, l, x);
+  default: {
+    int r = vmdk_sparse_map (n, e, rel, l, x);
+    if (r == 0 && x->kind == VDK_EXT_UNALLOC && n->backing && !p->cid_checked)
+      r = check_parent_cid (n, p);
+    return r;
+  }
   }
 }
 

@@ -116,6 +116,7 @@ struct vmdk_priv {
   struct vmdk_ext *ext;
   struct vmdk_stream *stream;  /* streamOptimized opened for writing */
   bool cid_updated;          /* a new CID was written on the first write */
+  bool cid_checked;          /* the parent's CID matched our parentCID */
 };
 
 /* vmdk-sparse.c */

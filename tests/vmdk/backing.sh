@@ -66,6 +66,16 @@ fi
 expect_fail "$VDK" create -q -f vmdk -b src.raw -F raw bad.vmdk
 expect_grep "must be a vmdk" "$TMP/err"
 expect_fail "$VDK" create -q -f vmdk -o subformat=monolithicFlat -b parent.vmdk bad.vmdk
+# a parent written after the child was made gets a new CID: the child then
+# refuses to show it (as qemu-img does)
+"$VDK" convert -O vmdk src.raw p2.vmdk
+"$VDK" create -q -f vmdk -b p2.vmdk c3.vmdk
+truncate -s $size junk.raw
+"$VMDK_IO" p2.vmdk vmdk junk.raw 0:512:5
+expect_rc 1 "$VDK" convert -O raw c3.vmdk out.raw
+expect_grep "parentCID .* does not match CID" "$TMP/err"
+if qemu-img convert -O raw c3.vmdk out.raw 2>/dev/null; then fail "qemu-img reads it?"; fi
+
 # a missing parent is a clear error at open
 "$VDK" create -q -f vmdk -b parent.vmdk orphan.vmdk
 mv parent.vmdk gone.vmdk
