@@ -46,6 +46,8 @@ vmdk_ext_free (struct vmdk_ext *e)
     free (e->cache[i].gt);
   free (e->zbuf);
   free (e->cbuf);
+  free (e->gd64);
+  free (e->gt64);
   memset (e, 0, sizeof *e);
 }
 

@@ -177,8 +177,13 @@ open_descriptor (struct vdk_node *n, struct vmdk_priv *p, unsigned flags)
       e->type = VMDK_EXT_ZERO;
       continue;
     }
+    if (!strcmp (x->type, "SESPARSE") && (flags & VDK_O_RDWR)) {
+      r = vdk_err (EROFS, "%s: writing seSparse extents is not supported; open it read-only",
+                   n->filename);
+      break;
+    }
     if (strcmp (x->type, "FLAT") && strcmp (x->type, "VMFS") && strcmp (x->type, "SPARSE") &&
-        strcmp (x->type, "VMFSSPARSE")) {
+        strcmp (x->type, "VMFSSPARSE") && strcmp (x->type, "SESPARSE")) {
       r = vdk_err (ENOTSUP, "%s: extent type '%s' is not supported", n->filename, x->type);
       break;
     }
@@ -202,6 +207,12 @@ open_descriptor (struct vdk_node *n, struct vmdk_priv *p, unsigned flags)
     if (!strcmp (x->type, "FLAT") || !strcmp (x->type, "VMFS")) {
       e->type = VMDK_EXT_FLAT;
       e->flat_off = x->offset * VMDK_SECTOR;
+    }
+    else if (!strcmp (x->type, "SESPARSE")) {
+      uint64_t cap;
+      r = vmdk_sesparse_open (n, e, &cap);
+      if (r == 0 && !n->cluster_size)
+        n->cluster_size = i == 0 ? e->grain : 0;
     }
     else {
       uint64_t cap;
@@ -322,7 +333,8 @@ vmdk_map (struct vdk_node *n, uint64_t off, uint64_t len, struct vdk_extent *x)
     return 0;
   }
   default: {
-    int r = vmdk_sparse_map (n, e, rel, l, x);
+    int r = e->type == VMDK_EXT_SESPARSE ? vmdk_sesparse_map (e, rel, l, x)
+                                         : vmdk_sparse_map (n, e, rel, l, x);
     if (r == 0 && x->kind == VDK_EXT_UNALLOC && n->backing && !p->cid_checked)
       r = check_parent_cid (n, p);
     return r;
@@ -523,7 +535,8 @@ vmdk_info (struct vdk_node *n, struct disk_info *info)
         (r = vdk_info_add_str (info, "filename", "filename",
                                e->file ? e->file->filename : "")) < 0)
       return r;
-    if ((e->type == VMDK_EXT_SPARSE || e->type == VMDK_EXT_COWD) &&
+    if ((e->type == VMDK_EXT_SPARSE || e->type == VMDK_EXT_COWD ||
+         e->type == VMDK_EXT_SESPARSE) &&
         (r = vdk_info_add_int (info, "cluster-size", "cluster size", e->grain)) < 0)
       return r;
     if ((r = vdk_info_add_str (info, "format", "format", e->type_name)) < 0)

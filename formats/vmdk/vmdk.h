@@ -72,7 +72,8 @@ struct vmdk_desc_out {
 char *vmdk_desc_format (const struct vmdk_desc_out *o);
 
 /* ---- extents and the driver state ---- */
-enum vmdk_ext_type { VMDK_EXT_FLAT, VMDK_EXT_SPARSE, VMDK_EXT_COWD, VMDK_EXT_ZERO };
+enum vmdk_ext_type { VMDK_EXT_FLAT, VMDK_EXT_SPARSE, VMDK_EXT_COWD, VMDK_EXT_SESPARSE,
+                     VMDK_EXT_ZERO };
 
 struct vmdk_gt_slot {
   uint64_t idx;              /* GT index + 1; 0 = empty slot */
@@ -104,6 +105,10 @@ struct vmdk_ext {
   uint64_t zbuf_idx;         /* grain index + 1 held in zbuf; 0 = none */
   uint64_t header_off;       /* stream footer: where the header copy is */
   uint64_t desc_off, desc_len; /* embedded descriptor (bytes), 0 = none */
+  /* seSparse */
+  uint64_t *gd64, *gt64;     /* directory; one cached grain table */
+  uint64_t gt64_idx;         /* GT index + 1 in gt64 */
+  uint64_t se_gt_off, se_grains_off;  /* sectors */
 };
 
 struct vmdk_stream;
@@ -138,6 +143,10 @@ void vmdk4_header_build (uint8_t *hdr, uint32_t version, uint32_t flags, uint64_
                          uint64_t grain_sectors, uint64_t desc_off, uint64_t desc_size,
                          uint32_t gtes, uint64_t rgd_off, uint64_t gd_off, uint64_t overhead,
                          bool compressed);
+
+/* vmdk-sesparse.c */
+int vmdk_sesparse_open (struct vdk_node *n, struct vmdk_ext *e, uint64_t *capacity);
+int vmdk_sesparse_map (struct vmdk_ext *e, uint64_t off, uint64_t len, struct vdk_extent *x);
 
 /* vmdk-stream.c */
 int vmdk_stream_init (struct vdk_node *n, struct vmdk_ext *e, struct vmdk_stream **out);
