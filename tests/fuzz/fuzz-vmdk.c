@@ -1,5 +1,6 @@
 /* libFuzzer harness for the vmdk driver: the input is one image file
- * (sparse header + embedded descriptor + tables, or a descriptor file);
+ * (sparse header + embedded descriptor + tables, or a descriptor file,
+ * optionally followed by a NUL and the contents of an extent file "e.vmdk");
  * it is opened as vmdk, read whole, its info taken, then written a little.
  *
  * Built with -fsanitize=fuzzer under clang.  With -DVDK_FUZZ_MAIN it gets a
@@ -10,32 +11,48 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "vdk/disk.h"
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
 
+static char dir[64], path[96], ext[96];
+
+static int
+put_file (const char *name, const uint8_t *data, size_t size)
+{
+  int fd = open (name, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  int ok;
+
+  if (fd < 0)
+    return -1;
+  ok = !size || write (fd, data, size) == (ssize_t) size;
+  close (fd);
+  return ok ? 0 : -1;
+}
+
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
-  static char path[64];
   static uint8_t buf[1 << 20];
   struct disk *d;
   struct disk_info *info;
-  int fd;
+  const uint8_t *nul;
 
-  if (!path[0]) {
-    snprintf (path, sizeof path, "/tmp/fuzz-vmdk-%d.vmdk", (int) getpid ());
+  if (!dir[0]) {
+    snprintf (dir, sizeof dir, "/tmp/fuzz-vmdk-%d", (int) getpid ());
+    mkdir (dir, 0700);
+    snprintf (path, sizeof path, "%s/d.vmdk", dir);
+    snprintf (ext, sizeof ext, "%s/e.vmdk", dir);
   }
-  fd = open (path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  if (fd < 0)
+  /* A descriptor (text) may be followed by a NUL and the contents of the
+   * extent file "e.vmdk" it can name; a binary image is used whole. */
+  nul = size && data[0] != 'K' && data[0] != 'C' ? memchr (data, 0, size) : NULL;
+  if (put_file (path, data, nul ? (size_t) (nul - data) : size) < 0 ||
+      put_file (ext, nul ? nul + 1 : data, nul ? size - (nul + 1 - data) : 0) < 0)
     return 0;
-  if (size && write (fd, data, size) != (ssize_t) size) {
-    close (fd);
-    return 0;
-  }
-  close (fd);
   if (disk_open (&d, path, "vmdk", DISK_OPEN_NO_LOCK | DISK_OPEN_NO_BACKING, NULL) == 0) {
     int64_t len = disk_get_size (d);
     /* Read at most 64 MiB of guest data in 1 MiB steps. */
@@ -67,6 +84,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     disk_close (d);
   }
   unlink (path);
+  unlink (ext);
   return 0;
 }
 
@@ -89,6 +107,8 @@ main (int argc, char **argv)
     free (b);
     fclose (f);
   }
+  if (dir[0])
+    rmdir (dir);
   return 0;
 }
 #endif
