@@ -261,9 +261,9 @@ vmdk_desc_format (const struct vmdk_desc_out *o)
                 "ddb.geometry.heads = \"%u\"\n"
                 "ddb.geometry.sectors = \"63\"\n"
                 "ddb.adapterType = \"%s\"\n"
-                "ddb.toolsVersion = \"2147483647\"\n",
+                "ddb.toolsVersion = \"%s\"\n",
                 o->cid, o->parent_cid, o->create_type, parent, o->extents,
-                o->hw_version, cyl, heads, o->adapter_type) < 0)
+                o->hw_version, cyl, heads, o->adapter_type, o->tools_version) < 0)
     return NULL;
   return s;
 }

@@ -677,6 +677,7 @@ vmdk_create (struct vdk_node *file, uint64_t size, struct vdk_opts *opts)
   const char *hw = vdk_opts_take (opts, "hwversion");
   const char *backing = vdk_opts_take (opts, "backing_file");
   const char *bfmt = vdk_opts_take (opts, "backing_fmt");
+  const char *tools = vdk_opts_take (opts, "toolsversion");
   bool zeroed = false, compat6 = false, flat, split, stream;
   struct vmdk_desc_out o;
   char *ext_lines = NULL, *desc = NULL, *hint = NULL;
@@ -707,6 +708,8 @@ vmdk_create (struct vdk_node *file, uint64_t size, struct vdk_opts *opts)
     return vdk_err (EINVAL, "invalid hwversion '%s' (a number)", hw);
   if (!hw)
     hw = compat6 ? "6" : "4";
+  if (tools && (!*tools || strspn (tools, "0123456789") != strlen (tools) || strlen (tools) > 10))
+    return vdk_err (EINVAL, "invalid toolsversion '%s' (a number)", tools);
   flat = strstr (sub, "Flat") != NULL;
   split = !strncmp (sub, "twoGb", 5);
   stream = !strcmp (sub, "streamOptimized");
@@ -745,6 +748,7 @@ vmdk_create (struct vdk_node *file, uint64_t size, struct vdk_opts *opts)
   o.create_type = sub;
   o.hw_version = hw;
   o.adapter_type = adapter;
+  o.tools_version = tools ? tools : "2147483647";
   o.size = size;
 
   ef = open_memstream (&ext_lines, &ext_len);
@@ -864,7 +868,8 @@ static const struct vdk_opt_desc vmdk_create_opts[] = {
   { "compat6", "bool", "VMDK version 6 image", "off" },
   { "hwversion", "string", "VMDK hardware version", "4" },
   { "subformat", "string", "VMDK flat extent format, can be one of {monolithicSparse (default)"
-    " | monolithicFlat | twoGbMaxExtentSparse | twoGbMaxExtentFlat | streamOptimized} ", NULL },
+    " | monolithicFlat | twoGbMaxExtentSparse | twoGbMaxExtentFlat | streamOptimized}", NULL },
+  { "toolsversion", "string", "VMware guest tools version", "2147483647" },
   { "zeroed_grain", "bool", "Enable efficient zero writes using the zeroed-grain GTE feature",
     "off" },
   { NULL, NULL, NULL, NULL },

@@ -66,6 +66,7 @@ struct vmdk_desc_out {
   const char *extents;       /* the extent lines, '\n' terminated */
   const char *hw_version;
   const char *adapter_type;
+  const char *tools_version;
   uint64_t size;             /* bytes, for the geometry */
 };
 /* A malloc'ed descriptor text. */

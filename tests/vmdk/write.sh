@@ -54,7 +54,8 @@ for sub in $SUBFORMATS; do
     expect_eq "$(ls c-*.vmdk | wc -l)" 2 "$sub: 3G is two extent files" ;;
   esac
 done
-"$VDK" create -q -f vmdk -o zeroed_grain=on z.vmdk 4M
+"$VDK" create -q -f vmdk -o zeroed_grain=on,toolsversion=10304 z.vmdk 4M
+strings z.vmdk | grep -q 'ddb.toolsVersion = "10304"' || fail "toolsversion"
 qemu-img check z.vmdk >/dev/null || fail "zeroed_grain check"
 python3 -c "import struct,sys; h=open('z.vmdk','rb').read(12); sys.exit(0 if struct.unpack('<II',h[4:12])==(2,7) else 1)" \
   || fail "zeroed_grain header version/flags"
