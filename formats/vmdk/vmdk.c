@@ -442,8 +442,12 @@ vmdk_pwrite (struct vdk_node *n, const void *buf, size_t len, uint64_t off, unsi
       return vdk_err (EROFS, "%s: cannot write to a ZERO extent", n->filename);
     if (e->type == VMDK_EXT_FLAT)
       r = vdk_node_pwrite (e->file, b, l, e->flat_off + rel, flags);
-    else
+    else {
       r = vmdk_sparse_write (n, e, b, l, rel);
+      /* FUA: the grain and its table entries are on stable storage. */
+      if (r == 0 && (flags & DISK_FUA))
+        r = vdk_node_flush (e->file);
+    }
     if (r < 0)
       return r;
     b += l;
