@@ -19,6 +19,9 @@ for sub in monolithicSparse twoGbMaxExtentSparse; do
   expect_eq "$(json_get qi.json "j['virtual-size']")" $size "$sub size from the parent"
   "$VDK" info child.vmdk > vi.txt; qemu-img info child.vmdk > qi.txt
   diff -u qi.txt vi.txt || fail "$sub: child info differs from qemu-img"
+  "$VDK" info --backing-chain --output=json child.vmdk > vi.json
+  qemu-img info --backing-chain --output=json child.vmdk > qc.json
+  diff -u qc.json vi.json || fail "$sub: backing chain JSON differs from qemu-img"
   qemu-img compare -f raw -F vmdk src.raw child.vmdk || fail "$sub: empty child reads the parent"
   cp src.raw ref.raw
   ccid=$(json_get qi.json "j['format-specific']['data']['cid']")
