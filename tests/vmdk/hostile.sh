@@ -114,7 +114,7 @@ import random
 random.seed(1234)
 for src in ('good.vmdk', 'stream.vmdk'):
     data = open(src, 'rb').read()
-    for i in range(40):
+    for i in range(25):
         b = bytearray(data)
         for _ in range(random.randint(1, 8)):
             if random.random() < 0.5:
@@ -133,7 +133,7 @@ base = open('d-base.vmdk').read()
 toks = ['RW', 'RDONLY', 'ZERO', 'FLAT', 'SPARSE', 'VMFS', 'VMFSSPARSE', '"', '=', '\n', '0',
         '-1', '18446744073709551615', '4294967296', 'x-flat.vmdk', '../x-flat.vmdk', '',
         'parentFileNameHint="x-flat.vmdk"', 'version=3', '#']
-for i in range(30):
+for i in range(20):
     s = base
     for _ in range(random.randint(1, 4)):
         pos = random.randrange(len(s))
