@@ -69,7 +69,9 @@ raw_of sp.vmdk sp.raw
   dd if=v-flat.vmdk bs=512 count=1024 status=none; } > exp.raw
 "$VDK" convert -O raw mix.vmdk out.raw
 cmp out.raw exp.raw || fail "mixed extents at offsets"
-for img in vs.vmdk vf.vmdk; do
+# a descriptor with Windows line ends
+sed 's/$/\r/' vf.vmdk > crlf.vmdk
+for img in vs.vmdk vf.vmdk crlf.vmdk; do
   raw_of "$img" ref.raw
   "$VDK" convert -O raw "$img" out.raw
   cmp out.raw ref.raw || fail "$img reads differently from qemu-img"
