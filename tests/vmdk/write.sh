@@ -43,7 +43,7 @@ for sub in $SUBFORMATS; do
     expect_eq "$(json_get qi.json "j['virtual-size']")" 3221225472 "$sub $ad size"
     expect_eq "$(json_get qi.json "j['format-specific']['data']['create-type']")" $sub "$sub create type"
     case $sub in
-      monolithicSparse|streamOptimized) strings c.vmdk > d.txt ;;
+      monolithicSparse|streamOptimized) grep -a "^ddb" c.vmdk > d.txt ;;
       *) cp c.vmdk d.txt ;;
     esac
     expect_grep "ddb.adapterType = \"$ad\"" d.txt
@@ -55,7 +55,7 @@ for sub in $SUBFORMATS; do
   esac
 done
 "$VDK" create -q -f vmdk -o zeroed_grain=on,toolsversion=10304 z.vmdk 4M
-strings z.vmdk | grep -q 'ddb.toolsVersion = "10304"' || fail "toolsversion"
+grep -aq 'ddb.toolsVersion = "10304"' z.vmdk || fail "toolsversion"
 qemu-img check z.vmdk >/dev/null || fail "zeroed_grain check"
 python3 -c "import struct,sys; h=open('z.vmdk','rb').read(12); sys.exit(0 if struct.unpack('<II',h[4:12])==(2,7) else 1)" \
   || fail "zeroed_grain header version/flags"
