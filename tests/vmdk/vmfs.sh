@@ -3,6 +3,7 @@
 # and descriptors mixing extent kinds and offsets, read like qemu-img does.
 . "$(dirname "$0")/../functions.sh"
 . "$(dirname "$0")/common.sh"
+requires qemu-io
 
 # A COWD (vmfsSparse) extent: 4 MiB, 8 KiB grains, data in a few grains.
 python3 - <<'PY'
