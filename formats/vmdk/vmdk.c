@@ -111,11 +111,15 @@ open_monolithic (struct vdk_node *n, struct vmdk_priv *p, unsigned flags)
   return 0;
 }
 
+/* A descriptor listing extent files: the whole of n->file, or DOFF/DLEN
+ * of it (a sparse header with capacity 0 pointing at an embedded descriptor,
+ * as ESX writes them). */
 static int
-open_descriptor (struct vdk_node *n, struct vmdk_priv *p, unsigned flags)
+open_descriptor (struct vdk_node *n, struct vmdk_priv *p, unsigned flags, uint64_t doff,
+                 uint64_t dlen)
 {
   struct vmdk_desc d;
-  uint64_t dlen = n->file->size, start = 0;
+  uint64_t start = 0;
   char *text;
   int r;
 
@@ -125,7 +129,7 @@ open_descriptor (struct vdk_node *n, struct vmdk_priv *p, unsigned flags)
   text = calloc (1, dlen + 1);
   if (!text)
     return vdk_err (ENOMEM, "out of memory");
-  r = vdk_node_pread (n->file, text, dlen, 0);
+  r = vdk_node_pread (n->file, text, dlen, doff);
   if (r == 0)
     r = vmdk_desc_parse (n->filename, text, dlen, &d);
   free (text);
@@ -248,7 +252,25 @@ vmdk_open (struct vdk_node *n, struct vdk_opts *opts, unsigned flags)
     r = vdk_err (EINVAL, "%s: file too small to be a vmdk image", n->filename);
   else
     r = vdk_node_pread (n->file, magic, 4, 0);
-  if (r == 0 && (vdk_le32 (magic) == VMDK4_MAGIC || vdk_le32 (magic) == VMDK3_MAGIC))
+  if (r == 0 && vdk_le32 (magic) == VMDK4_MAGIC && n->file->size >= VMDK_SECTOR) {
+    uint8_t h[VMDK_SECTOR];
+    r = vdk_node_pread (n->file, h, sizeof h, 0);
+    if (r == 0 && vdk_le64 (h + 12) == 0 && vdk_le64 (h + 28) != 0) {
+      /* Capacity 0 with a descriptor: the descriptor lists the extents. */
+      uint64_t doff = vdk_le64 (h + 28), dsz = vdk_le64 (h + 36);
+      if (doff >= n->file->size / VMDK_SECTOR || dsz > VMDK_DESC_MAX / VMDK_SECTOR)
+        r = vdk_err (EINVAL, "%s: embedded descriptor at sector %" PRIu64 " is beyond the end"
+                     " of the file or too large", n->filename, doff);
+      else {
+        p->cid_updated = true;   /* its descriptor is not ours to rewrite */
+        r = open_descriptor (n, p, flags, doff * VMDK_SECTOR,
+                             VDK_MIN (dsz * VMDK_SECTOR, n->file->size - doff * VMDK_SECTOR));
+      }
+    }
+    else if (r == 0)
+      r = open_monolithic (n, p, flags);
+  }
+  else if (r == 0 && (vdk_le32 (magic) == VMDK4_MAGIC || vdk_le32 (magic) == VMDK3_MAGIC))
     r = open_monolithic (n, p, flags);
   else if (r == 0) {
     uint8_t buf[1024];
@@ -258,7 +280,7 @@ vmdk_open (struct vdk_node *n, struct vdk_opts *opts, unsigned flags)
       r = vdk_err (EINVAL, "%s: not a vmdk image (no sparse header magic and no descriptor)",
                    n->filename);
     if (r == 0)
-      r = open_descriptor (n, p, flags);
+      r = open_descriptor (n, p, flags, 0, n->file->size);
   }
   if (r < 0) {
     vmdk_close (n);

@@ -160,6 +160,18 @@ sed 's/se.vmdk/se-bad.vmdk/' sed.vmdk > sedbad.vmdk
 expect_rc 1 "$VDK" convert -O raw sedbad.vmdk out.raw
 expect_grep "invalid seSparse grain directory entry" "$TMP/err"
 
+# ESX-style: a sparse header with capacity 0 whose embedded descriptor
+# lists the extents (qemu-img 7.2 counts that extent twice)
+python3 - <<'PY'
+import struct
+desc = (b'# Disk DescriptorFile\nversion=1\nCID=11111111\nparentCID=ffffffff\n'
+        b'createType="vmfs"\n\nRW 6144 VMFS "v-flat.vmdk"\n')
+h = struct.pack('<IIIQQQQIQQQ', 0x564d444b, 1, 3, 0, 128, 1, 20, 512, 0, 0, 0).ljust(512, b'\0')
+open('esx.vmdk', 'wb').write(h + desc.ljust(20 * 512, b'\0'))
+PY
+"$VDK" convert -O raw esx.vmdk out.raw
+cmp out.raw v-flat.vmdk || fail "ESX embedded descriptor"
+
 # read-only extents and COWD refuse writes with a clear message
 truncate -s 1M ref.raw
 "$VDK" convert -O raw mixro.vmdk out.raw
