@@ -275,9 +275,6 @@ vmdk_stream_finish (struct vdk_node *n, struct vmdk_stream *s)
 }
 
 /* Reads while writing: from the buffered grain or the appended ones. */
-int vmdk_stream_map (struct vmdk_stream *s, uint64_t off, uint64_t len, struct vdk_extent *x);
-int vmdk_stream_read (struct vdk_node *n, struct vmdk_stream *s, uint64_t off, size_t len,
-                      void *buf);
 
 int
 vmdk_stream_map (struct vmdk_stream *s, uint64_t off, uint64_t len, struct vdk_extent *x)

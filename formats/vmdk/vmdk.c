@@ -11,10 +11,6 @@
 
 #include "vmdk.h"
 
-/* vmdk-sparse.c / vmdk-stream.c helpers not worth a header line each */
-int vmdk_stream_map (struct vmdk_stream *s, uint64_t off, uint64_t len, struct vdk_extent *x);
-int vmdk_stream_read (struct vdk_node *n, struct vmdk_stream *s, uint64_t off, size_t len,
-                      void *buf);
 
 static uint32_t new_cid (void);
 extern const struct vdk_format vdk_format_vmdk;

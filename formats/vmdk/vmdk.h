@@ -155,6 +155,10 @@ void vmdk_stream_free (struct vmdk_stream *s);
 int vmdk_stream_write (struct vdk_node *n, struct vmdk_stream *s, const void *buf,
                        size_t len, uint64_t off);
 int vmdk_stream_finish (struct vdk_node *n, struct vmdk_stream *s);
+/* Reads while writing: from the buffered grain or the appended ones. */
+int vmdk_stream_map (struct vmdk_stream *s, uint64_t off, uint64_t len, struct vdk_extent *x);
+int vmdk_stream_read (struct vdk_node *n, struct vmdk_stream *s, uint64_t off, size_t len,
+                      void *buf);
 /* Write the metadata tail of an empty stream image at OFF (create). */
 int vmdk_stream_write_empty_tail (struct vdk_node *file, uint64_t off, const uint8_t *hdr,
                                   uint64_t capacity, uint64_t grain, uint32_t gtes);
