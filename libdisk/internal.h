@@ -282,6 +282,9 @@ struct vdk_format {
                   uint64_t *required, uint64_t *full);
   /* VDK_FMT_* flags. */
   unsigned flags;
+  /* Bytes allocated on the host for the image's own files (descriptor and
+   * extents...); NULL means those of node->file. */
+  int64_t (*get_allocated) (struct vdk_node *n);
   /* New callbacks go here, at the end. */
 };
 

@@ -363,6 +363,8 @@ vdk_node_get_allocated (struct vdk_node *n)
 {
   if (n->proto)
     return n->proto->get_allocated ? n->proto->get_allocated (n) : -ENOTSUP;
+  if (n->fmt->get_allocated)
+    return n->fmt->get_allocated (n);
   return vdk_node_get_allocated (n->file);
 }
 

@@ -7,6 +7,7 @@ extern const struct vdk_protocol vdk_protocol_file;
 extern const struct vdk_format vdk_format_raw;
 extern const struct vdk_format vdk_format_vhdx;
 extern const struct vdk_format vdk_format_vpc;
+extern const struct vdk_format vdk_format_vmdk;
 
 const struct vdk_protocol *const vdk_protocols[] = {
   &vdk_protocol_file,
@@ -18,6 +19,7 @@ const struct vdk_format *const vdk_formats[] = {
   &vdk_format_raw,
   &vdk_format_vhdx,
   &vdk_format_vpc,
+  &vdk_format_vmdk,
   NULL,
 };
 

@@ -63,6 +63,12 @@ print_human (const struct disk_info *info)
     for (size_t i = 0; i < info->n_fields; i++) {
       const struct disk_info_field *f = &info->fields[i];
       printf ("%*s%s:", 4 * (f->indent + 1), "", f->human);
+      /* A nested object or list opener: no value after the colon, as qemu. */
+      if (f->type == DISK_V_STRING && !f->s[0] && i + 1 < info->n_fields &&
+          info->fields[i + 1].indent > f->indent) {
+        printf ("\n");
+        continue;
+      }
       switch (f->type) {
       case DISK_V_STRING: printf (" %s\n", f->s); break;
       case DISK_V_INT: printf (" %" PRId64 "\n", f->i); break;
@@ -107,30 +113,45 @@ print_json (struct jw *w, const struct disk_info *info)
     jw_bool (w, "encrypted", true);
   if (info->n_fields) {
     int depth = 0;
+    bool is_arr[64] = { false };   /* per nesting level: a list ("[0]" children) */
     jw_obj (w, "format-specific");
     jw_str (w, "type", info->format);
     jw_obj (w, "data");
     for (size_t i = 0; i < info->n_fields; i++) {
       const struct disk_info_field *f = &info->fields[i];
       while (depth > f->indent) {
-        jw_obj_end (w);
+        if (is_arr[depth])
+          jw_arr_end (w);
+        else
+          jw_obj_end (w);
         depth--;
       }
-      /* A string field with the next one indented opens a nested object. */
+      /* A string field with the next one indented opens a nested object;
+       * when the nested keys are "[0]", "[1]"... it is a list of them. */
       if (i + 1 < info->n_fields && info->fields[i + 1].indent > f->indent &&
-          f->type == DISK_V_STRING && !f->s[0]) {
-        jw_obj (w, f->json_key);
+          f->type == DISK_V_STRING && !f->s[0] && depth + 1 < 64) {
+        bool in_list = depth > 0 && is_arr[depth] && f->json_key[0] == '[';
         depth++;
+        is_arr[depth] = info->fields[i + 1].json_key[0] == '[';
+        if (is_arr[depth])
+          jw_arr (w, in_list ? NULL : f->json_key);
+        else
+          jw_obj (w, in_list ? NULL : f->json_key);
         continue;
       }
+      const char *key = depth > 0 && is_arr[depth] ? NULL : f->json_key;
       switch (f->type) {
-      case DISK_V_STRING: jw_str (w, f->json_key, f->s); break;
-      case DISK_V_INT: jw_int (w, f->json_key, f->i); break;
-      case DISK_V_BOOL: jw_bool (w, f->json_key, f->b); break;
+      case DISK_V_STRING: jw_str (w, key, f->s); break;
+      case DISK_V_INT: jw_int (w, key, f->i); break;
+      case DISK_V_BOOL: jw_bool (w, key, f->b); break;
       }
     }
-    while (depth-- > 0)
-      jw_obj_end (w);
+    for (; depth > 0; depth--) {
+      if (is_arr[depth])
+        jw_arr_end (w);
+      else
+        jw_obj_end (w);
+    }
     jw_obj_end (w);
     jw_obj_end (w);
   }
