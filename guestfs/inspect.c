@@ -431,7 +431,8 @@ list_dir (struct gfs_session *s, struct gfs_os *os, const char *path, struct nam
     problem (os, "%s: %s", path, disk_last_error ());
     return r;
   }
-  qsort (nm->v, nm->n, sizeof *nm->v, cmp_ver_str);
+  if (nm->n)
+    qsort (nm->v, nm->n, sizeof *nm->v, cmp_ver_str);
   return 0;
 }
 
@@ -588,7 +589,8 @@ inspect_one (struct gfs_session *s, struct gfs_os *os)
     if (t) {
       parse_dpkg (os, t);
       free (t);
-      qsort (os->apps, os->n_apps, sizeof *os->apps, cmp_app);
+      if (os->n_apps)
+        qsort (os->apps, os->n_apps, sizeof *os->apps, cmp_app);
     }
   }
   else if (exists (s, "/var/lib/rpm") || exists (s, "/usr/lib/sysimage/rpm")) {

@@ -433,7 +433,8 @@ ls_dir (struct ls_ctx *c, const char *path, const char *prefix, struct gfs_fs *f
     error ("%s: %s", path, r == -ENOMEM || r == -E2BIG ? strerror (-r) : disk_last_error ());
     c->status = 1;
   }
-  qsort (l.v, l.n, sizeof *l.v, cmp_ent);
+  if (l.n)
+    qsort (l.v, l.n, sizeof *l.v, cmp_ent);
   for (size_t i = 0; i < l.n; i++) {
     char child[GFS_MAX_PATH], shown[GFS_MAX_PATH];
     struct gfs_fs *cfs;
