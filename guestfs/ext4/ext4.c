@@ -170,8 +170,8 @@ read_inode (struct ext4 *e, uint64_t ino, struct inode *in)
     return gfs_err (EIO, "%s: ext4: inode %" PRIu64 " is beyond the end of the filesystem",
                     e->fs.dev->name, ino);
   memset (in, 0, sizeof *in);
-  in->size_raw = e->inode_size;
-  r = gfs_dev_pread (e->fs.dev, in->raw, e->inode_size, off);
+  in->size_raw = e->inode_size < sizeof in->raw ? e->inode_size : sizeof in->raw;
+  r = gfs_dev_pread (e->fs.dev, in->raw, in->size_raw, off);
   if (r < 0)
     return r;
   in->mode = gfs_le16 (in->raw);
@@ -333,7 +333,7 @@ ibody_xattrs (struct ext4 *e, uint64_t ino, struct inode *in,
               int (*cb) (void *, int, const char *, size_t, const uint8_t *, size_t),
               void *opaque)
 {
-  uint32_t extra, start, end = e->inode_size;
+  uint32_t extra, start, end = in->size_raw;
   const uint8_t *base;
   uint32_t p;
 
@@ -463,7 +463,7 @@ ext4_open (struct gfs_dev *dev, struct gfs_fs **out)
       e->inodes_per_group == 0 || e->inodes_per_group > 8 * e->block_size ||
       e->inodes_count == 0 || e->blocks_count == 0 ||
       e->first_data_block >= e->blocks_count ||
-      e->inode_size < 128 || e->inode_size > e->block_size || e->inode_size > 1024 ||
+      e->inode_size < 128 || e->inode_size > e->block_size ||
       (e->inode_size & (e->inode_size - 1)) ||
       e->desc_size < 32 || e->desc_size > 64 || (e->desc_size & (e->desc_size - 1))) {
     r = gfs_err (EINVAL, "%s: ext4: corrupt superblock (block size %" PRIu32 ", %" PRIu64 " blocks, "
@@ -488,6 +488,9 @@ ext4_open (struct gfs_dev *dev, struct gfs_fs **out)
     r = gfs_err (ENOMEM, "out of memory");
     goto fail;
   }
+  if (e->incompat & INCOMPAT_RECOVER)
+    gfs_warn ("%s: ext4: the journal needs recovery; reading without replaying it "
+              "(recent changes may be missing)", dev->name);
   e->fs.ops = NULL;
   *out = &e->fs;
   {

@@ -156,6 +156,11 @@ expect_grep 'no operating system' err
 truncate -s 16M pv.img
 python3 "$MKVG" vgx 1 --pv pv.img:0:$((16 * MiB)) --lv lv:0:0:4
 $VDK filesystems -a pv.img --all > out; expect_grep '^/dev/vgx/lv$' out
+# metadata text wrapped around the end of the circular area
+truncate -s 16M pvw.img
+python3 "$MKVG" vgw 1 --wrap --pv pvw.img:0:$((16 * MiB)) --lv wrapped:0:2:3
+$VDK filesystems -a pvw.img --all --output=json > out.json
+expect_eq "$(json_get out.json '[r["size"] for r in j if r["name"] == "/dev/vgw/wrapped"]')" "[3145728]" "wrapped mda"
 cp pv.img pv1.img; printf 'X' | dd of=pv1.img bs=1 seek=$((4096 + 520)) conv=notrunc status=none
 $VDK filesystems -a pv1.img --all > out 2> err
 expect_grep 'metadata text checksum mismatch' err

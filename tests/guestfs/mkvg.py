@@ -45,6 +45,8 @@ def main():
     ap.add_argument("--pv", action="append", required=True)
     ap.add_argument("--lv", action="append", default=[])
     ap.add_argument("--seqno", type=int, default=1)
+    ap.add_argument("--wrap", action="store_true",
+                    help="store the text wrapped around the end of the circular metadata area")
     a = ap.parse_args()
     ext_s = a.extent_mib * 2048
     pvs = []
@@ -91,7 +93,9 @@ def main():
         struct.pack_into("<I", lab, 16, crc(bytes(lab[20:])))
         mh = bytearray(512)
         struct.pack_into("<16sIQQ", mh, 4, MAGIC, 1, MDA_START, PE_START - MDA_START)
-        struct.pack_into("<QQII", mh, 40, 512, len(text), crc(text), 0)
+        mda_size = PE_START - MDA_START
+        toff = mda_size - 512 if a.wrap else 512
+        struct.pack_into("<QQII", mh, 40, toff, len(text), crc(text), 0)
         struct.pack_into("<I", mh, 0, crc(bytes(mh[4:])))
         with open(f, "r+b") as fh:
             fh.seek(off)
@@ -99,7 +103,14 @@ def main():
             fh.seek(off + 512)
             fh.write(bytes(lab))
             fh.seek(off + MDA_START)
-            fh.write(bytes(mh) + text)
+            fh.write(bytes(mh))
+            if a.wrap:
+                fh.seek(off + MDA_START + toff)
+                fh.write(text[:512])
+                fh.seek(off + MDA_START + 512)
+                fh.write(text[512:])
+            else:
+                fh.write(text)
 
 
 main()

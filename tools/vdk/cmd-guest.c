@@ -104,6 +104,7 @@ size_str (uint64_t v, bool human)
 struct row {
   const char *name, *type, *vfs, *label, *uuid, *mbr, *parent;
   uint64_t size;
+  const struct gfs_device *part;   /* partition rows: GPT details */
 };
 
 static bool
@@ -169,7 +170,7 @@ cmd_filesystems (int argc, char **argv)
       struct gfs_device *d = s->devs[i];
       if (d->kind == GFS_KIND_PARTITION)
         rows[nr++] = (struct row) { d->dev->name, "partition", "-", "-", "-",
-                                    d->mbr_id[0] ? d->mbr_id : "-", d->parent, d->dev->size };
+                                    d->mbr_id[0] ? d->mbr_id : "-", d->parent, d->dev->size, d };
     }
     for (size_t i = 0; i < s->n_devs; i++) {
       struct gfs_device *d = s->devs[i];
@@ -219,6 +220,13 @@ cmd_filesystems (int argc, char **argv)
       jw_uint (&w, "size", rows[i].size);
       if (strcmp (rows[i].parent, "-"))
         jw_str (&w, "parent", rows[i].parent);
+      if (rows[i].part) {
+        jw_uint (&w, "partnum", (uint64_t) rows[i].part->partnum);
+        if (rows[i].part->gpt_type[0])
+          jw_str (&w, "gpt-type", rows[i].part->gpt_type);
+        if (rows[i].part->part_name[0])
+          jw_str (&w, "gpt-name", rows[i].part->part_name);
+      }
       jw_obj_end (&w);
     }
     jw_arr_end (&w);
