@@ -81,6 +81,8 @@ $VDK ls -R -a disk.img / | LC_ALL=C sort > ls-R
 ( cd tree/root && find . -mindepth 1 | sed 's|^\.||'; cd ../boot && find . -mindepth 1 | sed 's|^\.|/boot|'; echo /lost+found; echo /boot/lost+found ) \
   | LC_ALL=C sort > find-R
 diff -u find-R ls-R || fail "ls -R differs from find"
+$VDK ls -R -a disk.img /boot/loader/ > out
+expect_eq "$(tr '\n' ' ' < out)" "/boot/loader/entries /boot/loader/entries/debian-6.1.0-13.conf " "ls -R full paths"
 $VDK cat -a disk.img /etc/hostname > out; expect_eq "$(cat out)" testguest.example.org "cat"
 $VDK cat -a disk.img /usr/share/random.bin | cmp - tree/root/usr/share/random.bin || fail "cat random.bin"
 $VDK cat -a disk.img /bin/sh | cmp - /bin/true || fail "cat through 2 symlinks"

@@ -509,11 +509,19 @@ cmd_ls (int argc, char **argv)
     gfs_session_free (s);
     return 1;
   }
-  if (gfs_resolve (s, path, true, &fs, &ino) < 0 || fs->ops->getattr (fs, ino, &st) < 0) {
+  if (gfs_resolve (s, path, true, &fs, &ino) < 0 || fs->ops->getattr (fs, ino, &st) < 0)
     c.status = disk_fail ();
+  else if (S_ISDIR (st.mode)) {
+    /* -R prints full paths (as virt-ls -R); plain ls prints names */
+    char prefix[GFS_MAX_PATH + 2] = "";
+    if (c.rec) {
+      size_t l = strlen (path);
+      while (l > 1 && path[l - 1] == '/')
+        l--;
+      snprintf (prefix, sizeof prefix, "%.*s/", (int) (l == 1 && path[0] == '/' ? 0 : l), path);
+    }
+    ls_dir (&c, path, prefix, fs, ino);
   }
-  else if (S_ISDIR (st.mode))
-    ls_dir (&c, path, c.rec ? (strcmp (path, "/") ? "" : "/") : "", fs, ino);
   else {
     if (gfs_resolve (s, path, false, &fs, &ino) == 0)
       print_entry (&c, path, fs, ino);
