@@ -131,33 +131,24 @@ identify (struct gfs_device *d)
 }
 
 int
-gfs_scan (struct gfs_session *s)
+gfs_scan_devices (struct gfs_session *s, size_t first)
 {
+  size_t end = s->n_devs;
   int r;
 
-  for (size_t i = 0; i < s->n_disks; i++) {
-    char name[32];
-    struct gfs_dev *dev;
-    struct gfs_device *d;
-
-    if (i < 26)
-      snprintf (name, sizeof name, "/dev/sd%c", (char) ('a' + i));
-    r = gfs_dev_from_disk (s->disks[i], name, 0, (uint64_t) disk_get_size (s->disks[i]), &dev);
-    if (r < 0)
-      return r;
-    r = gfs_session_add_device (s, dev, GFS_KIND_DEVICE, &d);
-    if (r < 0)
-      return r;
-    snprintf (d->parent, sizeof d->parent, "-");
+  for (size_t i = first; i < end; i++) {
+    struct gfs_device *d = s->devs[i];
+    if (d->kind != GFS_KIND_DEVICE)
+      continue;
     r = gfs_scan_partitions (s, d, (int) i);
     if (r < 0) {
-      gfs_warn ("%s: %s", name, disk_last_error ());
+      gfs_warn ("%s: %s", d->dev->name, disk_last_error ());
       continue;
     }
     if (r == 0)          /* no partition table: the whole disk may hold a fs */
       identify (d);
   }
-  for (size_t i = 0; i < s->n_devs; i++)
+  for (size_t i = first; i < s->n_devs; i++)
     if (s->devs[i]->kind == GFS_KIND_PARTITION && !s->devs[i]->is_extended)
       identify (s->devs[i]);
   {
@@ -169,6 +160,29 @@ gfs_scan (struct gfs_session *s)
       identify (s->devs[i]);
   }
   return 0;
+}
+
+int
+gfs_scan (struct gfs_session *s)
+{
+  size_t first = s->n_devs;
+  int r;
+
+  for (size_t i = 0; i < s->n_disks; i++) {
+    char name[32];
+    struct gfs_dev *dev;
+    struct gfs_device *d;
+
+    snprintf (name, sizeof name, "/dev/sd%c", (char) ('a' + i));
+    r = gfs_dev_from_disk (s->disks[i], name, 0, (uint64_t) disk_get_size (s->disks[i]), &dev);
+    if (r < 0)
+      return r;
+    r = gfs_session_add_device (s, dev, GFS_KIND_DEVICE, &d);
+    if (r < 0)
+      return r;
+    snprintf (d->parent, sizeof d->parent, "-");
+  }
+  return gfs_scan_devices (s, first);
 }
 
 struct gfs_device *

@@ -87,6 +87,10 @@ int gfs_add_disk (struct gfs_session *s, const char *spec, const char *format);
 /* Find partitions, LVM volumes and identify what every device holds.
  * Damaged parts give warnings, not failures. */
 int gfs_scan (struct gfs_session *s);
+/* The same for whole-disk devices added with gfs_session_add_device (kind
+ * GFS_KIND_DEVICE) from index FIRST on: a disk that is not a libdisk image
+ * (fuzzers, tests). */
+int gfs_scan_devices (struct gfs_session *s, size_t first);
 struct gfs_device *gfs_find_device (struct gfs_session *s, const char *name);
 struct gfs_device *gfs_find_by_uuid (struct gfs_session *s, const char *uuid);
 struct gfs_device *gfs_find_by_label (struct gfs_session *s, const char *label);
