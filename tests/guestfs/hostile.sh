@@ -85,6 +85,13 @@ expect_grep '^/a/b/loop$' out
 # walking through the cycle by name is finite
 $VDK ls -a cyc.img /a/b/loop/b/loop/b > out; expect_eq "$(cat out)" loop "walk through cycle"
 
+# a directory hard-linked twice (a DAG, not a cycle) is listed once
+cp good.img dag.img
+debugfs -w -R 'link /d /a/d2' dag.img >/dev/null 2>&1
+expect_rc 1 $VDK ls -R -a dag.img /
+expect_grep 'was already listed (hard-linked directory)' err
+expect_grep '^/a/d2/hello$' out
+
 # ---- corrupt directory entries
 cp good.img dir1.img
 dblk=$(debugfs -R 'bmap /d 0' dir1.img 2>/dev/null)

@@ -377,10 +377,47 @@ mode_str (uint32_t m, char out[11])
   out[10] = 0;
 }
 
+/* Directories already listed by -R: a hostile filesystem can hard-link
+ * directories into a DAG with exponentially many paths. */
+struct seen_set {
+  struct { uintptr_t fs; uint64_t ino; } *v;
+  size_t cap, n;
+};
+
+/* 1 if (FS, INO) was already in the set, else adds it (0) or -ENOMEM. */
+static int
+seen_add (struct seen_set *st, const void *fs, uint64_t ino)
+{
+  size_t h;
+
+  if (st->n * 2 >= st->cap) {
+    size_t ncap = st->cap ? st->cap * 2 : 1024;
+    struct seen_set n = { calloc (ncap, sizeof *st->v), ncap, 0 };
+    if (!n.v)
+      return -ENOMEM;
+    for (size_t i = 0; i < st->cap; i++)
+      if (st->v[i].fs)
+        seen_add (&n, (const void *) st->v[i].fs, st->v[i].ino);
+    free (st->v);
+    *st = n;
+  }
+  h = (size_t) ((ino * 0x9E3779B97F4A7C15ull) ^ (uintptr_t) fs) & (st->cap - 1);
+  while (st->v[h].fs) {
+    if (st->v[h].fs == (uintptr_t) fs && st->v[h].ino == ino)
+      return 1;
+    h = (h + 1) & (st->cap - 1);
+  }
+  st->v[h].fs = (uintptr_t) fs;
+  st->v[h].ino = ino;
+  st->n++;
+  return 0;
+}
+
 struct ls_ctx {
   struct gfs_session *s;
   bool lng, rec;
   int status;
+  struct seen_set seen;
   /* directories on the current recursion path, for cycle detection */
   struct { struct gfs_fs *fs; uint64_t ino; } stack[256];
   int depth;
@@ -433,6 +470,19 @@ ls_dir (struct ls_ctx *c, const char *path, const char *prefix, struct gfs_fs *f
       c->status = 1;
       return;
     }
+  if (c->rec) {
+    int r2 = seen_add (&c->seen, fs, ino);
+    if (r2 < 0) {
+      error ("out of memory");
+      c->status = 1;
+      return;
+    }
+    if (r2 > 0) {
+      error ("%s: directory inode %" PRIu64 " was already listed (hard-linked directory)", path, ino);
+      c->status = 1;
+      return;
+    }
+  }
   c->stack[c->depth].fs = fs;
   c->stack[c->depth].ino = ino;
   c->depth++;
@@ -527,6 +577,7 @@ cmd_ls (int argc, char **argv)
       print_entry (&c, path, fs, ino);
   }
   flush_warnings ();
+  free (c.seen.v);
   gfs_os_free (oses, n_os);
   gfs_session_free (s);
   return c.status;
