@@ -26,6 +26,7 @@ mkfs.ext4 -q -F -b 4096 -O ^metadata_csum -d src good.img 8M >/dev/null
 cp good.img sb1.img; patch sb1.img $((1024 + 24)) I 30
 expect_fail $VDK ls -a sb1.img /
 expect_grep '/dev/sda: ext4: corrupt superblock: block size' err
+expect_grep '(/dev/sda is sb1.img)' err
 $VDK filesystems -a sb1.img > out 2> err || fail "filesystems must still list a broken fs"
 expect_eq "$(cat out)" "/dev/sda" "broken fs listed"
 expect_grep 'corrupt superblock' err

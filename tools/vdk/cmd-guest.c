@@ -34,6 +34,8 @@ add_image (const char *cmd, struct guest_opts *g, const char *img)
   return 0;
 }
 
+static const char *disk_hint (const char *msg);
+
 static void
 flush_warnings (void)
 {
@@ -41,9 +43,37 @@ flush_warnings (void)
   if (w) {
     char *save = NULL;
     for (char *l = strtok_r (w, "\n", &save); l; l = strtok_r (NULL, "\n", &save))
-      warning ("%s", l);
+      warning ("%s%s", l, disk_hint (l));
     free (w);
   }
+}
+
+static const struct guest_opts *cur_opts;
+
+/* " (/dev/sdb is b.qcow2)" when MSG names a disk device, so the error
+ * names the image file too. */
+static const char *
+disk_hint (const char *msg)
+{
+  static char hint[1100];
+  const char *p = msg ? strstr (msg, "/dev/sd") : NULL;
+  size_t i;
+
+  hint[0] = 0;
+  if (!p || !cur_opts || p[7] < 'a' || p[7] > 'z')
+    return hint;
+  i = (size_t) (p[7] - 'a');
+  if (i < cur_opts->n)
+    snprintf (hint, sizeof hint, " (/dev/sd%c is %s)", p[7], cur_opts->images[i]);
+  return hint;
+}
+
+static int
+guest_fail (void)
+{
+  const char *m = disk_last_error ();
+  error ("%s%s", m, disk_hint (m));
+  return 1;
 }
 
 static int
@@ -51,17 +81,18 @@ open_session (struct guest_opts *g, struct gfs_session **out)
 {
   struct gfs_session *s;
 
+  cur_opts = g;
   if (gfs_session_new (&s) < 0)
-    return disk_fail ();
+    return guest_fail ();
   for (size_t i = 0; i < g->n; i++)
     if (gfs_add_disk (s, g->images[i], g->formats[i]) < 0) {
       gfs_session_free (s);
-      return disk_fail ();
+      return guest_fail ();
     }
   if (gfs_scan (s) < 0) {
     flush_warnings ();
     gfs_session_free (s);
-    return disk_fail ();
+    return guest_fail ();
   }
   flush_warnings ();
   *out = s;
@@ -295,16 +326,16 @@ setup_paths (struct gfs_session *s, const char *arg, const char **path,
       return 1;
     }
     if (gfs_mount_add (s, "/", d) < 0)
-      return disk_fail ();
+      return guest_fail ();
     *path = colon[1] ? colon + 1 : "/";
     return 0;
   }
   *path = arg;
   if (gfs_inspect (s, oses, n_os) < 0)
-    return disk_fail ();
+    return guest_fail ();
   if (*n_os > 0) {
     if (gfs_os_mount (s, &(*oses)[0]) < 0)
-      return disk_fail ();
+      return guest_fail ();
     flush_warnings ();
     return 0;
   }
@@ -318,7 +349,7 @@ setup_paths (struct gfs_session *s, const char *arg, const char **path,
       }
     if (n == 1) {
       if (gfs_mount_add (s, "/", only) < 0)
-        return disk_fail ();
+        return guest_fail ();
       return 0;
     }
   }
@@ -436,7 +467,7 @@ print_entry (struct ls_ctx *c, const char *shown, struct gfs_fs *fs, uint64_t in
     return;
   }
   if (fs->ops->getattr (fs, ino, &st) < 0) {
-    error ("%s: %s", shown, disk_last_error ());
+    error ("%s: %s%s", shown, disk_last_error (), disk_hint (disk_last_error ()));
     c->status = 1;
     return;
   }
@@ -488,7 +519,8 @@ ls_dir (struct ls_ctx *c, const char *path, const char *prefix, struct gfs_fs *f
   c->depth++;
   r = fs->ops->readdir (fs, ino, collect_ent, &l);
   if (r < 0) {
-    error ("%s: %s", path, r == -ENOMEM || r == -E2BIG ? strerror (-r) : disk_last_error ());
+    const char *m = r == -ENOMEM || r == -E2BIG ? strerror (-r) : disk_last_error ();
+    error ("%s: %s%s", path, m, disk_hint (m));
     c->status = 1;
   }
   if (l.n)
@@ -502,7 +534,7 @@ ls_dir (struct ls_ctx *c, const char *path, const char *prefix, struct gfs_fs *f
     snprintf (child, sizeof child, "%s%s%s", path, path[strlen (path) - 1] == '/' ? "" : "/", l.v[i].name);
     snprintf (shown, sizeof shown, "%s%s", prefix, l.v[i].name);
     if (gfs_resolve (c->s, child, false, &cfs, &cino) < 0) {
-      error ("%s: %s", child, disk_last_error ());
+      error ("%s: %s%s", child, disk_last_error (), disk_hint (disk_last_error ()));
       c->status = 1;
       continue;
     }
@@ -560,7 +592,7 @@ cmd_ls (int argc, char **argv)
     return 1;
   }
   if (gfs_resolve (s, path, true, &fs, &ino) < 0 || fs->ops->getattr (fs, ino, &st) < 0)
-    c.status = disk_fail ();
+    c.status = guest_fail ();
   else if (S_ISDIR (st.mode)) {
     /* -R prints full paths (as virt-ls -R); plain ls prints names */
     char prefix[GFS_MAX_PATH + 2] = "";
@@ -631,7 +663,7 @@ cmd_cat (int argc, char **argv)
       break;
     }
     if (gfs_resolve (s, path, true, &fs, &ino) < 0 || fs->ops->getattr (fs, ino, &st) < 0) {
-      status = disk_fail ();
+      status = guest_fail ();
       break;
     }
     if (S_ISDIR (st.mode)) {
@@ -648,7 +680,7 @@ cmd_cat (int argc, char **argv)
     while (off < st.size) {
       ssize_t n = fs->ops->read (fs, ino, buf, 1 << 20, off);
       if (n < 0) {
-        status = disk_fail ();
+        status = guest_fail ();
         break;
       }
       if (n == 0)
@@ -728,7 +760,7 @@ cmd_df (int argc, char **argv)
     if (!d->ops)
       continue;
     if (gfs_device_fs (d, &fs) < 0 || fs->ops->statfs (fs, &st) < 0) {
-      error ("%s", disk_last_error ());
+      guest_fail ();
       status = 1;
       continue;
     }
@@ -1031,7 +1063,7 @@ cmd_inspect (int argc, char **argv)
     return 1;
   if (gfs_inspect (s, &oses, &n) < 0) {
     gfs_session_free (s);
-    return disk_fail ();
+    return guest_fail ();
   }
   flush_warnings ();
   if (n == 0) {
@@ -1079,7 +1111,7 @@ copy_out (struct gfs_session *s, const char *path, const char *dir)
   int fd, status = 0;
 
   if (gfs_resolve (s, path, true, &fs, &ino) < 0 || fs->ops->getattr (fs, ino, &st) < 0)
-    return disk_fail ();
+    return guest_fail ();
   snprintf (out, sizeof out, "%s/%s", dir, base);
   fd = open (out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) {
@@ -1095,7 +1127,7 @@ copy_out (struct gfs_session *s, const char *path, const char *dir)
   while (off < st.size) {
     ssize_t n = fs->ops->read (fs, ino, buf, 1 << 20, off);
     if (n < 0) {
-      status = disk_fail ();
+      status = guest_fail ();
       break;
     }
     if (n == 0)
@@ -1151,7 +1183,7 @@ cmd_get_kernel (int argc, char **argv)
     return 1;
   if (gfs_inspect (s, &oses, &n) < 0) {
     gfs_session_free (s);
-    return disk_fail ();
+    return guest_fail ();
   }
   flush_warnings ();
   if (n == 0 || oses[0].n_kernels == 0) {
