@@ -109,6 +109,59 @@ kv_get (const char *text, const char *key, char *out, size_t cap)
 }
 
 static void
+set_version (struct gfs_os *os, const char *v)
+{
+  const char *dot;
+  while (*v && (*v < '0' || *v > '9'))
+    v++;
+  if (!*v)
+    return;
+  os->major = atoi (v);
+  dot = v + strspn (v, "0123456789");
+  os->minor = *dot == '.' ? atoi (dot + 1) : 0;
+}
+
+/* Guests older than os-release: lsb-release, redhat-release, debian_version. */
+static void
+parse_legacy_release (struct gfs_session *s, struct gfs_os *os)
+{
+  size_t len;
+  char *t, v[64];
+
+  if ((t = read_text (s, os, "/etc/lsb-release", MAX_TEXT, &len))) {
+    char id[64] = "";
+    if (kv_get (t, "DISTRIB_ID", id, sizeof id)) {
+      for (char *p = id; *p; p++)
+        if (*p >= 'A' && *p <= 'Z')
+          *p = (char) (*p - 'A' + 'a');
+      snprintf (os->distro, sizeof os->distro, "%s", id);
+    }
+    kv_get (t, "DISTRIB_DESCRIPTION", os->product_name, sizeof os->product_name);
+    if (kv_get (t, "DISTRIB_RELEASE", v, sizeof v))
+      set_version (os, v);
+    free (t);
+    if (os->distro[0])
+      return;
+  }
+  if ((t = read_text (s, os, "/etc/redhat-release", MAX_TEXT, &len))) {
+    copy_str (os->product_name, sizeof os->product_name, t, strcspn (t, "\r\n"));
+    snprintf (os->distro, sizeof os->distro, "%s",
+              strstr (t, "Fedora") ? "fedora" : strstr (t, "CentOS") ? "centos" :
+              strstr (t, "Rocky") ? "rocky" : strstr (t, "Alma") ? "alma" : "rhel");
+    set_version (os, os->product_name);
+    free (t);
+    return;
+  }
+  if ((t = read_text (s, os, "/etc/debian_version", MAX_TEXT, &len))) {
+    snprintf (os->distro, sizeof os->distro, "debian");
+    copy_str (v, sizeof v, t, strcspn (t, "\r\n"));
+    set_version (os, v);
+    snprintf (os->product_name, sizeof os->product_name, "Debian %s", v);
+    free (t);
+  }
+}
+
+static void
 parse_os_release (struct gfs_session *s, struct gfs_os *os)
 {
   size_t len;
@@ -117,8 +170,10 @@ parse_os_release (struct gfs_session *s, struct gfs_os *os)
 
   if (!t)
     t = read_text (s, os, "/usr/lib/os-release", MAX_TEXT, &len);
-  if (!t)
+  if (!t) {
+    parse_legacy_release (s, os);
     return;
+  }
   if (kv_get (t, "ID", id, sizeof id)) {
     static const struct { const char *id, *distro; } map[] = {
       { "opensuse-leap", "opensuse" }, { "opensuse-tumbleweed", "opensuse" },
@@ -606,6 +661,23 @@ inspect_one (struct gfs_session *s, struct gfs_os *os)
   else if (exists (s, "/var/lib/pacman")) {
     snprintf (os->package_format, sizeof os->package_format, "pacman");
     snprintf (os->package_manager, sizeof os->package_manager, "pacman");
+  }
+  if (!os->package_format[0]) {
+    static const struct { const char *distro, *fmt, *mgr; } map[] = {
+      { "debian", "deb", "apt" }, { "ubuntu", "deb", "apt" }, { "linuxmint", "deb", "apt" },
+      { "fedora", "rpm", "dnf" }, { "rhel", "rpm", "dnf" }, { "centos", "rpm", "dnf" },
+      { "rocky", "rpm", "dnf" }, { "alma", "rpm", "dnf" }, { "oraclelinux", "rpm", "dnf" },
+      { "opensuse", "rpm", "zypper" }, { "sles", "rpm", "zypper" },
+      { "alpine", "apk", "apk" }, { "archlinux", "pacman", "pacman" },
+    };
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+      if (!strcmp (os->distro, map[i].distro)) {
+        snprintf (os->package_format, sizeof os->package_format, "%s", map[i].fmt);
+        snprintf (os->package_manager, sizeof os->package_manager, "%s", map[i].mgr);
+        /* dnf replaced yum in RHEL/CentOS 8 */
+        if (strcmp (os->distro, "fedora") && !strcmp (map[i].mgr, "dnf") && os->major && os->major < 8)
+          snprintf (os->package_manager, sizeof os->package_manager, "yum");
+      }
   }
   find_kernels (s, os);
   find_bls (s, os);

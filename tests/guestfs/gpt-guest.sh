@@ -120,6 +120,15 @@ cmp kout/vmlinuz-6.1.0-13-amd64 tree/boot/vmlinuz-6.1.0-13-amd64 || fail "get-ke
 cmp kout/initrd.img-6.1.0-13-amd64 tree/boot/initrd.img-6.1.0-13-amd64 || fail "get-kernel initrd"
 expect_eq "$(ls kout | wc -l)" 2 "get-kernel copies two files"
 
+# ---- an old guest without os-release: redhat-release, distro defaults
+mkdir -p old/etc old/bin
+echo 'CentOS Linux release 7.9.2009 (Core)' > old/etc/redhat-release
+echo '/dev/vda1 / xfs defaults 0 0' > old/etc/fstab
+mkfs_ext4 old.img 4 old 11111111-2222-3333-4444-555555555599 old
+$VDK inspect -a old.img --output=json > old.json
+expect_eq "$(json_get old.json '[j[0][k] for k in ("root", "distro", "major_version", "minor_version", "package_format", "package_management", "product_name")]')" \
+  "['/dev/sda', 'centos', 7, 9, 'rpm', 'yum', 'CentOS Linux release 7.9.2009 (Core)']" "legacy inspection"
+
 # ---- damaged GPT primary header: the backup is used, with a warning
 cp disk.img gpt1.img
 printf 'XXXX' | dd of=gpt1.img bs=1 seek=$((512 + 20)) conv=notrunc status=none
