@@ -123,11 +123,16 @@ identify (struct gfs_device *d)
         snprintf (d->label, sizeof d->label, "%s", info.label);
         snprintf (d->uuid, sizeof d->uuid, "%s", info.uuid);
         snprintf (d->version, sizeof d->version, "%s", info.version);
+        gfs_utf8_fix (d->label);
+        gfs_utf8_fix (d->uuid);
+        gfs_utf8_fix (d->version);
       }
       return;
     }
   }
   gfs_probe_signatures (d);
+  gfs_utf8_fix (d->label);
+  gfs_utf8_fix (d->uuid);
 }
 
 int

@@ -198,3 +198,44 @@ gfs_crc32 (uint32_t crc, const void *buf, size_t len)
 {
   return (uint32_t) crc32 (crc, buf, (uInt) len);
 }
+
+void
+gfs_utf8_fix (char *s)
+{
+  unsigned char *p = (unsigned char *) s;
+
+  if (!p)
+    return;
+  while (*p) {
+    size_t n = 0;
+    uint32_t cp = 0;
+    if (*p < 0x80) {
+      if (*p < 0x20 && *p != '\t')
+        *p = '?';
+      p++;
+      continue;
+    }
+    if ((*p & 0xe0) == 0xc0) { n = 1; cp = *p & 0x1f; }
+    else if ((*p & 0xf0) == 0xe0) { n = 2; cp = *p & 0x0f; }
+    else if ((*p & 0xf8) == 0xf0) { n = 3; cp = *p & 0x07; }
+    else {
+      *p++ = '?';
+      continue;
+    }
+    {
+      size_t k;
+      for (k = 1; k <= n; k++) {
+        if ((p[k] & 0xc0) != 0x80)
+          break;
+        cp = cp << 6 | (p[k] & 0x3f);
+      }
+      /* truncated, overlong, surrogate or beyond U+10FFFF: replace the lead byte */
+      if (k <= n || (n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) ||
+          (n == 3 && cp < 0x10000) || (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff) {
+        *p++ = '?';
+        continue;
+      }
+      p += n + 1;
+    }
+  }
+}

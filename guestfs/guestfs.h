@@ -134,5 +134,8 @@ static inline uint32_t gfs_be32 (const void *p) { const uint8_t *b = p; return b
 void gfs_uuid_str (const uint8_t u[16], char out[37]);      /* big-endian (ext4, xfs) */
 void gfs_guid_str (const uint8_t u[16], char out[37]);      /* mixed-endian (GPT) */
 uint32_t gfs_crc32 (uint32_t crc, const void *buf, size_t len); /* zlib-style crc32 */
+/* Replace invalid UTF-8 and control characters in a guest-supplied string
+ * with '?', in place (NULL is fine), so json/xml output stays valid. */
+void gfs_utf8_fix (char *s);
 
 #endif

@@ -11,6 +11,7 @@
 
 #include "guestfs/guestfs.h"
 #include "guestfs/inspect.h"
+#include "guestfs/rpmdb.h"
 
 #define MAX_TEXT (8u << 20)   /* small config files */
 #define MAX_STATUS (256u << 20)
@@ -435,6 +436,50 @@ parse_dpkg (struct gfs_os *os, const char *t)
 }
 
 static int
+add_rpm_app (void *opaque, const struct gfs_rpm_pkg *p)
+{
+  struct gfs_os *os = opaque;
+  struct gfs_app *n, *a;
+
+  if (os->n_apps >= GFS_MAX_APPS)
+    return 1;
+  n = realloc (os->apps, (os->n_apps + 1) * sizeof *n);
+  if (!n)
+    return -ENOMEM;
+  os->apps = n;
+  a = &n[os->n_apps++];
+  a->name = strdup (p->name);
+  a->epoch = strdup (p->epoch);
+  a->version = strdup (p->version);
+  a->release = strdup (p->release ? p->release : "");
+  a->arch = strdup (p->arch ? p->arch : "");
+  a->summary = strdup (p->summary ? p->summary : "");
+  return 0;
+}
+
+static void
+read_rpmdb (struct gfs_session *s, struct gfs_os *os)
+{
+  static const char *const paths[] = { "/usr/lib/sysimage/rpm/rpmdb.sqlite",
+                                       "/var/lib/rpm/rpmdb.sqlite", NULL };
+  for (int i = 0; paths[i]; i++) {
+    size_t len;
+    char *t;
+    if (!exists (s, paths[i]))
+      continue;
+    t = read_text (s, os, paths[i], MAX_STATUS, &len);
+    if (!t)
+      return;
+    if (gfs_rpmdb_sqlite (paths[i], (const uint8_t *) t, len, add_rpm_app, os) < 0)
+      problem (os, "%s", disk_last_error ());
+    free (t);
+    return;
+  }
+  if (exists (s, "/var/lib/rpm/Packages"))
+    problem (os, "/var/lib/rpm/Packages: Berkeley DB rpm databases are not supported");
+}
+
+static int
 cmp_app (const void *a, const void *b)
 {
   return strcmp (((const struct gfs_app *) a)->name, ((const struct gfs_app *) b)->name);
@@ -653,6 +698,9 @@ inspect_one (struct gfs_session *s, struct gfs_os *os)
     snprintf (os->package_manager, sizeof os->package_manager, "%s",
               exists (s, "/usr/bin/dnf") || exists (s, "/usr/bin/dnf5") ? "dnf" :
               exists (s, "/usr/bin/zypper") ? "zypper" : "yum");
+    read_rpmdb (s, os);
+    if (os->n_apps)
+      qsort (os->apps, os->n_apps, sizeof *os->apps, cmp_app);
   }
   else if (exists (s, "/lib/apk/db/installed")) {
     snprintf (os->package_format, sizeof os->package_format, "apk");
@@ -683,6 +731,39 @@ inspect_one (struct gfs_session *s, struct gfs_os *os)
   find_bls (s, os);
 }
 
+/* Everything inspection reports comes from the guest: keep it valid text. */
+static void
+fix_strings (struct gfs_os *os)
+{
+  gfs_utf8_fix (os->distro);
+  gfs_utf8_fix (os->product_name);
+  gfs_utf8_fix (os->product_variant);
+  gfs_utf8_fix (os->osinfo);
+  gfs_utf8_fix (os->hostname);
+  for (size_t i = 0; i < os->n_fstab; i++) {
+    gfs_utf8_fix (os->fstab[i].spec);
+    gfs_utf8_fix (os->fstab[i].mountpoint);
+    gfs_utf8_fix (os->fstab[i].vfstype);
+  }
+  for (size_t i = 0; i < os->n_apps; i++) {
+    struct gfs_app *a = &os->apps[i];
+    gfs_utf8_fix (a->name); gfs_utf8_fix (a->epoch); gfs_utf8_fix (a->version);
+    gfs_utf8_fix (a->release); gfs_utf8_fix (a->arch); gfs_utf8_fix (a->summary);
+  }
+  for (size_t i = 0; i < os->n_kernels; i++) {
+    gfs_utf8_fix (os->kernels[i].version);
+    gfs_utf8_fix (os->kernels[i].vmlinuz);
+    gfs_utf8_fix (os->kernels[i].initrd);
+  }
+  for (size_t i = 0; i < os->n_boot; i++) {
+    struct gfs_bootentry *b = &os->boot[i];
+    gfs_utf8_fix (b->file); gfs_utf8_fix (b->title); gfs_utf8_fix (b->version);
+    gfs_utf8_fix (b->kernel); gfs_utf8_fix (b->initrd); gfs_utf8_fix (b->options);
+  }
+  for (size_t i = 0; i < os->n_problems; i++)
+    gfs_utf8_fix (os->problems[i]);
+}
+
 int
 gfs_inspect (struct gfs_session *s, struct gfs_os **oses, size_t *n)
 {
@@ -702,6 +783,7 @@ gfs_inspect (struct gfs_session *s, struct gfs_os **oses, size_t *n)
     memset (&v[nv], 0, sizeof *v);
     v[nv].root = s->devs[i];
     inspect_one (s, &v[nv]);
+    fix_strings (&v[nv]);
     nv++;
   }
   gfs_mounts_clear (s);

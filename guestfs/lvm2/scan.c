@@ -118,6 +118,7 @@ add_vg (struct gfs_session *s, struct lvm_state *st, struct lvm2_vg *vg,
   memset (sv, 0, sizeof *sv);
   snprintf (sv->name, sizeof sv->name, "%s", vg->name);
   snprintf (sv->uuid, sizeof sv->uuid, "%s", vg->id);
+  gfs_utf8_fix (sv->uuid);
   sv->pvs = calloc (vg->n_pvs, sizeof *sv->pvs);
   if (!sv->pvs)
     return gfs_err (ENOMEM, "out of memory");
