@@ -1,5 +1,5 @@
 /* Fuzz harness for the guestfs parsers: the input is a whole disk
- * (partition table, LVM, ext2/3/4 ...).  Everything is scanned, inspected,
+ * (partition table, LVM, ext2/3/4 ...), or an rpmdb.sqlite file.  Everything is scanned, inspected,
  * and every readable file of every filesystem is walked and read.
  *
  * Built with -DVDK_LIBFUZZER it is a libFuzzer target
@@ -13,6 +13,7 @@
 
 #include "guestfs/guestfs.h"
 #include "guestfs/inspect.h"
+#include "guestfs/rpmdb.h"
 
 struct mem {
   const uint8_t *data;
@@ -66,6 +67,13 @@ walk_dir (struct walk *w, uint64_t ino)
   w->fs->ops->readdir (w->fs, ino, visit, w);
 }
 
+static int
+count_pkg (void *opaque, const struct gfs_rpm_pkg *p)
+{
+  (*(size_t *) opaque) += strlen (p->name);
+  return 0;
+}
+
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
 
 int
@@ -77,6 +85,12 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   struct gfs_os *oses;
   size_t n;
 
+  /* an rpm database on its own */
+  if (size >= 16 && !memcmp (data, "SQLite format 3", 16)) {
+    size_t sum = 0;
+    gfs_rpmdb_sqlite ("fuzz", data, size, count_pkg, &sum);
+    return 0;
+  }
   if (gfs_session_new (&s) < 0)
     return 0;
   m = malloc (sizeof *m);

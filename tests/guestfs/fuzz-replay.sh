@@ -42,8 +42,24 @@ for i in range(120):
                 f.write(c)
         f.truncate(len(b))
 PY
+# rpm databases: random damage in the b-tree pages
+if python3 -c 'import sqlite3' 2>/dev/null; then
+  python3 "$(dirname "$0")/mkrpmdb.py" rpmdb.sqlite 300
+  python3 - rpmdb.sqlite corpus <<'PY'
+import random, sys
+seed = open(sys.argv[1], "rb").read()
+for i in range(40):
+    r = random.Random(1000 + i); b = bytearray(seed)
+    for _ in range(r.choice([1, 4, 32])):
+        b[r.randrange(16, len(b))] = r.randrange(256)
+    open("%s/rpm%03d" % (sys.argv[2], i), "wb").write(b)
+PY
+  n_rpm=40
+else
+  n_rpm=0
+fi
 "$FUZZ" seed.img > out
 expect_eq "$(cat out)" "1 inputs" "seed"
 "$FUZZ" corpus/* > out || fail "the harness failed on the corpus"
-expect_eq "$(cat out)" "120 inputs" "corpus"
+expect_eq "$(cat out)" "$((120 + n_rpm)) inputs" "corpus"
 exit 0
