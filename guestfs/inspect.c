@@ -675,8 +675,16 @@ inspect_one (struct gfs_session *s, struct gfs_os *os)
     if (e->mountpoint[0] == '/' && strcmp (e->mountpoint, "/") && !e->device &&
         strcmp (e->vfstype, "tmpfs") && strcmp (e->vfstype, "proc") &&
         strcmp (e->vfstype, "sysfs") && strcmp (e->vfstype, "devpts") &&
-        strcmp (e->vfstype, "swap") && strcmp (e->vfstype, "nfs"))
-      problem (os, "fstab: %s (%s) is not on any disk given", e->spec, e->mountpoint);
+        strcmp (e->vfstype, "swap") && strcmp (e->vfstype, "nfs")) {
+      char unreadable[512] = "";
+      for (size_t k = 0; k < s->n_devs; k++)
+        if (s->devs[k]->open_error && strlen (unreadable) < sizeof unreadable - 2)
+          snprintf (unreadable + strlen (unreadable), sizeof unreadable - strlen (unreadable),
+                    "%s%s", unreadable[0] ? ", " : "; unreadable filesystems: ",
+                    s->devs[k]->dev->name);
+      problem (os, "fstab: %s (%s) was not found on the disks given%s", e->spec,
+               e->mountpoint, unreadable);
+    }
   }
   parse_os_release (s, os);
   parse_hostname (s, os);

@@ -120,6 +120,16 @@ cmp kout/vmlinuz-6.1.0-13-amd64 tree/boot/vmlinuz-6.1.0-13-amd64 || fail "get-ke
 cmp kout/initrd.img-6.1.0-13-amd64 tree/boot/initrd.img-6.1.0-13-amd64 || fail "get-kernel initrd"
 expect_eq "$(ls kout | wc -l)" 2 "get-kernel copies two files"
 
+# ---- an unreadable /boot: everything else is still reported
+cp disk.img badboot.img
+printf '\036' | dd of=badboot.img bs=1 seek=$((MiB + 1024 + 24)) conv=notrunc status=none
+$VDK inspect -a badboot.img --output=json > bb.json 2> bb.err || fail "inspect must survive a broken /boot"
+expect_grep 'corrupt superblock' bb.err
+expect_eq "$(json_get bb.json '[j[0]["hostname"], len(j[0]["applications"]), j[0]["kernels"]]')" \
+  "['testguest.example.org', 3, []]" "report without /boot"
+json_get bb.json 'j[0]["problems"]' > bb.problems
+expect_grep 'LABEL=BOOT (/boot) was not found on the disks given; unreadable filesystems: /dev/sda1' bb.problems
+
 # ---- an old guest without os-release: redhat-release, distro defaults
 mkdir -p old/etc old/bin
 echo 'CentOS Linux release 7.9.2009 (Core)' > old/etc/redhat-release
