@@ -152,11 +152,14 @@ $VDK filesystems -a small.img --all > out 2> err
 expect_grep 'beyond the end of the disk' err
 # garbage and tiny images
 head -c 1M /dev/urandom > rnd.img
-$VDK filesystems -a rnd.img --all > out
-expect_eq "$(cat out)" "/dev/sda" "random disk"
+$VDK filesystems -a rnd.img > out
+expect_eq "$(cat out)" "" "random disk: no filesystem"
+$VDK filesystems -a rnd.img --all --long > out
+expect_grep '^/dev/sda  *filesystem unknown' out
+expect_grep '^/dev/sda  *device ' out
 head -c 100 /dev/urandom > tiny.img
-$VDK filesystems -a tiny.img --all > out
-expect_eq "$(cat out)" "/dev/sda" "tiny disk"
+$VDK filesystems -a tiny.img --all --output=json > out
+expect_eq "$(json_get out '[(r["type"], r.get("vfs-type")) for r in j]')" "[('filesystem', 'unknown'), ('device', None)]" "tiny disk"
 expect_fail $VDK inspect -a rnd.img
 expect_grep 'no operating system' err
 
@@ -168,7 +171,7 @@ $VDK filesystems -a pv.img --all > out; expect_grep '^/dev/vgx/lv$' out
 truncate -s 16M pvw.img
 python3 "$MKVG" vgw 1 --wrap --pv pvw.img:0:$((16 * MiB)) --lv wrapped:0:2:3
 $VDK filesystems -a pvw.img --all --output=json > out.json
-expect_eq "$(json_get out.json '[r["size"] for r in j if r["name"] == "/dev/vgw/wrapped"]')" "[3145728]" "wrapped mda"
+expect_eq "$(json_get out.json '[r["size"] for r in j if r["name"] == "/dev/vgw/wrapped" and r["type"] == "lv"]')" "[3145728]" "wrapped mda"
 cp pv.img pv1.img; printf 'X' | dd of=pv1.img bs=1 seek=$((4096 + 520)) conv=notrunc status=none
 $VDK filesystems -a pv1.img --all > out 2> err
 expect_grep 'metadata text checksum mismatch' err

@@ -191,10 +191,20 @@ cmd_filesystems (int argc, char **argv)
   }
   for (size_t i = 0; i < s->n_devs; i++) {
     struct gfs_device *d = s->devs[i];
-    if (!is_fs_row (d))
-      continue;
-    rows[nr++] = (struct row) { d->dev->name, "filesystem", d->vfs_type, d->label,
-                                d->uuid, "-", "-", d->dev->size };
+    if (is_fs_row (d))
+      rows[nr++] = (struct row) { d->dev->name, "filesystem", d->vfs_type, d->label,
+                                  d->uuid, "-", "-", d->dev->size };
+    else if (all && !d->vfs_type[0] && !d->is_extended) {
+      /* content not recognised: listed as "unknown", as virt-filesystems
+       * --all does; a disk holding partitions is not a filesystem */
+      bool has_parts = false;
+      for (size_t k = 0; k < s->n_devs && d->kind == GFS_KIND_DEVICE; k++)
+        if (s->devs[k]->kind == GFS_KIND_PARTITION && !strcmp (s->devs[k]->parent, d->dev->name))
+          has_parts = true;
+      if (!has_parts)
+        rows[nr++] = (struct row) { d->dev->name, "filesystem", "unknown", "", "", "-", "-",
+                                    d->dev->size };
+    }
   }
   if (all) {
     for (size_t i = 0; i < s->n_devs; i++) {
