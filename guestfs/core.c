@@ -110,7 +110,7 @@ identify (struct gfs_device *d)
       d->ops = gfs_filesystems[i];
       snprintf (d->vfs_type, sizeof d->vfs_type, "%s", d->ops->name);
       if (gfs_device_fs (d, &fs) < 0) {
-        gfs_warn ("%s: %s", d->dev->name, d->open_error);
+        gfs_warn ("%s", d->open_error);
         return;
       }
       memset (&info, 0, sizeof info);

@@ -82,6 +82,28 @@ read_block (struct ext4 *e, uint64_t blk, void *buf)
   return gfs_dev_pread (e->fs.dev, buf, e->block_size, blk * e->block_size);
 }
 
+/* CRC32c (Castagnoli), raw: no pre/post inversion, as e2fsprogs'
+ * ext2fs_crc32c_le. */
+static uint32_t
+crc32c_raw (uint32_t crc, const uint8_t *p, size_t len)
+{
+  static uint32_t table[256];
+  static bool init;
+
+  if (!init) {
+    for (uint32_t i = 0; i < 256; i++) {
+      uint32_t c = i;
+      for (int k = 0; k < 8; k++)
+        c = (c >> 1) ^ (0x82F63B78u & -(c & 1));
+      table[i] = c;
+    }
+    init = true;
+  }
+  while (len--)
+    crc = (crc >> 8) ^ table[(crc ^ *p++) & 0xff];
+  return crc;
+}
+
 static int
 ext4_probe (struct gfs_dev *dev)
 {
@@ -454,6 +476,14 @@ ext4_open (struct gfs_dev *dev, struct gfs_fs **out)
   e->first_meta_bg = gfs_le32 (e->sb + 260);
   e->inode_size = gfs_le32 (e->sb + 76) == 0 ? 128 : gfs_le16 (e->sb + 88);
   e->desc_size = (e->incompat & INCOMPAT_64BIT) ? gfs_le16 (e->sb + 254) : 32;
+  /* metadata_csum: the superblock checksum is cheap and catches a damaged
+   * superblock before its fields are used (other checksums are not
+   * verified). */
+  if ((e->ro_compat & 0x400) && e->sb[0x175] == 1 &&
+      crc32c_raw (~0u, e->sb, 0x3fc) != gfs_le32 (e->sb + 0x3fc)) {
+    r = gfs_err (EINVAL, "%s: ext4: superblock checksum mismatch (corrupt superblock)", dev->name);
+    goto fail;
+  }
   if (e->incompat & ~INCOMPAT_SUPPORTED) {
     r = gfs_err (ENOTSUP, "%s: ext4: unsupported incompatible features %#" PRIx32,
                  dev->name, e->incompat & ~INCOMPAT_SUPPORTED);

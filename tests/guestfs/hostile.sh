@@ -43,6 +43,13 @@ cp good.img sb4.img; patch sb4.img $((1024 + 88)) H 100
 expect_fail $VDK ls -a sb4.img /
 expect_grep 'corrupt superblock' err
 
+# metadata_csum: a damaged superblock fails its checksum
+mkfs.ext4 -q -F -O metadata_csum -d src csum.img 8M >/dev/null
+$VDK ls -a csum.img / > /dev/null || fail "metadata_csum image"
+printf 'Q' | dd of=csum.img bs=1 seek=$((1024 + 120)) conv=notrunc status=none
+expect_fail $VDK ls -a csum.img /
+expect_grep '/dev/sda: ext4: superblock checksum mismatch' err
+
 # ---- extent pointing past the end of the filesystem
 cp good.img ext1.img
 debugfs -w -R 'sif /file block[5] 0x7ffffff0' ext1.img >/dev/null 2>&1
