@@ -20,6 +20,7 @@ VERSION_CODENAME=bookworm
 ID=debian
 OS
   echo testguest.example.org > "$R/etc/hostname"
+  chmod 644 "$R/etc/hostname"
   cat > "$R/etc/fstab" <<FSTAB
 # /etc/fstab: static file system information.
 UUID=$ROOT_UUID /               ext4    errors=remount-ro 0       1
