@@ -783,6 +783,45 @@ ext4_lookup (struct gfs_fs *fs, uint64_t dir, const char *name, uint64_t *ino)
   return 0;
 }
 
+/* Metadata blocks, as the kernel subtracts them in statfs: the recorded
+ * s_overhead_clusters, else superblock/descriptor copies, bitmaps, inode
+ * tables and the internal journal (ext4_calculate_overhead). */
+static uint64_t
+overhead_blocks (struct ext4 *e)
+{
+  uint64_t ov = gfs_le32 (e->sb + 0x248), per_block, gdt, itb;
+
+  if (ov)
+    return ov;
+  per_block = e->block_size / e->desc_size;
+  gdt = (e->groups + per_block - 1) / per_block;
+  itb = ((uint64_t) e->inodes_per_group * e->inode_size + e->block_size - 1) / e->block_size;
+  ov = e->first_data_block;
+  for (uint64_t g = 0; g < e->groups && g < (1u << 24); g++) {
+    if (group_has_super (e, g)) {
+      ov += 1;
+      if (e->incompat & INCOMPAT_META_BG)
+        ;                   /* descriptors counted below */
+      else
+        ov += gdt + gfs_le16 (e->sb + 0xce);   /* + s_reserved_gdt_blocks */
+    }
+    if (e->incompat & INCOMPAT_META_BG) {
+      uint64_t in_mbg = g % per_block;
+      if (g / per_block >= e->first_meta_bg && (in_mbg == 0 || in_mbg == 1 || in_mbg == per_block - 1))
+        ov += 1;
+      else if (g / per_block < e->first_meta_bg && group_has_super (e, g))
+        ov += gdt;
+    }
+    ov += 2 + itb;
+  }
+  if ((e->compat & COMPAT_HAS_JOURNAL) && gfs_le32 (e->sb + 0xe0)) {   /* s_journal_inum */
+    struct inode in;
+    if (read_inode (e, gfs_le32 (e->sb + 0xe0), &in) == 0)
+      ov += in.size / e->block_size;
+  }
+  return ov < e->blocks_count ? ov : e->blocks_count;
+}
+
 static int
 ext4_statfs (struct gfs_fs *fs, struct gfs_statfs *st)
 {
@@ -793,10 +832,15 @@ ext4_statfs (struct gfs_fs *fs, struct gfs_statfs *st)
     free_b |= (uint64_t) gfs_le32 (e->sb + 344) << 32;
     resv |= (uint64_t) gfs_le32 (e->sb + 340) << 32;
   }
+  /* the kernel also keeps 2% (at most 4096 blocks) back on extent filesystems */
+  if (e->incompat & INCOMPAT_EXTENTS) {
+    uint64_t k = e->blocks_count / 50;
+    resv += k < 4096 ? k : 4096;
+  }
   memset (st, 0, sizeof *st);
   st->block_size = e->block_size;
-  st->blocks = e->blocks_count;
-  st->bfree = free_b > e->blocks_count ? e->blocks_count : free_b;
+  st->blocks = e->blocks_count - overhead_blocks (e);
+  st->bfree = free_b > st->blocks ? st->blocks : free_b;
   st->bavail = st->bfree > resv ? st->bfree - resv : 0;
   st->files = e->inodes_count;
   st->ffree = gfs_le32 (e->sb + 16);
