@@ -41,6 +41,8 @@ struct gfs_device {
   char mbr_id[8];          /* "83" for MBR partitions, "" otherwise */
   char gpt_type[40];       /* GPT partition type GUID, "" otherwise */
   char part_name[80];      /* GPT partition name (ASCII part) */
+  char part_uuid[40];      /* PARTUUID as blkid prints it: GPT unique GUID
+                            * (lower case) or MBR "disksig-NN" */
   bool is_extended;        /* MBR extended partition container */
   /* Content (blkid-like): "ext4", "swap", "crypto_LUKS", "LVM2_member", ""
    * for unknown. */

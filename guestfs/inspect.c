@@ -273,8 +273,23 @@ resolve_spec (struct gfs_session *s, const char *spec)
     return gfs_find_by_uuid (s, spec + 5);
   if (!strncmp (spec, "LABEL=", 6))
     return gfs_find_by_label (s, spec + 6);
-  if (!strncmp (spec, "PARTUUID=", 9) || !strncmp (spec, "PARTLABEL=", 10))
+  if (!strncmp (spec, "PARTUUID=", 9) || !strncmp (spec, "/dev/disk/by-partuuid/", 22)) {
+    const char *u = spec + (spec[0] == 'P' ? 9 : 22);
+    for (size_t i = 0; i < s->n_devs; i++)
+      if (s->devs[i]->part_uuid[0] && !strcasecmp (s->devs[i]->part_uuid, u))
+        return s->devs[i];
     return NULL;
+  }
+  if (!strncmp (spec, "PARTLABEL=", 10)) {
+    for (size_t i = 0; i < s->n_devs; i++)
+      if (s->devs[i]->part_name[0] && !strcmp (s->devs[i]->part_name, spec + 10))
+        return s->devs[i];
+    return NULL;
+  }
+  if (!strncmp (spec, "/dev/disk/by-uuid/", 18))
+    return gfs_find_by_uuid (s, spec + 18);
+  if (!strncmp (spec, "/dev/disk/by-label/", 19))
+    return gfs_find_by_label (s, spec + 19);
   return gfs_find_device (s, spec);
 }
 

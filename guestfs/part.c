@@ -45,7 +45,8 @@ is_extended (uint8_t t)
 }
 
 static int
-scan_logical (struct gfs_session *s, struct gfs_device *disk, uint64_t ext_start, uint64_t ext_size)
+scan_logical (struct gfs_session *s, struct gfs_device *disk, uint64_t ext_start, uint64_t ext_size,
+              uint32_t disksig)
 {
   uint8_t sec[SECTOR];
   uint64_t ebr = ext_start;
@@ -72,8 +73,10 @@ scan_logical (struct gfs_session *s, struct gfs_device *disk, uint64_t ext_start
       r = add_part (s, disk, num, start, size, &p);
       if (r < 0)
         return r;
-      if (p)
+      if (p) {
         snprintf (p->mbr_id, sizeof p->mbr_id, "%02x", e0[4]);
+        snprintf (p->part_uuid, sizeof p->part_uuid, "%08x-%02d", disksig, num);
+      }
       num++;
     }
     if (e1[4] == 0 || !is_extended (e1[4]))
@@ -216,6 +219,10 @@ scan_gpt (struct gfs_session *s, struct gfs_device *disk)
       goto out;
     if (p) {
       gfs_guid_str (e, p->gpt_type);
+      gfs_guid_str (e + 16, p->part_uuid);
+      for (char *c = p->part_uuid; *c; c++)
+        if (*c >= 'A' && *c <= 'F')
+          *c = (char) (*c - 'A' + 'a');
       for (int k = 0; k < 36 && k < (int) sizeof p->part_name - 1; k++) {
         uint16_t c = gfs_le16 (e + 56 + 2 * k);
         if (!c)
@@ -273,13 +280,14 @@ gfs_scan_partitions (struct gfs_session *s, struct gfs_device *disk, int disk_in
       continue;
     found++;
     snprintf (p->mbr_id, sizeof p->mbr_id, "%02x", e[4]);
+    snprintf (p->part_uuid, sizeof p->part_uuid, "%08x-%02d", gfs_le32 (mbr + 440), i + 1);
     if (is_extended (e[4])) {
       p->is_extended = true;
       if (start + size > disk->dev->size) {
         gfs_warn ("%s: extended partition extends beyond the end of the disk", disk->dev->name);
         continue;
       }
-      r = scan_logical (s, disk, start, size);
+      r = scan_logical (s, disk, start, size, gfs_le32 (mbr + 440));
       if (r < 0)
         gfs_warn ("%s: %s", disk->dev->name, disk_last_error ());
     }

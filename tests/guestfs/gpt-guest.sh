@@ -28,6 +28,7 @@ for i, p in enumerate(sf["partitions"]):
     assert r["parent"] == "/dev/sda"
     assert r["gpt-type"] == p["type"], (r, p)
     assert r.get("gpt-name", "") == p.get("name", ""), (r, p)
+    assert r["partuuid"] == p["uuid"].lower(), (r, p)
 fsr = {r["name"]: r for r in fs if r["type"] == "filesystem"}
 assert fsr["/dev/sda1"]["vfs-type"] == "ext4" and fsr["/dev/sda1"]["vfs-label"] == "BOOT", fsr
 assert fsr["/dev/sda2"]["uuid"] == "11111111-2222-3333-4444-555555555502", fsr

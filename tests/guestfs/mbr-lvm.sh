@@ -12,6 +12,8 @@ make_trees
 # root on LVM: fstab names it by /dev/mapper, boot by LABEL
 sed -i "s|^UUID=$ROOT_UUID|/dev/mapper/vg0-root|" tree/root/etc/fstab
 echo '/dev/vg0/swap none swap sw 0 0' >> tree/root/etc/fstab
+echo 'PARTUUID=12345678-06 /srv/data ext2 defaults 0 2' >> tree/root/etc/fstab
+mkdir -p tree/root/srv/data
 mkfs_ext4 boot.img 16 BOOT $BOOT_UUID tree/boot
 mkfs_ext4 root.img 44 root $ROOT_UUID tree/root
 make_swap swap.img 4
@@ -66,6 +68,8 @@ assert get("/dev/sda6", "partition")["mbr-id"] == "83"
 assert get("/dev/sda2", "partition")["mbr-id"] == "05"
 assert get("/dev/sda5", "partition")["mbr-id"] == "8e"
 assert get("/dev/sda5", "partition")["size"] == 32 << 20
+assert get("/dev/sda5", "partition")["partuuid"] == "12345678-05"
+assert get("/dev/sda1", "partition")["partuuid"] == "12345678-01"
 assert get("/dev/sdb", "device")["size"] == 48 << 20
 assert not [r for r in rows if r["name"] in ("/dev/sda3", "/dev/sda4")]
 PY
@@ -87,11 +91,15 @@ expect_grep '<root>/dev/vg0/root</root>' insp.xml
 expect_grep '<mountpoint dev="/dev/sda1">/boot</mountpoint>' insp.xml
 expect_grep '<mountpoint dev="/dev/vg0/root">/</mountpoint>' insp.xml
 expect_grep '<hostname>testguest.example.org</hostname>' insp.xml
+expect_grep '<mountpoint dev="/dev/sda6">/srv/data</mountpoint>' insp.xml
+$VDK cat -a a.img -a b.img /srv/data/hello.txt > out; expect_eq "$(cat out)" "hello from ext2" "PARTUUID mount"
 # a file that lies across the two PVs reads back intact
 $VDK cat -a a.img -a b.img /usr/share/random.bin | cmp - tree/root/usr/share/random.bin || fail "cat across PVs"
 $VDK ls -R -a a.img -a b.img / | LC_ALL=C sort > ls-R
 ( cd tree/root && find . -mindepth 1 | sed 's|^\.||'; cd ../boot && find . -mindepth 1 | sed 's|^\.|/boot|'; echo /lost+found; echo /boot/lost+found ) \
   | LC_ALL=C sort > find-R
+( cd data && find . -mindepth 1 | sed 's|^\.|/srv/data|'; echo /srv/data/lost+found ) >> find-R
+LC_ALL=C sort -o find-R find-R
 diff -u find-R ls-R || fail "ls -R over LVM differs from find"
 # ext2 with indirect blocks
 $VDK cat -a a.img -a b.img /dev/sda6:/big.bin | cmp - data/big.bin || fail "ext2 double indirect"

@@ -267,6 +267,8 @@ cmd_filesystems (int argc, char **argv)
           jw_str (&w, "gpt-type", rows[i].part->gpt_type);
         if (rows[i].part->part_name[0])
           jw_str (&w, "gpt-name", rows[i].part->part_name);
+        if (rows[i].part->part_uuid[0])
+          jw_str (&w, "partuuid", rows[i].part->part_uuid);
       }
       jw_obj_end (&w);
     }
