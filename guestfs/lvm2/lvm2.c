@@ -517,6 +517,14 @@ parse_lv (struct lvm2_vg *vg, const struct lvm2_value *sec, const char *where, s
     if (sc == 0 || sc > 128 || !st || st->type != LVM2_LIST || st->n != 2 * sc)
       return gfs_err (EINVAL, "%s: LVM2 metadata: LV %s: %s: bad stripes", where, lv->name, key);
     seg->stripe_count = (uint32_t) sc;
+    if (sc > 1) {
+      if ((r = get_int (s, "stripe_size", where, &seg->stripe_size)) < 0)
+        return r;
+      if (seg->stripe_size == 0 || seg->stripe_size > vg->extent_size ||
+          (vg->extent_size % seg->stripe_size) || seg->extent_count % sc)
+        return gfs_err (EINVAL, "%s: LVM2 metadata: LV %s: %s: bad stripe_size %" PRIu64,
+                        where, lv->name, key, seg->stripe_size);
+    }
     seg->stripes = calloc (sc, sizeof *seg->stripes);
     if (!seg->stripes)
       return gfs_err (ENOMEM, "out of memory");

@@ -55,6 +55,7 @@ struct lvm2_segment {
   uint64_t start_extent, extent_count;
   char type[32];              /* "striped", "thin", ... */
   uint32_t stripe_count;
+  uint64_t stripe_size;       /* sectors (striped with stripe_count > 1) */
   struct lvm2_stripe *stripes;
 };
 struct lvm2_lv {

@@ -49,6 +49,7 @@ lv_pread (struct gfs_dev *d, void *buf, size_t len, uint64_t off)
     const struct lvm2_segment *seg = NULL;
     const struct lvm2_pv *pv;
     uint64_t pos;
+    size_t k;
     int r;
 
     for (size_t i = 0; i < p->lv->n_segs; i++)
@@ -59,12 +60,24 @@ lv_pread (struct gfs_dev *d, void *buf, size_t len, uint64_t off)
       }
     if (!seg)
       return gfs_err (EIO, "%s: logical extent %" PRIu64 " is not mapped", d->name, le);
-    pv = &p->vg->pvs[seg->stripes[0].pv];
-    n = (seg->start_extent + seg->extent_count - le) * ext - inext;
+    if (seg->stripe_count <= 1) {
+      k = 0;
+      n = (seg->start_extent + seg->extent_count - le) * ext - inext;
+      pos = (seg->stripes[0].pe + (le - seg->start_extent)) * ext + inext;
+    }
+    else {
+      /* chunks of stripe_size go round-robin over the stripes */
+      uint64_t sb = seg->stripe_size * 512, o = (le - seg->start_extent) * ext + inext;
+      uint64_t chunk = o / sb, row = chunk / seg->stripe_count;
+      k = chunk % seg->stripe_count;
+      n = sb - o % sb;
+      pos = seg->stripes[k].pe * ext + row * sb + o % sb;
+    }
+    pv = &p->vg->pvs[seg->stripes[k].pv];
     if (n > len)
       n = len;
-    pos = pv->pe_start * 512 + (seg->stripes[0].pe + (le - seg->start_extent)) * ext + inext;
-    r = gfs_dev_pread (p->pvdevs[seg->stripes[0].pv], buf, n, pos);
+    pos += pv->pe_start * 512;
+    r = gfs_dev_pread (p->pvdevs[seg->stripes[k].pv], buf, n, pos);
     if (r < 0)
       return r;
     buf = (uint8_t *) buf + n;
@@ -154,10 +167,10 @@ add_vg (struct gfs_session *s, struct lvm_state *st, struct lvm2_vg *vg,
     for (size_t k = 0; k < lv->n_segs && !why; k++) {
       if (strcmp (lv->segs[k].type, "striped"))
         why = lv->segs[k].type;
-      else if (lv->segs[k].stripe_count != 1)
-        why = "striped over several PVs";
-      else if (!pvdevs[lv->segs[k].stripes[0].pv])
-        why = "a physical volume is missing";
+      else
+        for (size_t m = 0; m < lv->segs[k].stripe_count && !why; m++)
+          if (!pvdevs[lv->segs[k].stripes[m].pv])
+            why = "a physical volume is missing";
     }
     if (why) {
       gfs_warn ("LVM: %s/%s is not readable by vdk (%s), skipped", vg->name, lv->name, why);
