@@ -1,5 +1,5 @@
 /* Partition tables: MBR (with extended/logical partitions) and GPT.
- * 512-byte sectors.  Devices are named as libguestfs does: /dev/sda1... */
+ * 512-byte sectors (GPT also with 4 KiB logical sectors).  Devices are named as libguestfs does: /dev/sda1... */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -97,24 +97,26 @@ scan_logical (struct gfs_session *s, struct gfs_device *disk, uint64_t ext_start
 
 struct gpt {
   uint8_t hdr[SECTOR];
+  uint64_t ss;               /* logical sector size: 512 or 4096 */
   uint64_t my_lba, alt_lba, entries_lba;
   uint32_t n_entries, entry_size;
   uint8_t *entries;
 };
 
 static int
-read_gpt (struct gfs_device *disk, uint64_t lba, struct gpt *g, const char **why)
+read_gpt (struct gfs_device *disk, uint64_t ss, uint64_t lba, struct gpt *g, const char **why)
 {
   uint32_t hsize, crc, ecrc;
   size_t total;
   int r;
 
   g->entries = NULL;
-  if ((lba + 1) * SECTOR > disk->dev->size) {
+  g->ss = ss;
+  if ((lba + 1) * ss > disk->dev->size) {
     *why = "beyond the end of the disk";
     return 0;
   }
-  r = gfs_dev_pread (disk->dev, g->hdr, SECTOR, lba * SECTOR);
+  r = gfs_dev_pread (disk->dev, g->hdr, SECTOR, lba * ss);
   if (r < 0)
     return r;
   if (memcmp (g->hdr, "EFI PART", 8)) {
@@ -148,15 +150,15 @@ read_gpt (struct gfs_device *disk, uint64_t lba, struct gpt *g, const char **why
     return 0;
   }
   total = (size_t) g->n_entries * g->entry_size;
-  if (g->entries_lba > disk->dev->size / SECTOR ||
-      total > disk->dev->size - g->entries_lba * SECTOR) {
+  if (g->entries_lba > disk->dev->size / ss ||
+      total > disk->dev->size - g->entries_lba * ss) {
     *why = "partition entry array beyond the end of the disk";
     return 0;
   }
   g->entries = malloc (total);
   if (!g->entries)
     return gfs_err (ENOMEM, "out of memory");
-  r = gfs_dev_pread (disk->dev, g->entries, total, g->entries_lba * SECTOR);
+  r = gfs_dev_pread (disk->dev, g->entries, total, g->entries_lba * ss);
   if (r < 0) {
     free (g->entries);
     g->entries = NULL;
@@ -174,15 +176,24 @@ read_gpt (struct gfs_device *disk, uint64_t lba, struct gpt *g, const char **why
 static int
 scan_gpt (struct gfs_session *s, struct gfs_device *disk)
 {
+  uint64_t ss = SECTOR;
+  uint8_t probe[8];
   struct gpt pri, bak, *use;
   const char *why_p = NULL, *why_b = NULL;
-  uint64_t last = disk->dev->size / SECTOR - 1;
+  uint64_t last;
   int rp, rb, n = 0, r;
 
-  rp = read_gpt (disk, 1, &pri, &why_p);
+  /* 4 KiB logical sectors: the header is at byte 4096 instead of 512 */
+  if (gfs_dev_pread (disk->dev, probe, 8, 512) == 0 && memcmp (probe, "EFI PART", 8) &&
+      disk->dev->size >= 3 * 4096 && gfs_dev_pread (disk->dev, probe, 8, 4096) == 0 &&
+      !memcmp (probe, "EFI PART", 8))
+    ss = 4096;
+  last = disk->dev->size / ss - 1;
+
+  rp = read_gpt (disk, ss, 1, &pri, &why_p);
   if (rp < 0)
     return rp;
-  rb = read_gpt (disk, rp > 0 && pri.alt_lba <= last ? pri.alt_lba : last, &bak, &why_b);
+  rb = read_gpt (disk, ss, rp > 0 && pri.alt_lba <= last ? pri.alt_lba : last, &bak, &why_b);
   if (rb < 0) {
     free (pri.entries);
     return rb;
@@ -214,7 +225,7 @@ scan_gpt (struct gfs_session *s, struct gfs_device *disk)
       gfs_warn ("%s: GPT entry %" PRIu32 " has an invalid range, ignored", disk->dev->name, i + 1);
       continue;
     }
-    r = add_part (s, disk, (int) i + 1, first * SECTOR, (lastlba - first + 1) * SECTOR, &p);
+    r = add_part (s, disk, (int) i + 1, first * ss, (lastlba - first + 1) * ss, &p);
     if (r < 0)
       goto out;
     if (p) {

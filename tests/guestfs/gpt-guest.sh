@@ -142,6 +142,33 @@ $VDK inspect -a old.img --output=json > old.json
 expect_eq "$(json_get old.json '[j[0][k] for k in ("root", "distro", "major_version", "minor_version", "package_format", "package_management", "product_name")]')" \
   "['/dev/sda', 'centos', 7, 9, 'rpm', 'yum', 'CentOS Linux release 7.9.2009 (Core)']" "legacy inspection"
 
+# ---- GPT with 4 KiB logical sectors (written here: sfdisk/sgdisk cannot for files)
+mkfs_ext4 four.img 16 fourk 11111111-2222-3333-4444-555555555544 tree/boot
+truncate -s 64M g4k.img
+python3 - g4k.img <<'PY'
+import struct, sys, uuid, zlib
+f = open(sys.argv[1], "r+b"); ss = 4096; n = (64 << 20) // ss
+linux = uuid.UUID("0FC63DAF-8483-4772-8E79-3D69D8477DE4").bytes_le
+ent = bytearray(128 * 128)
+struct.pack_into("<16s16sQQQ", ent, 0, linux, uuid.UUID(int=1).bytes_le, 256, 256 + 4095, 0)
+ent[56:56 + 8] = "four".encode("utf-16-le")
+def hdr(my, alt, elba):
+    h = struct.pack("<8sIIIIQQQQ16sQIII", b"EFI PART", 0x10000, 92, 0, 0, my, alt, 6, n - 6,
+                    uuid.UUID(int=2).bytes_le, elba, 128, 128, zlib.crc32(bytes(ent)))
+    return h[:16] + struct.pack("<I", zlib.crc32(h)) + h[20:]
+mbr = bytearray(512)
+mbr[446:462] = struct.pack("<B3sB3sII", 0, b"\0\2\0", 0xEE, b"\xff\xff\xff", 1, n - 1)
+mbr[510:512] = b"\x55\xaa"
+for off, data in ((0, mbr), (ss, hdr(1, n - 1, 2)), (2 * ss, ent),
+                  ((n - 5) * ss, ent), ((n - 1) * ss, hdr(n - 1, 1, n - 5))):
+    f.seek(off); f.write(bytes(data))
+PY
+dd if=four.img of=g4k.img bs=4096 seek=256 conv=notrunc status=none
+$VDK filesystems -a g4k.img --all --output=json > g4k.json 2> err
+[ ! -s err ] || { cat err; fail "warnings on a 4k-sector GPT"; }
+expect_eq "$(json_get g4k.json '[(r["name"], r["type"], r["size"], r.get("vfs-label")) for r in j if r["type"] in ("filesystem", "partition")]')" \
+  "[('/dev/sda1', 'filesystem', 16777216, 'fourk'), ('/dev/sda1', 'partition', 16777216, None)]" "4k GPT"
+
 # ---- damaged GPT primary header: the backup is used, with a warning
 cp disk.img gpt1.img
 printf 'XXXX' | dd of=gpt1.img bs=1 seek=$((512 + 20)) conv=notrunc status=none
