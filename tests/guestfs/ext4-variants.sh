@@ -61,6 +61,20 @@ e2fsck -fyD htree.img >/dev/null 2>&1 || true
 debugfs -R 'htree /many' htree.img 2>/dev/null | grep -q 'Root node dump' || fail "fixture: /many is not an htree"
 $VDK ls -a htree.img /many | wc -l > n; expect_eq "$(cat n)" 400 "htree entries"
 $VDK cat -a htree.img /many/entry-number-399-with-a-long-name > /dev/null || fail "htree lookup"
+# extended attributes: in the inode and in an xattr block
+head -c 600 /dev/urandom | base64 -w0 > big.txt
+cp ext4.img xattr.img
+debugfs -w -f - xattr.img >/dev/null 2>&1 <<EOF2
+ea_set /empty user.color blue
+ea_set /empty security.selinux system_u:object_r:etc_t:s0
+ea_set -f big.txt /empty user.big
+EOF2
+debugfs -R 'stat /empty' xattr.img 2>/dev/null | grep -q 'File ACL: [1-9]' || fail "fixture: no xattr block"
+$VDK ls -x -a xattr.img /empty > x.out
+expect_grep '^    user.color="blue"$' x.out
+expect_grep '^    security.selinux="system_u:object_r:etc_t:s0"$' x.out
+expect_eq "$(sed -n 's/^    user.big="\(.*\)"$/\1/p' x.out)" "$(cat big.txt)" "xattr in a block"
+
 # inline data really used for the small files
 debugfs -R 'stat /inl/tiny.txt' ext4-inline.img 2>/dev/null | grep -q 'Size of inline data' || fail "fixture: no inline data"
 exit 0

@@ -458,13 +458,46 @@ seen_add (struct seen_set *st, const void *fs, uint64_t ino)
 
 struct ls_ctx {
   struct gfs_session *s;
-  bool lng, rec;
+  bool lng, rec, xattrs;
   int status;
   struct seen_set seen;
   /* directories on the current recursion path, for cycle detection */
   struct { struct gfs_fs *fs; uint64_t ino; } stack[256];
   int depth;
 };
+
+static int
+print_xattr (void *opaque, const char *name, const void *value, size_t len)
+{
+  const unsigned char *v = value;
+  bool text = len > 0;
+
+  (void) opaque;
+  for (size_t i = 0; i < len; i++)
+    if ((v[i] < 0x20 || v[i] >= 0x7f) && !(i == len - 1 && v[i] == 0))
+      text = false;
+  printf ("    %s=", name);
+  if (text)
+    printf ("\"%.*s\"\n", (int) (v[len - 1] ? len : len - 1), (const char *) v);
+  else {
+    printf ("0x");
+    for (size_t i = 0; i < len; i++)
+      printf ("%02x", v[i]);
+    printf ("\n");
+  }
+  return 0;
+}
+
+static void
+print_xattrs (struct ls_ctx *c, const char *shown, struct gfs_fs *fs, uint64_t ino)
+{
+  if (!fs->ops->listxattr)
+    return;
+  if (fs->ops->listxattr (fs, ino, print_xattr, NULL) < 0) {
+    error ("%s: %s%s", shown, disk_last_error (), disk_hint (disk_last_error ()));
+    c->status = 1;
+  }
+}
 
 static void
 print_entry (struct ls_ctx *c, const char *shown, struct gfs_fs *fs, uint64_t ino)
@@ -476,6 +509,8 @@ print_entry (struct ls_ctx *c, const char *shown, struct gfs_fs *fs, uint64_t in
 
   if (!c->lng) {
     printf ("%s\n", shown);
+    if (c->xattrs)
+      print_xattrs (c, shown, fs, ino);
     return;
   }
   if (fs->ops->getattr (fs, ino, &st) < 0) {
@@ -491,6 +526,8 @@ print_entry (struct ls_ctx *c, const char *shown, struct gfs_fs *fs, uint64_t in
     snprintf (target, sizeof target, "?");
   printf ("%s %3" PRIu32 " %5" PRIu32 " %5" PRIu32 " %10" PRIu64 " %s %s%s%s\n", m, st.nlink,
           st.uid, st.gid, st.size, t, shown, target[0] ? " -> " : "", target);
+  if (c->xattrs)
+    print_xattrs (c, shown, fs, ino);
 }
 
 static void
@@ -569,6 +606,7 @@ cmd_ls (int argc, char **argv)
     { "format", required_argument, NULL, OPT_FORMAT },
     { "long", no_argument, NULL, 'l' },
     { "recursive", no_argument, NULL, 'R' },
+    { "xattrs", no_argument, NULL, 'x' },
     { NULL, 0, NULL, 0 },
   };
   struct guest_opts g = { 0 };
@@ -582,12 +620,13 @@ cmd_ls (int argc, char **argv)
   struct gfs_stat st;
   int opt;
 
-  while ((opt = getopt_long (argc, argv, "+a:lR", longopts, NULL)) != -1) {
+  while ((opt = getopt_long (argc, argv, "+a:lRx", longopts, NULL)) != -1) {
     switch (opt) {
     case 'a': if (add_image ("ls", &g, optarg)) return 1; break;
     case OPT_FORMAT: g.format = optarg; break;
     case 'l': c.lng = true; break;
     case 'R': c.rec = true; break;
+    case 'x': c.xattrs = true; break;
     default: return usage_error ("ls", "invalid option");
     }
   }

@@ -89,7 +89,7 @@ static const struct command commands[] = {
     "  --uuid           add a UUID column\n"
     "  --output=json    machine-readable list\n", CMD_OWN_H },
   { "ls", cmd_ls, "list a directory of a guest",
-    "Usage: vdk ls [-l] [-R] -a IMAGE [-a IMAGE]... PATH\n"
+    "Usage: vdk ls [-l] [-R] [-x] -a IMAGE [-a IMAGE]... PATH\n"
     "\n"
     "PATH is either /path in the inspected guest (its root filesystem with the\n"
     "mountpoints of its /etc/fstab; a guest with one filesystem needs no\n"
@@ -98,6 +98,7 @@ static const struct command commands[] = {
     "\n"
     "  -l, --long       mode, links, uid, gid, size, mtime (UTC), name -> target\n"
     "  -R, --recursive  list subdirectories too, with their paths\n"
+    "  -x, --xattrs     extended attributes under each entry (NAME=\"text\" or 0xHEX)\n"
     "  --format=FMT     format of the following -a images\n" },
   { "cat", cmd_cat, "print files of a guest",
     "Usage: vdk cat -a IMAGE [-a IMAGE]... PATH [PATH...]\n"
