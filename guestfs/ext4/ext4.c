@@ -59,6 +59,7 @@ struct ext4 {
   uint32_t inode_size, desc_size;
   uint32_t incompat, ro_compat, compat;
   uint64_t groups;
+  uint32_t cluster_ratio;        /* blocks per cluster (bigalloc), else 1 */
   uint8_t *blockbuf;             /* scratch, one block */
 };
 
@@ -154,9 +155,13 @@ inode_table_of (struct ext4 *e, uint64_t group, uint64_t *out)
     uint64_t g0 = dblock_idx * per_block;
     dblk = (uint64_t) e->first_data_block + g0 * e->blocks_per_group +
            (group_has_super (e, g0) ? 1 : 0);
+    /* bigalloc with 1 KiB blocks: group 0 starts at block 0, the
+     * superblock is block 1 */
+    if (g0 == 0 && e->first_data_block == 0 && e->block_size == 1024)
+      dblk++;
   }
-  else
-    dblk = (uint64_t) e->first_data_block + 1 + dblock_idx;
+  else   /* right after the superblock (block 1 of 1 KiB, else block 0) */
+    dblk = SB_OFFSET / e->block_size + 1 + dblock_idx;
   if (dblk >= e->blocks_count)
     return gfs_err (EIO, "%s: ext4: group descriptor block %" PRIu64 " is beyond the end",
                     e->fs.dev->name, dblk);
@@ -489,7 +494,18 @@ ext4_open (struct gfs_dev *dev, struct gfs_fs **out)
                  dev->name, e->incompat & ~INCOMPAT_SUPPORTED);
     goto fail;
   }
-  if (e->blocks_per_group == 0 || e->blocks_per_group > 8 * e->block_size ||
+  e->cluster_ratio = 1;
+  if (e->ro_compat & 0x200) {           /* bigalloc: bitmaps count clusters */
+    uint32_t logc = gfs_le32 (e->sb + 28);
+    uint32_t cpg = gfs_le32 (e->sb + 36);
+    if (logc < log || logc - log > 16 || cpg == 0 || cpg > 8 * e->block_size ||
+        (uint64_t) cpg << (logc - log) != e->blocks_per_group) {
+      r = gfs_err (EINVAL, "%s: ext4: corrupt superblock: bad bigalloc cluster geometry", dev->name);
+      goto fail;
+    }
+    e->cluster_ratio = 1u << (logc - log);
+  }
+  if (e->blocks_per_group == 0 || e->blocks_per_group > 8ull * e->block_size * e->cluster_ratio ||
       e->inodes_per_group == 0 || e->inodes_per_group > 8 * e->block_size ||
       e->inodes_count == 0 || e->blocks_count == 0 ||
       e->first_data_block >= e->blocks_count ||
@@ -832,14 +848,21 @@ ext4_statfs (struct gfs_fs *fs, struct gfs_statfs *st)
     free_b |= (uint64_t) gfs_le32 (e->sb + 344) << 32;
     resv |= (uint64_t) gfs_le32 (e->sb + 340) << 32;
   }
-  /* the kernel also keeps 2% (at most 4096 blocks) back on extent filesystems */
+  /* the overhead is counted in clusters (bigalloc), free blocks in blocks;
+   * the kernel also keeps 2% (at most 4096 clusters) back on extent
+   * filesystems */
   if (e->incompat & INCOMPAT_EXTENTS) {
-    uint64_t k = e->blocks_count / 50;
-    resv += k < 4096 ? k : 4096;
+    uint64_t k = e->blocks_count / e->cluster_ratio / 50;
+    resv += (k < 4096 ? k : 4096) * e->cluster_ratio;
   }
   memset (st, 0, sizeof *st);
   st->block_size = e->block_size;
-  st->blocks = e->blocks_count - overhead_blocks (e);
+  {
+    uint64_t ov = overhead_blocks (e);
+    if (gfs_le32 (e->sb + 0x248))
+      ov *= e->cluster_ratio;
+    st->blocks = ov < e->blocks_count ? e->blocks_count - ov : 0;
+  }
   st->bfree = free_b > st->blocks ? st->blocks : free_b;
   st->bavail = st->bfree > resv ? st->bfree - resv : 0;
   st->files = e->inodes_count;

@@ -55,6 +55,8 @@ check ext4-metabg ext4 -O meta_bg,^resize_inode
 check ext3 ext3 -t ext3
 check ext2 ext2 -t ext2 -b 2048
 check ext4-noext ext4 -O ^extents,^64bit -b 4096 -t ext4
+check ext4-bigalloc ext4 -O bigalloc -C 16384 -b 1024
+check bigalloc-mbg ext4 -O bigalloc,meta_bg,^resize_inode -C 8192
 # htree: e2fsck -D indexes the large directory; still reads linearly
 cp ext4-1k.img htree.img
 e2fsck -fyD htree.img >/dev/null 2>&1 || true
