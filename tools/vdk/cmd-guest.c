@@ -386,7 +386,7 @@ collect_ent (void *opaque, const struct gfs_dirent *e)
 {
   struct ent_list *l = opaque;
   struct ent *n;
-  if (l->n >= 10000000)
+  if (l->n >= 500000)         /* 128 MiB of names at most */
     return -E2BIG;
   if ((l->n & (l->n - 1)) == 0) {
     n = realloc (l->v, (l->n ? l->n * 2 : 1) * sizeof *n);
@@ -568,7 +568,8 @@ ls_dir (struct ls_ctx *c, const char *path, const char *prefix, struct gfs_fs *f
   c->depth++;
   r = fs->ops->readdir (fs, ino, collect_ent, &l);
   if (r < 0) {
-    const char *m = r == -ENOMEM || r == -E2BIG ? strerror (-r) : disk_last_error ();
+    const char *m = r == -E2BIG ? "too many entries (more than 500000)" :
+                    r == -ENOMEM ? strerror (ENOMEM) : disk_last_error ();
     error ("%s: %s%s", path, m, disk_hint (m));
     c->status = 1;
   }
