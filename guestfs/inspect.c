@@ -574,6 +574,10 @@ find_kernels (struct gfs_session *s, struct gfs_os *os)
                                            "/boot/initrd-%s", "/boot/initramfs-%s", NULL };
     if (strncmp (nm.v[i], "vmlinuz-", 8) || strstr (nm.v[i], "-rescue-"))
       continue;
+    if (os->n_kernels >= 64) {   /* each costs lookups in /boot: bound the work */
+      problem (os, "/boot: more than 64 kernels, the rest are not listed");
+      break;
+    }
     ver = nm.v[i] + 8;
     snprintf (path, sizeof path, "/boot/%s", nm.v[i]);
     initrd[0] = 0;
@@ -621,7 +625,7 @@ find_bls (struct gfs_session *s, struct gfs_os *os)
 
   if (list_dir (s, os, "/boot/loader/entries", &nm) < 0)
     return;
-  for (size_t i = 0; i < nm.n && os->n_boot < 1024; i++) {
+  for (size_t i = 0; i < nm.n && os->n_boot < 256; i++) {
     size_t l = strlen (nm.v[i]), len;
     char path[600], *t;
     struct gfs_bootentry *n, *b;
