@@ -116,3 +116,17 @@ disk_last_errno (void)
 {
   return err_num;
 }
+
+int
+disk_set_error (int errnum, const char *fmt, ...)
+{
+  va_list ap;
+
+  if (errnum <= 0)
+    errnum = EIO;
+  va_start (ap, fmt);
+  vsnprintf (err_msg, sizeof err_msg, fmt, ap);
+  va_end (ap);
+  err_num = errnum;
+  return -errnum;
+}

@@ -25,6 +25,11 @@ extern "C" {
 DISK_API const char *disk_last_error (void);
 DISK_API int disk_last_errno (void);
 DISK_API const char *disk_version (void);
+/* Record an error message in the per-thread buffer (for code built on
+ * libdisk, such as guest filesystem readers, that reports through the same
+ * disk_last_error() channel).  Returns -ERRNUM. */
+DISK_API int disk_set_error (int errnum, const char *fmt, ...)
+  __attribute__((format (printf, 2, 3)));
 
 /* ---- opening --------------------------------------------------------- */
 struct disk;

@@ -317,6 +317,61 @@ static const struct command commands[] = {
     "Usage: vdk secret-undefine UUID\n" },
   { "secret-list", cmd_secret_list, "list secrets",
     "Usage: vdk secret-list [--ephemeral] [--no-ephemeral] [--private] [--no-private]\n" },
+  { "filesystems", cmd_filesystems, "list the filesystems, partitions and volumes of a guest",
+    "Usage: vdk filesystems -a IMAGE [-a IMAGE]... [--all] [-l|--long] [-h] [--uuid]\n"
+    "                       [--output=human|json] [--format=FMT]\n"
+    "\n"
+    "List what the guest's disks hold, like virt-filesystems.  Disks are named\n"
+    "/dev/sda, /dev/sdb... in -a order; partitions /dev/sda1...; LVM logical\n"
+    "volumes /dev/VG/LV.  Swap, LUKS and filesystems vdk cannot read are listed\n"
+    "with their type.\n"
+    "\n"
+    "  -a IMAGE         add a disk (any image spec; opened read-only, no lock)\n"
+    "  --format=FMT     format of the following -a images (default: probe)\n"
+    "  --all            also list partitions, LVs, VGs, PVs and disks\n"
+    "  -l, --long       columns: name, type, VFS type, label, MBR id, size, parent\n"
+    "  -h               human-readable sizes\n"
+    "  --uuid           add a UUID column\n"
+    "  --output=json    machine-readable list\n", CMD_OWN_H },
+  { "ls", cmd_ls, "list a directory of a guest",
+    "Usage: vdk ls [-l] [-R] [-x] -a IMAGE [-a IMAGE]... PATH\n"
+    "\n"
+    "PATH is either /path in the inspected guest (its root filesystem with the\n"
+    "mountpoints of its /etc/fstab; a guest with one filesystem needs no\n"
+    "inspection), or DEVICE:/path in one filesystem, e.g. /dev/sda1:/grub or\n"
+    "/dev/VolGroup00/LogVol00:/etc.  Symbolic links in PATH are followed.\n"
+    "\n"
+    "  -l, --long       mode, links, uid, gid, size, mtime (UTC), name -> target\n"
+    "  -R, --recursive  list subdirectories too, with their paths\n"
+    "  -x, --xattrs     extended attributes under each entry (NAME=\"text\" or 0xHEX)\n"
+    "  --format=FMT     format of the following -a images\n" },
+  { "cat", cmd_cat, "print files of a guest",
+    "Usage: vdk cat -a IMAGE [-a IMAGE]... PATH [PATH...]\n"
+    "\n"
+    "PATH as for 'vdk ls': /path in the inspected guest, or DEVICE:/path.\n" },
+  { "df", cmd_df, "show free space of a guest's filesystems",
+    "Usage: vdk df [-h] [-i] [--output=human|json] -a IMAGE [-a IMAGE]...\n"
+    "\n"
+    "Like virt-df: size, used and available space of every filesystem vdk can read.\n"
+    "\n"
+    "  -h               human-readable sizes\n"
+    "  -i, --inodes     inodes instead of blocks\n"
+    "  --output=json    raw counts as json\n", CMD_OWN_H },
+  { "inspect", cmd_inspect, "describe the operating system(s) of a guest",
+    "Usage: vdk inspect -a IMAGE [-a IMAGE]... [--output=xml|json]\n"
+    "\n"
+    "Like virt-inspector: OS type, distro, product name, version, hostname,\n"
+    "architecture, package format and manager, mountpoints (from /etc/fstab,\n"
+    "UUID= and LABEL= resolved), filesystems, installed applications (dpkg),\n"
+    "kernels in /boot and boot loader (BLS) entries.  Parts of the guest that\n"
+    "cannot be read are listed under problems; the rest is still reported.\n" },
+  { "get-kernel", cmd_get_kernel, "copy the newest kernel and initrd out of a guest",
+    "Usage: vdk get-kernel -a IMAGE [-a IMAGE]... [-o DIR]\n"
+    "\n"
+    "Copy the newest /boot/vmlinuz-VERSION of the inspected guest and its initrd\n"
+    "into DIR (default: the current directory).\n"
+    "\n"
+    "  -o DIR           output directory\n" },
 };
 
 const struct command *
@@ -412,7 +467,8 @@ main (int argc, char **argv)
   for (int i = 2; i < argc; i++) {
     if (!strcmp (argv[i], "--"))
       break;
-    if (!strcmp (argv[i], "--help") || !strcmp (argv[i], "-h")) {
+    if (!strcmp (argv[i], "--help") ||
+        (!strcmp (argv[i], "-h") && !(c->flags & CMD_OWN_H))) {
       print_command_help (c);
       return 0;
     }

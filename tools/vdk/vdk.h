@@ -18,7 +18,10 @@ struct command {
   int (*run) (int argc, char **argv);
   const char *summary;
   const char *usage;       /* full help text */
+  unsigned flags;          /* CMD_* */
 };
+/* The command uses -h itself (df -h): only --help prints its help. */
+#define CMD_OWN_H 0x1u
 
 extern const char *progname;
 
@@ -126,5 +129,12 @@ int cmd_secret_set_value (int argc, char **argv);
 int cmd_secret_get_value (int argc, char **argv);
 int cmd_secret_undefine (int argc, char **argv);
 int cmd_secret_list (int argc, char **argv);
+/* guest disks (guestfs/) */
+int cmd_filesystems (int argc, char **argv);
+int cmd_ls (int argc, char **argv);
+int cmd_cat (int argc, char **argv);
+int cmd_df (int argc, char **argv);
+int cmd_inspect (int argc, char **argv);
+int cmd_get_kernel (int argc, char **argv);
 
 #endif
