@@ -5,6 +5,7 @@
 
 extern const struct vdk_protocol vdk_protocol_file;
 extern const struct vdk_format vdk_format_raw;
+extern const struct vdk_format vdk_format_qcow2;
 
 const struct vdk_protocol *const vdk_protocols[] = {
   &vdk_protocol_file,
@@ -14,6 +15,7 @@ const struct vdk_protocol *const vdk_protocols[] = {
 /* Probing order does not matter (highest score wins); raw scores 1. */
 const struct vdk_format *const vdk_formats[] = {
   &vdk_format_raw,
+  &vdk_format_qcow2,
   NULL,
 };
 

@@ -1,0 +1,696 @@
+/* qcow2: refcounts (table, blocks, allocation, freeing) and the
+ * consistency check / repair.
+ *
+ * Allocation order: a missing refcount block is written (and flushed) and
+ * then linked in the refcount table; a grown refcount table is written with
+ * its new blocks, flushed, then switched in the header, then the old one is
+ * freed.  Refcount blocks are written through (no dirty cache). */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "qcow2.h"
+
+uint64_t
+qcow2_rb_get (struct qcow2 *s, const uint8_t *rb, uint64_t idx)
+{
+  switch (s->refcount_order) {
+  case 0: return (rb[idx / 8] >> (idx % 8)) & 1;
+  case 1: return (rb[idx / 4] >> (2 * (idx % 4))) & 3;
+  case 2: return (rb[idx / 2] >> (4 * (idx % 2))) & 15;
+  case 3: return rb[idx];
+  case 4: return vdk_be16 (rb + idx * 2);
+  case 5: return vdk_be32 (rb + idx * 4);
+  default: return vdk_be64 (rb + idx * 8);
+  }
+}
+
+void
+qcow2_rb_put (struct qcow2 *s, uint8_t *rb, uint64_t idx, uint64_t v)
+{
+  switch (s->refcount_order) {
+  case 0: rb[idx / 8] = (rb[idx / 8] & ~(1 << (idx % 8))) | (v << (idx % 8)); break;
+  case 1: rb[idx / 4] = (rb[idx / 4] & ~(3 << (2 * (idx % 4)))) | (v << (2 * (idx % 4))); break;
+  case 2: rb[idx / 2] = (rb[idx / 2] & ~(15 << (4 * (idx % 2)))) | (v << (4 * (idx % 2))); break;
+  case 3: rb[idx] = v; break;
+  case 4: vdk_put_be16 (rb + idx * 2, v); break;
+  case 5: vdk_put_be32 (rb + idx * 4, v); break;
+  default: vdk_put_be64 (rb + idx * 8, v); break;
+  }
+}
+
+/* byte range of entry IDX in a block: [*start, *start + *len) */
+static void
+rb_bytes (struct qcow2 *s, uint64_t idx, uint64_t *start, uint64_t *len)
+{
+  if (s->refcount_order <= 3) {
+    *start = (idx << s->refcount_order) / 8;
+    *len = 1;
+  }
+  else {
+    *len = 1u << (s->refcount_order - 3);
+    *start = idx * *len;
+  }
+}
+
+int
+qcow2_load_refcount_table (struct vdk_node *n)
+{
+  struct qcow2 *s = n->priv;
+  uint64_t bytes = (uint64_t) s->refcount_table_clusters << s->cluster_bits;
+  int r;
+
+  free (s->rt);
+  s->rt_size = bytes / 8;
+  s->rt = malloc (bytes ? bytes : 8);
+  if (!s->rt)
+    return vdk_err (ENOMEM, "out of memory");
+  if (bytes && (r = vdk_node_pread (n->file, s->rt, bytes, s->refcount_table_offset)) < 0)
+    return r;
+  for (uint64_t i = 0; i < s->rt_size; i++)
+    s->rt[i] = be64toh (s->rt[i]);
+  return 0;
+}
+
+void
+qcow2_rb_drop_cache (struct vdk_node *n)
+{
+  struct qcow2 *s = n->priv;
+  for (size_t i = 0; i < s->rbc_n; i++)
+    s->rbc[i].offset = 0;
+}
+
+int
+qcow2_rb_load (struct vdk_node *n, uint64_t off, uint8_t **out)
+{
+  struct qcow2 *s = n->priv;
+  struct qcow2_rb_slot *victim = NULL;
+  int r;
+
+  if ((off & (s->cluster_size - 1)) || off < s->cluster_size)
+    return qcow2_mark_corrupt (n, "refcount block offset %#" PRIx64 " is invalid", off);
+  if (!vdk_range_ok (off, s->cluster_size, qcow2_file_end (n)))
+    return vdk_err (EIO, "%s: refcount block at offset %#" PRIx64 " is beyond the end of the"
+                    " file", n->filename, off);
+  for (size_t i = 0; i < s->rbc_n; i++)
+    if (s->rbc[i].offset == off && s->rbc[i].data) {
+      s->rbc[i].lru = ++s->lru_clock;
+      *out = s->rbc[i].data;
+      return 0;
+    }
+  for (size_t i = 0; i < s->rbc_n; i++)
+    if (!victim || !s->rbc[i].data || s->rbc[i].lru < victim->lru) {
+      victim = &s->rbc[i];
+      if (!s->rbc[i].data)
+        break;
+    }
+  if (!victim->data && !(victim->data = malloc (s->cluster_size)))
+    return vdk_err (ENOMEM, "out of memory");
+  victim->offset = 0;
+  if ((r = vdk_node_pread (n->file, victim->data, s->cluster_size, off)) < 0)
+    return r;
+  victim->offset = off;
+  victim->lru = ++s->lru_clock;
+  *out = victim->data;
+  return 0;
+}
+
+int
+qcow2_get_refcount (struct vdk_node *n, uint64_t cluster, uint64_t *out)
+{
+  struct qcow2 *s = n->priv;
+  uint64_t i = cluster >> s->rb_bits;
+  uint8_t *rb;
+  int r;
+
+  *out = 0;
+  if (i >= s->rt_size || !(s->rt[i] & ~511ULL))
+    return 0;
+  if ((r = qcow2_rb_load (n, s->rt[i] & ~511ULL, &rb)) < 0)
+    return r;
+  *out = qcow2_rb_get (s, rb, cluster & (s->rb_entries - 1));
+  return 0;
+}
+
+static int
+write_rt_entry (struct vdk_node *n, uint64_t i)
+{
+  struct qcow2 *s = n->priv;
+  uint8_t raw[8];
+  vdk_put_be64 (raw, s->rt[i]);
+  return vdk_node_pwrite (n->file, raw, 8, s->refcount_table_offset + i * 8, 0);
+}
+
+/* Grow the refcount table so that entry MIN_INDEX exists.  The new table
+ * and the refcount blocks covering it go to the first clusters the old
+ * table could not describe (all free by definition). */
+static int
+grow_refcount_table (struct vdk_node *n, uint64_t min_index)
+{
+  struct qcow2 *s = n->priv;
+  uint64_t cs = s->cluster_size, per = cs / 8, E = s->rb_entries;
+  uint64_t C = s->rt_size, p = C * E, T, nb = 1, entries;
+  uint64_t *nrt = NULL;
+  uint8_t *blk = NULL;
+  int r;
+
+  T = (VDK_MAX (min_index + 1, C + C / 2 + 1) + per - 1) / per;
+  for (int iter = 0; iter < 64; iter++) {
+    uint64_t need_nb = (T + nb + E - 1) / E;
+    uint64_t need_T = (VDK_MAX (min_index + 1, C + need_nb) + per - 1) / per;
+    if (need_nb <= nb && need_T <= T)
+      break;
+    nb = VDK_MAX (nb, need_nb);
+    T = VDK_MAX (T, need_T);
+  }
+  if (T * cs > QCOW2_MAX_RT_BYTES)
+    return vdk_err (EFBIG, "%s: the refcount table would grow too large", n->filename);
+  entries = T * per;
+  nrt = calloc (entries, 8);
+  blk = calloc (1, VDK_MAX (T, nb) * cs);
+  if (!nrt || !blk) {
+    r = vdk_err (ENOMEM, "out of memory");
+    goto out;
+  }
+  memcpy (nrt, s->rt, C * 8);
+  /* the refcount blocks, at [p+T, p+T+nb), each covering range C+k */
+  for (uint64_t k = 0; k < nb; k++) {
+    memset (blk, 0, cs);
+    for (uint64_t c = p + k * E; c < p + (k + 1) * E && c < p + T + nb; c++)
+      qcow2_rb_put (s, blk, c - (p + k * E), 1);
+    if ((r = vdk_node_pwrite (n->file, blk, cs, (p + T + k) * cs, 0)) < 0)
+      goto out;
+    nrt[C + k] = (p + T + k) * cs;
+  }
+  for (uint64_t i = 0; i < entries; i++)
+    vdk_put_be64 (blk + i * 8, nrt[i]);
+  if ((r = vdk_node_pwrite (n->file, blk, T * cs, p * cs, 0)) < 0 ||
+      (r = vdk_node_flush (n->file)) < 0)
+    goto out;
+  {
+    uint64_t old_off = s->refcount_table_offset;
+    uint32_t old_cl = s->refcount_table_clusters;
+    uint64_t *old_rt = s->rt;
+    s->refcount_table_offset = p * cs;
+    s->refcount_table_clusters = T;
+    if ((r = qcow2_write_header_fields (n)) < 0 || (r = vdk_node_flush (n->file)) < 0) {
+      s->refcount_table_offset = old_off;
+      s->refcount_table_clusters = old_cl;
+      goto out;
+    }
+    s->rt = nrt;
+    s->rt_size = entries;
+    nrt = NULL;
+    free (old_rt);
+    qcow2_rb_drop_cache (n);
+    r = qcow2_update_refcount (n, old_off, (uint64_t) old_cl * cs, -1);
+  }
+ out:
+  free (nrt);
+  free (blk);
+  return r;
+}
+
+/* Make sure refcount block I exists.  A missing block means every cluster
+ * of its range is free, so the block goes into the first one. */
+static int
+ensure_refblock (struct vdk_node *n, uint64_t i)
+{
+  struct qcow2 *s = n->priv;
+  uint64_t cs = s->cluster_size, off;
+  uint8_t *blk;
+  int r;
+
+  if (i >= s->rt_size && (r = grow_refcount_table (n, i)) < 0)
+    return r;
+  if (s->rt[i] & ~511ULL)
+    return 0;
+  off = (i << s->rb_bits) * cs;
+  blk = calloc (1, cs);
+  if (!blk)
+    return vdk_err (ENOMEM, "out of memory");
+  qcow2_rb_put (s, blk, 0, 1);
+  r = vdk_node_pwrite (n->file, blk, cs, off, 0);
+  free (blk);
+  if (r < 0 || (r = vdk_node_flush (n->file)) < 0)
+    return r;
+  s->rt[i] = off;
+  if ((r = write_rt_entry (n, i)) < 0) {
+    s->rt[i] = 0;
+    return r;
+  }
+  return vdk_node_flush (n->file);
+}
+
+/* Add DELTA to the refcount of every cluster touched by [off, off+len). */
+int
+qcow2_update_refcount (struct vdk_node *n, uint64_t off, uint64_t len, int64_t delta)
+{
+  struct qcow2 *s = n->priv;
+  uint64_t first, last;
+  int r;
+
+  if (len == 0)
+    return 0;
+  first = off >> s->cluster_bits;
+  last = (off + len - 1) >> s->cluster_bits;
+  for (uint64_t c = first; c <= last; c++) {
+    uint64_t i = c >> s->rb_bits, idx = c & (s->rb_entries - 1), v, bs, bl;
+    uint8_t *rb;
+    if (i >= s->rt_size || !(s->rt[i] & ~511ULL)) {
+      if (delta < 0)
+        return qcow2_mark_corrupt (n, "freeing cluster %" PRIu64 " which has no refcount", c);
+      if ((r = ensure_refblock (n, i)) < 0)
+        return r;
+    }
+    if ((r = qcow2_rb_load (n, s->rt[i] & ~511ULL, &rb)) < 0)
+      return r;
+    v = qcow2_rb_get (s, rb, idx);
+    if (delta < 0 && v < (uint64_t) -delta)
+      return qcow2_mark_corrupt (n, "refcount of cluster %" PRIu64 " would drop below zero", c);
+    if (delta > 0 && s->refcount_max - v < (uint64_t) delta)
+      return vdk_err (ERANGE, "%s: refcount of cluster %" PRIu64 " would overflow (%u bits)",
+                      n->filename, c, s->refcount_bits);
+    v += delta;
+    qcow2_rb_put (s, rb, idx, v);
+    rb_bytes (s, idx, &bs, &bl);
+    if ((r = vdk_node_pwrite (n->file, rb + bs, bl, (s->rt[i] & ~511ULL) + bs, 0)) < 0) {
+      qcow2_rb_drop_cache (n);
+      return r;
+    }
+    if (v == 0) {
+      if (c < s->free_hint)
+        s->free_hint = c;
+      if (s->zfree && (s->zfree >> s->cluster_bits) == c)
+        s->zfree = 0;
+    }
+  }
+  return 0;
+}
+
+int
+qcow2_free_clusters (struct vdk_node *n, uint64_t off, uint64_t len)
+{
+  return qcow2_update_refcount (n, off, len, -1);
+}
+
+/* Allocate a run of free clusters for BYTES; returns the host offset. */
+int64_t
+qcow2_alloc_clusters (struct vdk_node *n, uint64_t bytes)
+{
+  struct qcow2 *s = n->priv;
+  uint64_t count = (bytes + s->cluster_size - 1) >> s->cluster_bits;
+  uint64_t c, run = 0, start = 0, limit = (VDK_MAX_IMAGE_SIZE >> s->cluster_bits);
+  int r;
+
+  if (count == 0)
+    count = 1;
+  if (s->free_hint < 1)
+    s->free_hint = 1;
+ retry:
+  run = 0;
+  for (c = s->free_hint; c < limit; c++) {
+    uint64_t v;
+    if ((r = qcow2_get_refcount (n, c, &v)) < 0)
+      return r;
+    if (v) {
+      run = 0;
+      continue;
+    }
+    if (run == 0)
+      start = c;
+    if (++run == count)
+      break;
+  }
+  if (c >= limit)
+    return vdk_err (ENOSPC, "%s: no free cluster found", n->filename);
+  /* every refcount block the run needs must exist first */
+  for (uint64_t i = start >> s->rb_bits; i <= (start + count - 1) >> s->rb_bits; i++)
+    if (i >= s->rt_size || !(s->rt[i] & ~511ULL)) {
+      if ((r = ensure_refblock (n, i)) < 0)
+        return r;
+      goto retry;
+    }
+  if ((r = qcow2_update_refcount (n, start << s->cluster_bits, count << s->cluster_bits, 1)) < 0)
+    return r;
+  if (count == 1 || start == s->free_hint)
+    s->free_hint = start + count;
+  return (int64_t) (start << s->cluster_bits);
+}
+
+/* ---- check ------------------------------------------------------------------ */
+
+struct ck {
+  struct vdk_node *n;
+  struct vdk_check *res;
+  uint32_t *ref;          /* computed references per cluster */
+  uint64_t nclusters;
+  uint64_t file_size;
+  uint64_t next_contig;
+};
+
+static void
+report (struct ck *k, const char *fmt, ...) VDK_ATTR_FORMAT (2, 3);
+static void
+report (struct ck *k, const char *fmt, ...)
+{
+  char msg[512];
+  va_list ap;
+  va_start (ap, fmt);
+  vsnprintf (msg, sizeof msg, fmt, ap);
+  va_end (ap);
+  if (k->res->report)
+    k->res->report (k->res->opaque, msg);
+}
+
+static void
+inc_ref (struct ck *k, uint64_t off, uint64_t len)
+{
+  struct qcow2 *s = k->n->priv;
+  if (len == 0)
+    return;
+  if (off + len > k->file_size &&
+      (off >= k->file_size || off + len - k->file_size >= s->cluster_size)) {
+    report (k, "ERROR: counting reference for region exceeding the end of the file by one"
+            " cluster or more: offset 0x%" PRIx64 " size 0x%" PRIx64, off, len);
+    k->res->corruptions++;
+    return;
+  }
+  for (uint64_t c = off >> s->cluster_bits; c <= (off + len - 1) >> s->cluster_bits; c++)
+    if (c < k->nclusters && k->ref[c] < UINT32_MAX)
+      k->ref[c]++;
+}
+
+static int
+check_l2 (struct ck *k, uint64_t l2off, bool active)
+{
+  struct vdk_node *n = k->n;
+  struct qcow2 *s = n->priv;
+  uint8_t *l2 = malloc (s->cluster_size);
+  int r;
+
+  if (!l2)
+    return vdk_err (ENOMEM, "out of memory");
+  if ((r = vdk_node_pread (n->file, l2, s->cluster_size, l2off)) < 0) {
+    report (k, "ERROR: I/O error in check_refcounts_l2");
+    k->res->check_errors++;
+    free (l2);
+    return 0;
+  }
+  for (uint64_t i = 0; i < s->l2_entries; i++) {
+    uint64_t e = qcow2_l2_entry (s, l2, i);
+    enum qcow2_ctype t = qcow2_cluster_type (n, e);
+    switch (t) {
+    case QCOW2_C_COMPRESSED: {
+      uint64_t h, l;
+      if (e & QCOW2_OFLAG_COPIED) {
+        report (k, "ERROR: coffset=0x%" PRIx64 ": copied flag must never be set for compressed"
+                " clusters", e & s->coffset_mask);
+        k->res->corruptions++;
+      }
+      qcow2_compressed_range (s, e, &h, &l);
+      if (active) {
+        k->res->allocated_clusters++;
+        k->res->compressed_clusters++;
+      }
+      inc_ref (k, h, l);
+      break;
+    }
+    case QCOW2_C_ZERO_ALLOC:
+    case QCOW2_C_NORMAL: {
+      uint64_t h = e & QCOW2_L2E_OFFSET_MASK;
+      if (active) {
+        k->res->allocated_clusters++;
+        if (k->next_contig && h != k->next_contig)
+          k->res->fragmented_clusters++;
+        k->next_contig = h + s->cluster_size;
+      }
+      if (h & (s->cluster_size - 1)) {
+        report (k, "ERROR offset=%" PRIx64 ": Cluster is not properly aligned; L2 entry"
+                " corrupted.", h);
+        k->res->corruptions++;
+        break;
+      }
+      if (!s->data_node)
+        inc_ref (k, h, s->cluster_size);
+      break;
+    }
+    default:
+      break;
+    }
+  }
+  free (l2);
+  return 0;
+}
+
+static int
+check_l1 (struct ck *k, uint64_t l1off, uint64_t l1size, bool active)
+{
+  struct vdk_node *n = k->n;
+  struct qcow2 *s = n->priv;
+  uint64_t *l1;
+  int r;
+
+  if (l1size == 0)
+    return 0;
+  inc_ref (k, l1off, l1size * 8);
+  if (!vdk_range_ok (l1off, l1size * 8, k->file_size) || l1size * 8 > QCOW2_MAX_L1_BYTES) {
+    report (k, "ERROR: L1 table at 0x%" PRIx64 " is outside the image", l1off);
+    k->res->corruptions++;
+    return 0;
+  }
+  l1 = malloc (l1size * 8);
+  if (!l1)
+    return vdk_err (ENOMEM, "out of memory");
+  if ((r = vdk_node_pread (n->file, l1, l1size * 8, l1off)) < 0) {
+    free (l1);
+    report (k, "ERROR: I/O error in check_refcounts_l1");
+    k->res->check_errors++;
+    return 0;
+  }
+  for (uint64_t i = 0; i < l1size; i++) {
+    uint64_t off = be64toh (l1[i]) & QCOW2_L1E_OFFSET_MASK;
+    if (!off)
+      continue;
+    inc_ref (k, off, s->cluster_size);
+    if (off & (s->cluster_size - 1)) {
+      report (k, "ERROR l2_offset=%" PRIx64 ": Table is not cluster aligned; L1 entry"
+              " corrupted", off);
+      k->res->corruptions++;
+      continue;
+    }
+    if (!vdk_range_ok (off, s->cluster_size, k->file_size))
+      continue;
+    if ((r = check_l2 (k, off, active)) < 0)
+      break;
+  }
+  free (l1);
+  return r;
+}
+
+/* OFLAG_COPIED must be set exactly when the refcount is 1. */
+static int
+check_copied (struct ck *k, int fix)
+{
+  struct vdk_node *n = k->n;
+  struct qcow2 *s = n->priv;
+  int r;
+
+  for (uint32_t i = 0; i < s->l1_size; i++) {
+    uint64_t e = s->l1[i], off = e & QCOW2_L1E_OFFSET_MASK, rc;
+    uint8_t *l2;
+    if (!off || (off & (s->cluster_size - 1)) || !vdk_range_ok (off, s->cluster_size, k->file_size))
+      continue;
+    if ((r = qcow2_get_refcount (n, off >> s->cluster_bits, &rc)) < 0)
+      return r;
+    if ((rc == 1) != !!(e & QCOW2_OFLAG_COPIED)) {
+      report (k, "%s OFLAG_COPIED L2 cluster: l1_index=%u l1_entry=%" PRIx64 " refcount=%" PRIu64,
+              fix & VDK_FIX_ERRORS ? "Repairing" : "ERROR", i, e, rc);
+      if (fix & VDK_FIX_ERRORS) {
+        s->l1[i] = rc == 1 ? (e | QCOW2_OFLAG_COPIED) : (e & ~QCOW2_OFLAG_COPIED);
+        if ((r = qcow2_write_l1_entry (n, i)) < 0)
+          return r;
+        k->res->corruptions_fixed++;
+      }
+      else
+        k->res->corruptions++;
+    }
+    if ((r = qcow2_l2_load (n, off, &l2)) < 0)
+      return r;
+    for (uint64_t j = 0; j < s->l2_entries; j++) {
+      uint64_t le = qcow2_l2_entry (s, l2, j), h;
+      enum qcow2_ctype t = qcow2_cluster_type (n, le);
+      if (t != QCOW2_C_NORMAL && t != QCOW2_C_ZERO_ALLOC)
+        continue;
+      if (s->data_node) {
+        continue;
+      }
+      h = le & QCOW2_L2E_OFFSET_MASK;
+      if ((r = qcow2_get_refcount (n, h >> s->cluster_bits, &rc)) < 0)
+        return r;
+      if ((rc == 1) != !!(le & QCOW2_OFLAG_COPIED)) {
+        report (k, "%s OFLAG_COPIED data cluster: l2_entry=%" PRIx64 " refcount=%" PRIu64,
+                fix & VDK_FIX_ERRORS ? "Repairing" : "ERROR", le, rc);
+        if (fix & VDK_FIX_ERRORS) {
+          uint64_t ne = rc == 1 ? (le | QCOW2_OFLAG_COPIED) : (le & ~QCOW2_OFLAG_COPIED);
+          if ((r = qcow2_l2_set (n, off, j, ne, qcow2_l2_bitmap (s, l2, j))) < 0)
+            return r;
+          if ((r = qcow2_l2_load (n, off, &l2)) < 0)
+            return r;
+          k->res->corruptions_fixed++;
+        }
+        else
+          k->res->corruptions++;
+      }
+    }
+  }
+  return 0;
+}
+
+/* Count every reference the metadata makes. */
+static int
+compute_refs (struct ck *k)
+{
+  struct vdk_node *n = k->n;
+  struct qcow2 *s = n->priv;
+  int r;
+
+  inc_ref (k, 0, s->cluster_size);
+  if ((r = check_l1 (k, s->l1_table_offset, s->l1_size, true)) < 0)
+    return r;
+  for (uint32_t i = 0; i < s->nb_snapshots; i++) {
+    struct qcow2_snapshot *sn = &s->snaps[i];
+    if ((r = check_l1 (k, sn->l1_table_offset, sn->l1_size, false)) < 0)
+      return r;
+  }
+  if (s->nb_snapshots)
+    inc_ref (k, s->snapshots_offset, s->snap_table_size);
+  inc_ref (k, s->refcount_table_offset, (uint64_t) s->refcount_table_clusters << s->cluster_bits);
+  if (s->has_bitmaps_ext && (s->autoclear & QCOW2_AUTOCLEAR_BITMAPS))
+    inc_ref (k, s->bitmap_dir_offset, s->bitmap_dir_size);
+  for (uint64_t i = 0; i < s->rt_size; i++) {
+    uint64_t off = s->rt[i] & ~511ULL;
+    if (!off)
+      continue;
+    if (off & (s->cluster_size - 1)) {
+      report (k, "ERROR refcount block %" PRIu64 " is not cluster aligned; refcount table entry"
+              " corrupted", i);
+      k->res->corruptions++;
+      continue;
+    }
+    if (off >= k->file_size) {
+      report (k, "ERROR refcount block %" PRIu64 " is outside image", i);
+      k->res->corruptions++;
+      continue;
+    }
+    inc_ref (k, off, s->cluster_size);
+  }
+  return 0;
+}
+
+int
+qcow2_check (struct vdk_node *n, int fix, struct vdk_check *res)
+{
+  struct qcow2 *s = n->priv;
+  struct ck k;
+  uint64_t highest = 0;
+  bool any = false;
+  int r;
+
+  memset (&k, 0, sizeof k);
+  k.n = n;
+  k.res = res;
+  k.file_size = qcow2_file_end (n);
+  k.nclusters = (k.file_size + s->cluster_size - 1) >> s->cluster_bits;
+  /* clusters referenced past the end are reported, so no more are needed */
+  if (k.nclusters * 4 > VDK_MAX_META_ALLOC)
+    return vdk_err (EFBIG, "%s: image file too large to check (%" PRIu64 " clusters)",
+                    n->filename, k.nclusters);
+  k.ref = calloc (k.nclusters ? k.nclusters : 1, 4);
+  if (!k.ref)
+    return vdk_err (ENOMEM, "out of memory");
+  res->total_clusters = (s->size + s->cluster_size - 1) >> s->cluster_bits;
+  if ((r = compute_refs (&k)) < 0)
+    goto out;
+  /* refcounts on disk against the computed ones */
+  {
+    uint64_t last = VDK_MAX (k.nclusters, s->rt_size << s->rb_bits);
+    for (uint64_t c = 0; c < last; c++) {
+      uint64_t i = c >> s->rb_bits, disk = 0, comp = c < k.nclusters ? k.ref[c] : 0;
+      if (i >= s->rt_size)
+        break;
+      if (!(s->rt[i] & ~511ULL) || (s->rt[i] & (s->cluster_size - 1)) ||
+          (s->rt[i] & ~511ULL) >= k.file_size) {
+        /* no (valid) block: the whole range reads 0 */
+        if (c >= k.nclusters) {
+          c = ((i + 1) << s->rb_bits) - 1;
+          continue;
+        }
+      }
+      else if ((r = qcow2_get_refcount (n, c, &disk)) < 0) {
+        res->check_errors++;
+        r = 0;
+        continue;
+      }
+      if (disk || comp) {
+        highest = c;
+        any = true;
+      }
+      if (disk == comp)
+        continue;
+      {
+        bool fixit = false;
+        if (disk > comp && (fix & VDK_FIX_LEAKS))
+          fixit = true;
+        else if (disk < comp && (fix & VDK_FIX_ERRORS) && disk > 0)
+          fixit = true;
+        report (&k, "%s cluster %" PRIu64 " refcount=%" PRIu64 " reference=%" PRIu64,
+                fixit ? "Repairing" : disk < comp ? "ERROR" : "Leaked", c, disk, comp);
+        if (fixit) {
+          r = qcow2_update_refcount (n, c << s->cluster_bits, s->cluster_size,
+                                     (int64_t) comp - (int64_t) disk);
+          if (r < 0) {
+            res->check_errors++;
+            r = 0;
+          }
+          else if (disk > comp)
+            res->leaks_fixed++;
+          else
+            res->corruptions_fixed++;
+        }
+        else if (disk < comp)
+          res->corruptions++;
+        else
+          res->leaks++;
+      }
+    }
+  }
+  if ((r = check_copied (&k, fix)) < 0)
+    goto out;
+  res->image_end_offset = any ? (int64_t) ((highest + 1) << s->cluster_bits) : 0;
+  if (fix && (res->leaks_fixed || res->corruptions_fixed))
+    r = vdk_node_flush (n->file);
+ out:
+  free (k.ref);
+  return r;
+}
+
+/* A dirty image (lazy refcounts, not closed cleanly) is opened for writing:
+ * fix the refcounts like qemu does (check -r all). */
+int
+qcow2_rebuild_refcounts_if_dirty (struct vdk_node *n)
+{
+  struct vdk_check res;
+  int r;
+
+  memset (&res, 0, sizeof res);
+  r = qcow2_check (n, VDK_FIX_LEAKS | VDK_FIX_ERRORS, &res);
+  if (r < 0)
+    return r;
+  if (res.corruptions)
+    return vdk_err (EIO, "%s: the image was not closed cleanly and its refcounts could not be"
+                    " repaired (%" PRId64 " errors); run 'vdk check -r all'", n->filename,
+                    res.corruptions);
+  return 0;
+}
