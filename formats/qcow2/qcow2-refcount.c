@@ -413,6 +413,7 @@ check_l2 (struct ck *k, uint64_t l2off, bool active)
       if (active) {
         k->res->allocated_clusters++;
         k->res->compressed_clusters++;
+        k->res->fragmented_clusters++;   /* by nature, as qemu counts them */
       }
       inc_ref (k, h, l);
       break;
@@ -589,6 +590,65 @@ compute_refs (struct ck *k)
   return 0;
 }
 
+/* Compare the refcounts on disk with the computed ones, for the clusters
+ * inside the file (as qemu does), fixing what FIX allows. */
+static int
+compare_refs (struct ck *k, int fix, uint64_t *highest_out, bool *any_out)
+{
+  struct vdk_node *n = k->n;
+  struct qcow2 *s = n->priv;
+  uint64_t highest = 0;
+  bool any = false;
+  int r = 0;
+
+  for (uint64_t c = 0; c < k->nclusters; c++) {
+    uint64_t i = c >> s->rb_bits, disk = 0, comp = k->ref[c], blk;
+    bool have_block;
+
+    blk = i < s->rt_size ? s->rt[i] & ~511ULL : 0;
+    have_block = blk && !(blk & (s->cluster_size - 1)) && blk < k->file_size;
+    if (have_block && (r = qcow2_get_refcount (n, c, &disk)) < 0) {
+      k->res->check_errors++;
+      r = 0;
+      continue;
+    }
+    if (disk || comp) {
+      highest = c;
+      any = true;
+    }
+    if (disk == comp)
+      continue;
+    {
+      bool fixit = false;
+      if (disk > comp && (fix & VDK_FIX_LEAKS))
+        fixit = true;
+      else if (disk < comp && (fix & VDK_FIX_ERRORS) && have_block)
+        fixit = true;
+      report (k, "%s cluster %" PRIu64 " refcount=%" PRIu64 " reference=%" PRIu64,
+              fixit ? "Repairing" : disk < comp ? "ERROR" : "Leaked", c, disk, comp);
+      if (fixit) {
+        r = qcow2_update_refcount (n, c << s->cluster_bits, s->cluster_size,
+                                   (int64_t) comp - (int64_t) disk);
+        if (r < 0) {
+          k->res->check_errors++;
+          r = 0;
+        }
+        else if (disk > comp)
+          k->res->leaks_fixed++;
+        else
+          k->res->corruptions_fixed++;
+      }
+      else if (disk < comp)
+        k->res->corruptions++;
+      else
+        k->res->leaks++;
+    }
+  }
+  *highest_out = highest;
+  *any_out = any;
+  return r;
+}
+
 int
 qcow2_check (struct vdk_node *n, int fix, struct vdk_check *res)
 {
@@ -613,57 +673,15 @@ qcow2_check (struct vdk_node *n, int fix, struct vdk_check *res)
   res->total_clusters = (s->size + s->cluster_size - 1) >> s->cluster_bits;
   if ((r = compute_refs (&k)) < 0)
     goto out;
-  /* refcounts on disk against the computed ones */
+  /* first report only, then (like qemu) compare again fixing */
   {
-    uint64_t last = VDK_MAX (k.nclusters, s->rt_size << s->rb_bits);
-    for (uint64_t c = 0; c < last; c++) {
-      uint64_t i = c >> s->rb_bits, disk = 0, comp = c < k.nclusters ? k.ref[c] : 0;
-      if (i >= s->rt_size)
-        break;
-      if (!(s->rt[i] & ~511ULL) || (s->rt[i] & (s->cluster_size - 1)) ||
-          (s->rt[i] & ~511ULL) >= k.file_size) {
-        /* no (valid) block: the whole range reads 0 */
-        if (c >= k.nclusters) {
-          c = ((i + 1) << s->rb_bits) - 1;
-          continue;
-        }
-      }
-      else if ((r = qcow2_get_refcount (n, c, &disk)) < 0) {
-        res->check_errors++;
-        r = 0;
-        continue;
-      }
-      if (disk || comp) {
-        highest = c;
-        any = true;
-      }
-      if (disk == comp)
-        continue;
-      {
-        bool fixit = false;
-        if (disk > comp && (fix & VDK_FIX_LEAKS))
-          fixit = true;
-        else if (disk < comp && (fix & VDK_FIX_ERRORS) && disk > 0)
-          fixit = true;
-        report (&k, "%s cluster %" PRIu64 " refcount=%" PRIu64 " reference=%" PRIu64,
-                fixit ? "Repairing" : disk < comp ? "ERROR" : "Leaked", c, disk, comp);
-        if (fixit) {
-          r = qcow2_update_refcount (n, c << s->cluster_bits, s->cluster_size,
-                                     (int64_t) comp - (int64_t) disk);
-          if (r < 0) {
-            res->check_errors++;
-            r = 0;
-          }
-          else if (disk > comp)
-            res->leaks_fixed++;
-          else
-            res->corruptions_fixed++;
-        }
-        else if (disk < comp)
-          res->corruptions++;
-        else
-          res->leaks++;
-      }
+    struct vdk_check pre = *res;
+    if ((r = compare_refs (&k, 0, &highest, &any)) < 0)
+      goto out;
+    if ((fix & (VDK_FIX_LEAKS | VDK_FIX_ERRORS)) && (res->leaks || res->corruptions)) {
+      *res = pre;
+      if ((r = compare_refs (&k, fix, &highest, &any)) < 0)
+        goto out;
     }
   }
   if ((r = check_copied (&k, fix)) < 0)

@@ -76,5 +76,8 @@ int cmd_convert (int argc, char **argv);
 int cmd_resize (int argc, char **argv);
 int cmd_compare (int argc, char **argv);
 int cmd_map (int argc, char **argv);
+int cmd_check (int argc, char **argv);
+int cmd_snapshot (int argc, char **argv);
+int cmd_amend (int argc, char **argv);
 
 #endif
