@@ -835,19 +835,20 @@ qcow2_write_zeroes (struct vdk_node *n, uint64_t off, uint64_t len, unsigned fla
   b = VDK_ROUND_DOWN (off + len, cs);
   if (off + len == n->size)
     b = VDK_ROUND_UP (off + len, cs);   /* the last partial cluster */
-  if (a >= b) {
-    a = b = off;
-  }
   z = calloc (1, cs);
   if (!z)
     return vdk_err (ENOMEM, "out of memory");
   r = 0;
-  if (off < a)
-    r = write_guest_locked (n, z, VDK_MIN (a, off + len) - off, off);
-  if (r == 0 && a < b)
-    r = set_clusters (n, a, b - a, true);
-  if (r == 0 && b < off + len && b >= a)
-    r = write_guest_locked (n, z, off + len - VDK_MAX (b, off), VDK_MAX (b, off));
+  {
+    uint64_t end = off + len, head_end = VDK_MIN (a, end), tail;
+    for (uint64_t p = off; r == 0 && p < head_end; p += cs)
+      r = write_guest_locked (n, z, VDK_MIN (cs, head_end - p), p);
+    if (r == 0 && a < b)
+      r = set_clusters (n, a, b - a, true);
+    tail = VDK_MAX (VDK_MAX (b, head_end), off);
+    for (uint64_t p = tail; r == 0 && p < end; p += cs)
+      r = write_guest_locked (n, z, VDK_MIN (cs, end - p), p);
+  }
   free (z);
   return r;
 }

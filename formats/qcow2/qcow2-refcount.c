@@ -213,24 +213,47 @@ grow_refcount_table (struct vdk_node *n, uint64_t min_index)
 }
 
 /* Make sure refcount block I exists.  A missing block means every cluster
- * of its range is free, so the block goes into the first one. */
+ * of its range is free, so the block goes into its own range (counting
+ * itself), avoiding the clusters [AVOID, AVOID+AVOID_N) that an allocation
+ * wants; when the range has no room left, it is allocated elsewhere. */
 static int
-ensure_refblock (struct vdk_node *n, uint64_t i)
+ensure_refblock (struct vdk_node *n, uint64_t i, uint64_t avoid, uint64_t avoid_n)
 {
   struct qcow2 *s = n->priv;
-  uint64_t cs = s->cluster_size, off;
+  uint64_t cs = s->cluster_size, E = s->rb_entries, c = i * E;
+  int64_t off;
+  bool self = true;
   uint8_t *blk;
   int r;
 
-  if (i >= s->rt_size && (r = grow_refcount_table (n, i)) < 0)
-    return r;
+  if (i >= s->rt_size) {
+    if ((r = grow_refcount_table (n, i)) < 0)
+      return r;
+    return 0;   /* the caller rescans: the new table took space */
+  }
   if (s->rt[i] & ~511ULL)
     return 0;
-  off = (i << s->rb_bits) * cs;
+  if (c >= avoid && c < avoid + avoid_n) {
+    c = avoid + avoid_n;
+    if (c >= (i + 1) * E)
+      self = false;
+  }
+  if (self)
+    off = c * cs;
+  else {
+    off = qcow2_alloc_clusters (n, cs);
+    if (off < 0)
+      return off;
+    if (s->rt[i] & ~511ULL) {   /* the recursion created it */
+      qcow2_free_clusters (n, off, cs);
+      return 0;
+    }
+  }
   blk = calloc (1, cs);
   if (!blk)
     return vdk_err (ENOMEM, "out of memory");
-  qcow2_rb_put (s, blk, 0, 1);
+  if (self)
+    qcow2_rb_put (s, blk, c - i * E, 1);
   r = vdk_node_pwrite (n->file, blk, cs, off, 0);
   free (blk);
   if (r < 0 || (r = vdk_node_flush (n->file)) < 0)
@@ -261,8 +284,11 @@ qcow2_update_refcount (struct vdk_node *n, uint64_t off, uint64_t len, int64_t d
     if (i >= s->rt_size || !(s->rt[i] & ~511ULL)) {
       if (delta < 0)
         return qcow2_mark_corrupt (n, "freeing cluster %" PRIu64 " which has no refcount", c);
-      if ((r = ensure_refblock (n, i)) < 0)
+      if ((r = ensure_refblock (n, i, c, 1)) < 0)
         return r;
+      if (i >= s->rt_size || !(s->rt[i] & ~511ULL))
+        return vdk_err (EIO, "%s: internal error: refcount block %" PRIu64 " missing",
+                        n->filename, i);
     }
     if ((r = qcow2_rb_load (n, s->rt[i] & ~511ULL, &rb)) < 0)
       return r;
@@ -310,25 +336,38 @@ qcow2_alloc_clusters (struct vdk_node *n, uint64_t bytes)
     s->free_hint = 1;
  retry:
   run = 0;
-  for (c = s->free_hint; c < limit; c++) {
-    uint64_t v;
-    if ((r = qcow2_get_refcount (n, c, &v)) < 0)
-      return r;
-    if (v) {
-      run = 0;
+  /* single clusters fill holes from the lowest free one; runs go next-fit
+   * from where the last run ended, so fragmented areas are not rescanned */
+  c = count == 1 ? s->free_hint : VDK_MAX (s->free_hint, s->run_hint);
+  while (c < limit && run < count) {
+    uint64_t i = c >> s->rb_bits, bend = (i + 1) << s->rb_bits;
+    uint8_t *rb;
+    if (i >= s->rt_size || !(s->rt[i] & ~511ULL)) {
+      /* no block: the whole range is free */
+      if (run == 0)
+        start = c;
+      run += bend - c;
+      c = bend;
       continue;
     }
-    if (run == 0)
-      start = c;
-    if (++run == count)
-      break;
+    if ((r = qcow2_rb_load (n, s->rt[i] & ~511ULL, &rb)) < 0)
+      return r;
+    for (; c < bend && run < count; c++) {
+      if (qcow2_rb_get (s, rb, c & (s->rb_entries - 1))) {
+        run = 0;
+        continue;
+      }
+      if (run == 0)
+        start = c;
+      run++;
+    }
   }
   if (c >= limit)
     return vdk_err (ENOSPC, "%s: no free cluster found", n->filename);
   /* every refcount block the run needs must exist first */
   for (uint64_t i = start >> s->rb_bits; i <= (start + count - 1) >> s->rb_bits; i++)
     if (i >= s->rt_size || !(s->rt[i] & ~511ULL)) {
-      if ((r = ensure_refblock (n, i)) < 0)
+      if ((r = ensure_refblock (n, i, start, count)) < 0)
         return r;
       goto retry;
     }
@@ -336,6 +375,8 @@ qcow2_alloc_clusters (struct vdk_node *n, uint64_t bytes)
     return r;
   if (count == 1 || start == s->free_hint)
     s->free_hint = start + count;
+  if (count > 1)
+    s->run_hint = start + count;
   return (int64_t) (start << s->cluster_bits);
 }
 

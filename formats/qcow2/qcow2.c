@@ -352,7 +352,7 @@ setup_caches (struct vdk_node *n, uint64_t l2_cache_bytes)
     slots = 8192;
   s->l2c_n = slots;
   s->l2c = calloc (slots, sizeof *s->l2c);
-  s->rbc_n = 8;
+  s->rbc_n = 32;
   s->rbc = calloc (s->rbc_n, sizeof *s->rbc);
   if (!s->l2c || !s->rbc)
     return vdk_err (ENOMEM, "out of memory");

@@ -157,7 +157,8 @@ struct qcow2 {
   uint8_t *zc_buf;
 
   uint64_t zfree;           /* next free byte for packed compressed data, 0 = none */
-  uint64_t free_hint;       /* cluster index to start free-space searches */
+  uint64_t free_hint;
+  uint64_t run_hint;        /* next-fit start for multi-cluster runs */       /* cluster index to start free-space searches */
   bool rdwr;
   bool dirty_set;           /* we set the dirty bit (lazy refcounts) */
   bool read_only_corrupt;
