@@ -12,7 +12,7 @@ qcow2_probe (const uint8_t *buf, size_t len, const char *filename)
 {
   (void) filename;
   if (len >= 8 && vdk_be32 (buf) == QCOW2_MAGIC &&
-      (vdk_be32 (buf + 4) == 2 || vdk_be32 (buf + 4) == 3))
+      vdk_be32 (buf + 4) >= 2)
     return 100;
   return 0;
 }
