@@ -389,6 +389,7 @@ struct ck {
   uint64_t nclusters;
   uint64_t file_size;
   uint64_t next_contig;
+  bool need_rebuild;      /* a referenced cluster has no refcount block */
 };
 
 static void
@@ -422,6 +423,9 @@ inc_ref (struct ck *k, uint64_t off, uint64_t len)
     if (c < k->nclusters && k->ref[c] < UINT32_MAX)
       k->ref[c]++;
 }
+
+static int rebuild_refcounts (struct ck *k, uint32_t order);
+static int compute_refs_without_rt (struct ck *k);
 
 static int
 check_l2 (struct ck *k, uint64_t l2off, bool active)
@@ -659,6 +663,8 @@ compare_refs (struct ck *k, int fix, uint64_t *highest_out, bool *any_out)
     }
     if (disk == comp)
       continue;
+    if (!have_block && comp)
+      k->need_rebuild = true;
     {
       bool fixit = false;
       if (disk > comp && (fix & VDK_FIX_LEAKS))
@@ -719,6 +725,34 @@ qcow2_check (struct vdk_node *n, int fix, struct vdk_check *res)
     struct vdk_check pre = *res;
     if ((r = compare_refs (&k, 0, &highest, &any)) < 0)
       goto out;
+    if ((fix & VDK_FIX_ERRORS) && k.need_rebuild) {
+      /* referenced clusters without a refcount block: build anew */
+      report (&k, "Rebuilding refcount structure");
+      memset (k.ref, 0, k.nclusters * 4);
+      *res = pre;
+      if ((r = compute_refs_without_rt (&k)) < 0 ||
+          (r = rebuild_refcounts (&k, s->refcount_order)) < 0)
+        goto out;
+      res->corruptions_fixed += 1;
+      /* compare against the new structure (which counts itself) */
+      free (k.ref);
+      k.file_size = qcow2_file_end (n);
+      k.nclusters = (k.file_size + s->cluster_size - 1) >> s->cluster_bits;
+      k.ref = calloc (k.nclusters ? k.nclusters : 1, 4);
+      if (!k.ref) {
+        r = vdk_err (ENOMEM, "out of memory");
+        goto out;
+      }
+      {
+        struct vdk_check keep = *res;
+        if ((r = compute_refs (&k)) < 0)
+          goto out;
+        *res = keep;
+      }
+      pre = *res;
+      if ((r = compare_refs (&k, 0, &highest, &any)) < 0)
+        goto out;
+    }
     if ((fix & (VDK_FIX_LEAKS | VDK_FIX_ERRORS)) && (res->leaks || res->corruptions)) {
       *res = pre;
       if ((r = compare_refs (&k, fix, &highest, &any)) < 0)
@@ -731,6 +765,151 @@ qcow2_check (struct vdk_node *n, int fix, struct vdk_check *res)
   if (fix && (res->leaks_fixed || res->corruptions_fixed))
     r = vdk_node_flush (n->file);
  out:
+  free (k.ref);
+  return r;
+}
+
+/* Write a whole new refcount structure of width 2^ORDER from the computed
+ * references in K (which must not count the old structure), behind
+ * everything else in the file; flush; switch the header; the old table and
+ * blocks are then simply unreferenced. */
+static int
+rebuild_refcounts (struct ck *k, uint32_t order)
+{
+  struct vdk_node *n = k->n;
+  struct qcow2 *s = n->priv;
+  struct qcow2 ns = *s;     /* only for the new width's helpers */
+  uint64_t cs = s->cluster_size, per = cs / 8, E, p = 0, T = 1, nb = 1, maxv;
+  uint64_t *rt = NULL;
+  uint8_t *blk = NULL;
+  int r = 0;
+
+  ns.refcount_order = order;
+  E = (cs * 8) >> order;
+  maxv = order == 6 ? UINT64_MAX : (1ULL << (1u << order)) - 1;
+  for (uint64_t c = 0; c < k->nclusters; c++) {
+    if (k->ref[c])
+      p = c + 1;
+    if (k->ref[c] > maxv)
+      return vdk_err (ERANGE, "%s: cluster %" PRIu64 " has %u references, more than %u-bit"
+                      " refcounts can hold", n->filename, c, k->ref[c], 1u << order);
+  }
+  p = VDK_MAX (p, (uint64_t) 1);
+  for (int iter = 0; iter < 64; iter++) {
+    uint64_t need_nb = (p + T + nb + E - 1) / E, need_T = (need_nb + per - 1) / per;
+    if (need_nb <= nb && need_T <= T)
+      break;
+    nb = VDK_MAX (nb, need_nb);
+    T = VDK_MAX (T, need_T);
+  }
+  if (T * cs > QCOW2_MAX_RT_BYTES)
+    return vdk_err (EFBIG, "%s: refcount table would be too large", n->filename);
+  rt = calloc (T * per, 8);
+  blk = malloc (VDK_MAX (cs, T * cs));
+  if (!rt || !blk) {
+    r = vdk_err (ENOMEM, "out of memory");
+    goto out;
+  }
+  for (uint64_t b = 0; b < nb; b++) {
+    bool any = false;
+    memset (blk, 0, cs);
+    for (uint64_t j = 0; j < E; j++) {
+      uint64_t c = b * E + j, v = 0;
+      if (c < k->nclusters)
+        v = k->ref[c];
+      if (c >= p && c < p + T + nb)
+        v = 1;
+      if (v) {
+        qcow2_rb_put (&ns, blk, j, v);
+        any = true;
+      }
+    }
+    if (!any && b != (p + T + b) / E)
+      continue;
+    if ((r = vdk_node_pwrite (n->file, blk, cs, (p + T + b) * cs, 0)) < 0)
+      goto out;
+    rt[b] = (p + T + b) * cs;
+  }
+  memset (blk, 0, T * cs);
+  for (uint64_t i = 0; i < T * per; i++)
+    vdk_put_be64 (blk + i * 8, rt[i]);
+  if ((r = vdk_node_pwrite (n->file, blk, T * cs, p * cs, 0)) < 0 ||
+      (r = vdk_node_flush (n->file)) < 0)
+    goto out;
+  {
+    struct qcow2 old = *s;
+    s->refcount_order = order;
+    s->refcount_table_offset = p * cs;
+    s->refcount_table_clusters = T;
+    if ((r = qcow2_write_header_fields (n)) < 0 || (r = vdk_node_flush (n->file)) < 0) {
+      s->refcount_order = old.refcount_order;
+      s->refcount_table_offset = old.refcount_table_offset;
+      s->refcount_table_clusters = old.refcount_table_clusters;
+      goto out;
+    }
+  }
+  free (s->rt);
+  s->rt = rt;
+  rt = NULL;
+  s->rt_size = T * per;
+  s->refcount_bits = 1u << order;
+  s->rb_bits = s->cluster_bits + 3 - order;
+  s->rb_entries = 1ULL << s->rb_bits;
+  s->refcount_max = maxv;
+  s->free_hint = 1;
+  s->run_hint = 0;
+  s->zfree = 0;
+  qcow2_rb_drop_cache (n);
+ out:
+  free (rt);
+  free (blk);
+  return r;
+}
+
+/* References without the current refcount structure itself. */
+static int
+compute_refs_without_rt (struct ck *k)
+{
+  struct qcow2 *s = k->n->priv;
+  int r = compute_refs (k);
+  if (r < 0)
+    return r;
+  for (uint64_t c = s->refcount_table_offset >> s->cluster_bits;
+       c < (s->refcount_table_offset >> s->cluster_bits) + s->refcount_table_clusters; c++)
+    if (c < k->nclusters && k->ref[c])
+      k->ref[c]--;
+  for (uint64_t i = 0; i < s->rt_size; i++) {
+    uint64_t c = (s->rt[i] & ~511ULL) >> s->cluster_bits;
+    if (c && c < k->nclusters && k->ref[c])
+      k->ref[c]--;
+  }
+  return 0;
+}
+
+int
+qcow2_change_refcount_order (struct vdk_node *n, uint32_t order)
+{
+  struct qcow2 *s = n->priv;
+  struct vdk_check res;
+  struct ck k;
+  int r;
+
+  memset (&res, 0, sizeof res);
+  memset (&k, 0, sizeof k);
+  k.n = n;
+  k.res = &res;
+  k.file_size = qcow2_file_end (n);
+  k.nclusters = (k.file_size + s->cluster_size - 1) >> s->cluster_bits;
+  if (k.nclusters * 4 > VDK_MAX_META_ALLOC)
+    return vdk_err (EFBIG, "%s: image file too large", n->filename);
+  k.ref = calloc (k.nclusters ? k.nclusters : 1, 4);
+  if (!k.ref)
+    return vdk_err (ENOMEM, "out of memory");
+  r = compute_refs_without_rt (&k);
+  if (r == 0 && (res.corruptions || res.check_errors))
+    r = vdk_err (EIO, "%s: the image has errors; run 'vdk check -r all' first", n->filename);
+  if (r == 0)
+    r = rebuild_refcounts (&k, order);
   free (k.ref);
   return r;
 }

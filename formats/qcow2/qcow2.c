@@ -1064,11 +1064,24 @@ qcow2_amend (struct vdk_node *n, struct vdk_opts *opts)
         ((r = qcow2_write_header_fields (n)) < 0 || (r = vdk_node_flush (n->file)) < 0))
       return r;
   }
-  if ((v = vdk_opts_take (opts, "refcount_bits"))) {
-    uint64_t rb = strtoull (v, NULL, 10);
-    if (rb != s->refcount_bits)
-      return vdk_err (ENOTSUP, "%s: changing refcount_bits is not supported by vdk amend",
-                      n->filename);
+  {
+    uint64_t rb;
+    if ((r = vdk_opts_take_uint (opts, "refcount_bits", &rb)) < 0)
+      return r;
+    if (r == 1 && rb != s->refcount_bits) {
+      uint32_t order = 0;
+      if (!VDK_IS_POW2 (rb) || rb > 64)
+        return vdk_err (EINVAL, "Refcount width must be a power of two and may not exceed 64"
+                        " bits");
+      if (s->version < 3)
+        return vdk_err (EINVAL, "%s: Different refcount widths than 16 bits require"
+                        " compatibility level 1.1 or above (use compat=1.1 or greater)",
+                        n->filename);
+      while ((1u << order) < rb)
+        order++;
+      if ((r = qcow2_change_refcount_order (n, order)) < 0)
+        return r;
+    }
   }
   return 0;
 }

@@ -204,6 +204,7 @@ int qcow2_rb_load (struct vdk_node *n, uint64_t off, uint8_t **out);
 void qcow2_rb_drop_cache (struct vdk_node *n);
 int qcow2_check (struct vdk_node *n, int fix, struct vdk_check *res);
 int qcow2_rebuild_refcounts_if_dirty (struct vdk_node *n);
+int qcow2_change_refcount_order (struct vdk_node *n, uint32_t order);
 
 /* qcow2-snapshot.c */
 int qcow2_read_snapshots (struct vdk_node *n);
