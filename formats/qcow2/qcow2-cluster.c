@@ -542,6 +542,12 @@ set_dirty (struct vdk_node *n)
   struct qcow2 *s = n->priv;
   int r;
 
+  if (s->autoclear & QCOW2_AUTOCLEAR_BITMAPS) {
+    /* we do not update persistent bitmaps: mark them inconsistent */
+    s->autoclear &= ~QCOW2_AUTOCLEAR_BITMAPS;
+    if ((r = qcow2_write_header_fields (n)) < 0 || (r = vdk_node_flush (n->file)) < 0)
+      return r;
+  }
   if (s->dirty_set || !(s->compat & QCOW2_COMPAT_LAZY_REFCOUNTS) || s->version < 3)
     return 0;
   s->incompat |= QCOW2_INCOMPAT_DIRTY;

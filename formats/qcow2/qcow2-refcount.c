@@ -594,6 +594,58 @@ check_copied (struct ck *k, int fix)
   return 0;
 }
 
+/* Persistent dirty bitmaps (kept, not maintained): their directory, tables
+ * and data clusters are referenced. */
+static int
+count_bitmaps (struct ck *k)
+{
+  struct vdk_node *n = k->n;
+  struct qcow2 *s = n->priv;
+  uint64_t dsz = s->bitmap_dir_size, p = 0;
+  uint8_t *dir;
+  int r;
+
+  if (dsz == 0)
+    return 0;
+  if (dsz > (64u << 20) || !vdk_range_ok (s->bitmap_dir_offset, dsz, k->file_size)) {
+    report (k, "ERROR bitmap directory at 0x%" PRIx64 " is invalid", s->bitmap_dir_offset);
+    k->res->corruptions++;
+    return 0;
+  }
+  inc_ref (k, s->bitmap_dir_offset, dsz);
+  dir = malloc (dsz);
+  if (!dir)
+    return vdk_err (ENOMEM, "out of memory");
+  if ((r = vdk_node_pread (n->file, dir, dsz, s->bitmap_dir_offset)) < 0) {
+    free (dir);
+    k->res->check_errors++;
+    return 0;
+  }
+  for (uint32_t i = 0; i < s->nb_bitmaps && p + 24 <= dsz; i++) {
+    uint64_t toff = vdk_be64 (dir + p), tsz = vdk_be32 (dir + p + 8);
+    uint64_t nsz = vdk_be16 (dir + p + 18), esz = vdk_be32 (dir + p + 20);
+    uint64_t *t;
+    if (tsz && tsz * 8 <= VDK_MAX_META_ALLOC && vdk_range_ok (toff, tsz * 8, k->file_size)) {
+      inc_ref (k, toff, tsz * 8);
+      t = malloc (tsz * 8);
+      if (!t) {
+        free (dir);
+        return vdk_err (ENOMEM, "out of memory");
+      }
+      if (vdk_node_pread (n->file, t, tsz * 8, toff) == 0)
+        for (uint64_t j = 0; j < tsz; j++) {
+          uint64_t d = be64toh (t[j]) & QCOW2_L2E_OFFSET_MASK;
+          if (d)
+            inc_ref (k, d, s->cluster_size);
+        }
+      free (t);
+    }
+    p = VDK_ROUND_UP (p + 24 + esz + nsz, 8);
+  }
+  free (dir);
+  return 0;
+}
+
 /* Count every reference the metadata makes. */
 static int
 compute_refs (struct ck *k)
@@ -613,8 +665,9 @@ compute_refs (struct ck *k)
   if (s->nb_snapshots)
     inc_ref (k, s->snapshots_offset, s->snap_table_size);
   inc_ref (k, s->refcount_table_offset, (uint64_t) s->refcount_table_clusters << s->cluster_bits);
-  if (s->has_bitmaps_ext && (s->autoclear & QCOW2_AUTOCLEAR_BITMAPS))
-    inc_ref (k, s->bitmap_dir_offset, s->bitmap_dir_size);
+  if (s->has_bitmaps_ext && (s->autoclear & QCOW2_AUTOCLEAR_BITMAPS) &&
+      (r = count_bitmaps (k)) < 0)
+    return r;
   for (uint64_t i = 0; i < s->rt_size; i++) {
     uint64_t off = s->rt[i] & ~511ULL;
     if (!off)

@@ -352,7 +352,8 @@ setup_caches (struct vdk_node *n, uint64_t l2_cache_bytes)
     slots = 8192;
   s->l2c_n = slots;
   s->l2c = calloc (slots, sizeof *s->l2c);
-  s->rbc_n = 32;
+  s->rbc_n = s->rbc_bytes ? VDK_MAX ((uint64_t) 4, VDK_MIN ((uint64_t) 256,
+                                                            s->rbc_bytes / s->cluster_size)) : 32;
   s->rbc = calloc (s->rbc_n, sizeof *s->rbc);
   if (!s->l2c || !s->rbc)
     return vdk_err (ENOMEM, "out of memory");
@@ -380,10 +381,14 @@ qcow2_open (struct vdk_node *n, struct vdk_opts *opts, unsigned flags)
     l2_cache = 0;
   dfopt = vdk_opts_take (opts, "data-file");
   {
-    uint64_t dummy;
-    if ((r = vdk_opts_take_size (opts, "cache-size", &dummy)) < 0 ||
-        (r = vdk_opts_take_size (opts, "refcount-cache-size", &dummy)) < 0)
+    /* cache-size (qemu's total) sizes the L2 cache unless l2-cache-size
+     * is given; refcount-cache-size the refcount block cache */
+    uint64_t total = 0;
+    if ((r = vdk_opts_take_size (opts, "cache-size", &total)) < 0 ||
+        (r = vdk_opts_take_size (opts, "refcount-cache-size", &s->rbc_bytes)) < 0)
       goto fail;
+    if (!l2_cache && total)
+      l2_cache = total;
   }
 
   if (file_size < QCOW2_V2_HEADER_LEN) {
@@ -648,9 +653,9 @@ qcow2_open (struct vdk_node *n, struct vdk_opts *opts, unsigned flags)
   hdr = NULL;
 
   if (s->rdwr) {
-    /* Clear the autoclear bits we do not maintain (bitmaps): the spec says
-     * a writer that does not know them must. */
-    uint64_t keep = s->autoclear & QCOW2_AUTOCLEAR_DATA_RAW;
+    /* Clear the autoclear bits we do not know, as the spec says; the
+     * bitmaps bit (kept, not maintained) goes at the first write. */
+    uint64_t keep = s->autoclear & (QCOW2_AUTOCLEAR_DATA_RAW | QCOW2_AUTOCLEAR_BITMAPS);
     bool changed = keep != s->autoclear;
     s->autoclear = keep;
     if (s->incompat & QCOW2_INCOMPAT_DIRTY) {
@@ -945,11 +950,11 @@ qcow2_create (struct vdk_node *file, uint64_t size, struct vdk_opts *opts)
   n->size = size;
   if ((r = qcow2_update_header (n)) < 0)
     goto out;
+  if (df && (r = vdk_node_truncate (dnode, size, pa == VDK_PREALLOC_METADATA || !dfraw
+                                    ? VDK_PREALLOC_OFF : pa, true)) < 0)
+    goto out;
   if (df && dfraw) {
-    /* A raw data file is the guest disk: size it, map it 1:1. */
-    if ((r = vdk_node_truncate (dnode, size, pa == VDK_PREALLOC_METADATA ? VDK_PREALLOC_OFF : pa,
-                                true)) < 0)
-      goto out;
+    /* A raw data file is the guest disk: map it 1:1. */
     if ((r = qcow2_preallocate (n, 0, size, VDK_PREALLOC_METADATA)) < 0)
       goto out;
   }

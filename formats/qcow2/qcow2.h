@@ -150,6 +150,7 @@ struct qcow2 {
   size_t l2c_n;
   struct qcow2_rb_slot *rbc;
   size_t rbc_n;
+  uint64_t rbc_bytes;       /* refcount-cache-size option */
   uint64_t lru_clock;
 
   /* compressed read cache: one decoded cluster */

@@ -44,6 +44,15 @@ qemu-img create -q -f qcow2 -o extended_l2=on,refcount_bits=4 e.qcow2 4M
 qemu-io -c 'write 5k 3k' e.qcow2 > /dev/null
 [ "$(both e.qcow2)" = 0 ] || fail "extended_l2 image"
 
+# persistent bitmaps (kept by vdk, not maintained): their clusters count
+qemu-img create -q -f qcow2 bm.qcow2 4M
+qemu-img bitmap --add bm.qcow2 b0
+qemu-io -c 'write 0 1M' bm.qcow2 > /dev/null
+qemu-img bitmap --add bm.qcow2 b1
+[ "$(both bm.qcow2)" = 0 ] || fail "image with bitmaps"
+expect_rc 0 "$VDK" check -r all bm.qcow2
+qemu-img info bm.qcow2 | grep -q "name: b1" || fail "bitmaps lost by a check"
+
 # a leaked cluster past the data
 qemu-img create -q -f qcow2 l.qcow2 1M
 qemu-io -c 'write 0 64k' -c 'write -c 128k 64k' l.qcow2 > /dev/null
