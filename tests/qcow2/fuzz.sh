@@ -27,8 +27,9 @@ for f in corpus/c0.qcow2 corpus/c2.qcow2; do
     done
   done
 done
-"$F" corpus/* || fail "fuzz harness failed on the corpus"
-if "$F" -help=1 2>&1 | grep -q libFuzzer; then
+"$F" corpus/* > replay.log 2>&1 || { tail -30 replay.log; fail "fuzz harness failed on the corpus"; }
+"$F" -help=1 > help.txt 2>&1 || true
+if grep -q libFuzzer help.txt; then
   "$F" -max_total_time=${QCOW2_FUZZ_SECONDS:-8} -rss_limit_mb=1024 -timeout=10 \
     -artifact_prefix="$TMP/" corpus > fuzz.log 2>&1 || { tail -30 fuzz.log; fail "fuzzer found a crash"; }
 fi
