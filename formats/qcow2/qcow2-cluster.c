@@ -906,13 +906,51 @@ compress_cluster (struct vdk_node *n, const uint8_t *in, uint8_t *out, size_t *o
   return 0;
 }
 
+/* Link a batch of compressed clusters whose data is written: one flush
+ * (refcounts and data on disk), then the L2 entries, then the old clusters
+ * are released. */
+struct zbatch {
+  size_t n;
+  uint64_t off[256], entry[256];
+};
+
+static int
+zbatch_commit (struct vdk_node *n, struct zbatch *b)
+{
+  struct qcow2 *s = n->priv;
+  int r = 0;
+
+  if (b->n == 0)
+    return 0;
+  if ((r = vdk_node_flush (n->file)) < 0)
+    goto out;
+  for (size_t i = 0; i < b->n; i++) {
+    uint64_t l2off = s->l1[qcow2_l1_index (s, b->off[i])] & QCOW2_L1E_OFFSET_MASK;
+    uint64_t idx = qcow2_l2_index (s, b->off[i]), old;
+    uint8_t *l2;
+    if ((r = qcow2_l2_load (n, l2off, &l2)) < 0)
+      goto out;
+    old = qcow2_l2_entry (s, l2, idx);
+    if ((r = qcow2_l2_set (n, l2off, idx, b->entry[i], 0)) < 0)
+      goto out;
+    free_old_entry (n, old);
+  }
+ out:
+  b->n = 0;
+  s->zc_entry = 0;
+  return r;
+}
+
 int
 qcow2_pwrite_compressed (struct vdk_node *n, const void *vbuf, size_t len, uint64_t off)
 {
   struct qcow2 *s = n->priv;
   const uint8_t *buf = vbuf;
   uint64_t cs = s->cluster_size;
+  struct zbatch *b;
   uint8_t *in, *out;
+  const uint8_t *pbuf = NULL;   /* a pending run of incompressible clusters */
+  uint64_t poff = 0, plen = 0;
   int r = 0;
 
   if (s->data_node)
@@ -926,15 +964,14 @@ qcow2_pwrite_compressed (struct vdk_node *n, const void *vbuf, size_t len, uint6
     return r;
   in = malloc (cs);
   out = malloc (cs);
-  if (!in || !out) {
-    free (in);
-    free (out);
-    return vdk_err (ENOMEM, "out of memory");
+  b = calloc (1, sizeof *b);
+  if (!in || !out || !b) {
+    r = vdk_err (ENOMEM, "out of memory");
+    goto out;
   }
   while (len > 0 && r == 0) {
     size_t l = VDK_MIN (len, (size_t) cs), clen = 0;
-    uint64_t l2off, idx, old, coff, nsec;
-    uint8_t *l2;
+    uint64_t l2off, coff, nsec;
     int64_t host;
 
     memcpy (in, buf, l);
@@ -943,8 +980,16 @@ qcow2_pwrite_compressed (struct vdk_node *n, const void *vbuf, size_t len, uint6
     if ((r = compress_cluster (n, in, out, &clen)) < 0)
       break;
     if (clen >= cs || (l < cs && off + l != n->size)) {
-      /* incompressible: store it plainly */
-      r = write_guest_locked (n, buf, l, off);
+      /* incompressible: store it plainly, contiguous ones together */
+      if (plen && poff + plen != off) {
+        r = write_guest_locked (n, pbuf, plen, poff);
+        plen = 0;
+      }
+      if (!plen) {
+        pbuf = buf;
+        poff = off;
+      }
+      plen += l;
       goto next;
     }
     if ((r = l2_for_write (n, off, &l2off)) < 0)
@@ -964,24 +1009,24 @@ qcow2_pwrite_compressed (struct vdk_node *n, const void *vbuf, size_t len, uint6
       coff = host;
     }
     s->zfree = (coff + clen) & (cs - 1) ? coff + clen : 0;
-    if ((r = vdk_node_pwrite (n->file, out, clen, coff, 0)) < 0 ||
-        (r = vdk_node_flush (n->file)) < 0)
+    if ((r = vdk_node_pwrite (n->file, out, clen, coff, 0)) < 0)
       break;
     nsec = ((coff + clen - 1) >> 9) - (coff >> 9);
-    if ((r = qcow2_l2_load (n, l2off, &l2)) < 0)
-      break;
-    idx = qcow2_l2_index (s, off);
-    old = qcow2_l2_entry (s, l2, idx);
-    if ((r = qcow2_l2_set (n, l2off, idx,
-                           QCOW2_OFLAG_COMPRESSED | (nsec << s->csize_shift) | coff, 0)) < 0)
-      break;
-    free_old_entry (n, old);
-    s->zc_entry = 0;
+    b->off[b->n] = off;
+    b->entry[b->n] = QCOW2_OFLAG_COMPRESSED | (nsec << s->csize_shift) | coff;
+    if (++b->n == VDK_ARRAY_SIZE (b->off))
+      r = zbatch_commit (n, b);
   next:
     buf += l;
     off += l;
     len -= l;
   }
+  if (r == 0 && plen)
+    r = write_guest_locked (n, pbuf, plen, poff);
+  if (r == 0)
+    r = zbatch_commit (n, b);
+ out:
+  free (b);
   free (in);
   free (out);
   return r;
@@ -1065,6 +1110,8 @@ qcow2_truncate (struct vdk_node *n, uint64_t size, enum vdk_prealloc p, bool shr
   if (s->data_file_raw)
     return vdk_err (ENOTSUP, "%s: cannot resize an image with a raw external data file",
                     n->filename);
+  if (size & 511)
+    return vdk_err (EINVAL, "%s: The new size must be a multiple of 512", n->filename);
   if (size < old) {
     if (!shrink)
       return vdk_err (EINVAL, "%s: Use the --shrink option to perform a shrink operation",

@@ -816,6 +816,8 @@ qcow2_create (struct vdk_node *file, uint64_t size, struct vdk_opts *opts)
     return vdk_err (EINVAL, "Backing file name too long");
   for (cbits = 9; (1ULL << cbits) < cs; cbits++)
     ;
+  /* qemu keeps qcow2 sizes in 512-byte sectors */
+  size = VDK_ROUND_UP (size, 512);
 
   /* Build the private state of an empty image and write it with the
    * driver's own functions. */

@@ -52,6 +52,13 @@ for p in metadata falloc full; do
   rm -f p.qcow2
 done
 
+# sizes are whole 512-byte sectors, as qemu keeps them
+"$VDK" create -q -f qcow2 u.qcow2 1000
+[ "$(qemu-img info --output=json u.qcow2 | grep '"virtual-size"' | tr -dc 0-9)" = 1024 ] ||
+  fail "create did not round the size up to 512"
+expect_rc 1 "$VDK" resize u.qcow2 3000
+expect_grep "multiple of 512" "$TMP/err"
+
 # no shrinking with internal snapshots
 "$VDK" create -q -f qcow2 s.qcow2 2M
 "$VDK" snapshot -c s s.qcow2
