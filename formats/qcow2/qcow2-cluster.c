@@ -526,15 +526,9 @@ l2_for_write (struct vdk_node *n, uint64_t off, uint64_t *l2off_out)
 
 /* ---- allocation ------------------------------------------------------------ */
 
-/* What alloc_commit has to do; one at a time (the node lock is held from
- * alloc to alloc_commit for new allocations). */
-struct pending {
-  uint64_t l2off, idx, count;
-  uint64_t host;          /* first new host cluster */
-  bool reuse;             /* host is the old preallocated cluster: no free */
-  uint64_t old_entry[64]; /* to free after the switch */
-};
-static _Thread_local struct pending pend;
+/* What alloc_commit has to do lives in s->pend: one at a time, since the
+ * node lock is held from alloc to alloc_commit for new allocations. */
+#define pend (s->pend)
 
 static int
 set_dirty (struct vdk_node *n)
@@ -731,7 +725,7 @@ int
 qcow2_alloc_commit (struct vdk_node *n, const struct vdk_extent *e)
 {
   struct qcow2 *s = n->priv;
-  struct pending *p = e->cookie_ptr;
+  struct qcow2_pending *p = e->cookie_ptr;
   uint8_t *l2;
   int r;
 
