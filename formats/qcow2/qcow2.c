@@ -1000,6 +1000,62 @@ qcow2_set_backing (struct vdk_node *n, const char *backing, const char *fmt)
   return r;
 }
 
+/* For a downgrade to compat 0.10: zero clusters become unallocated (no
+ * backing file) or allocated clusters full of zeroes. */
+static int
+expand_zero_clusters (struct vdk_node *n)
+{
+  struct qcow2 *s = n->priv;
+  uint64_t cs = s->cluster_size;
+  bool backing = s->backing_file && s->backing_file[0];
+  uint8_t *z = calloc (1, cs);
+  int r = 0;
+
+  if (!z)
+    return vdk_err (ENOMEM, "out of memory");
+  for (uint32_t i = 0; i < s->l1_size && r == 0; i++) {
+    uint64_t l2off = s->l1[i] & QCOW2_L1E_OFFSET_MASK;
+    if (!l2off)
+      continue;
+    for (uint64_t j = 0; j < s->l2_entries && r == 0; j++) {
+      uint8_t *l2;
+      uint64_t e, host, ne;
+      enum qcow2_ctype t;
+      if ((r = qcow2_l2_load (n, l2off, &l2)) < 0)
+        break;
+      e = qcow2_l2_entry (s, l2, j);
+      t = qcow2_cluster_type (n, e);
+      if (t != QCOW2_C_ZERO_PLAIN && t != QCOW2_C_ZERO_ALLOC)
+        continue;
+      if (t == QCOW2_C_ZERO_PLAIN && !backing) {
+        r = qcow2_l2_set (n, l2off, j, 0, 0);
+        continue;
+      }
+      if (!(s->l1[i] & QCOW2_OFLAG_COPIED))
+        return vdk_err (ENOTSUP, "%s: shared L2 table; cannot downgrade", n->filename);
+      if (t == QCOW2_C_ZERO_ALLOC && (e & QCOW2_OFLAG_COPIED))
+        host = e & QCOW2_L2E_OFFSET_MASK;
+      else {
+        int64_t h = qcow2_alloc_clusters (n, cs);
+        if (h < 0) {
+          r = h;
+          break;
+        }
+        host = h;
+      }
+      ne = host | QCOW2_OFLAG_COPIED;
+      if ((r = vdk_node_pwrite (n->file, z, cs, host, 0)) < 0 ||
+          (r = vdk_node_flush (n->file)) < 0 ||
+          (r = qcow2_l2_set (n, l2off, j, ne, 0)) < 0)
+        break;
+      if (t == QCOW2_C_ZERO_ALLOC && !(e & QCOW2_OFLAG_COPIED))
+        qcow2_free_clusters (n, e & QCOW2_L2E_OFFSET_MASK, cs);
+    }
+  }
+  free (z);
+  return r;
+}
+
 static int
 qcow2_amend (struct vdk_node *n, struct vdk_opts *opts)
 {
@@ -1026,19 +1082,14 @@ qcow2_amend (struct vdk_node *n, struct vdk_opts *opts)
         if (s->compat & QCOW2_COMPAT_LAZY_REFCOUNTS)
           return vdk_err (ENOTSUP, "%s: cannot downgrade with lazy refcounts on; turn them off"
                           " (lazy_refcounts=off) first", n->filename);
-        /* zero clusters do not exist in v2 */
-        for (uint32_t i = 0; i < s->l1_size; i++) {
-          uint64_t l2off = s->l1[i] & QCOW2_L1E_OFFSET_MASK;
-          uint8_t *l2;
-          if (!l2off)
-            continue;
-          if ((r = qcow2_l2_load (n, l2off, &l2)) < 0)
-            return r;
-          for (uint64_t j = 0; j < s->l2_entries; j++)
-            if (qcow2_l2_entry (s, l2, j) & QCOW2_OFLAG_ZERO)
-              return vdk_err (ENOTSUP, "%s: cannot downgrade an image with zero clusters",
-                              n->filename);
-        }
+        if (s->has_bitmaps_ext)
+          return vdk_err (ENOTSUP, "%s: cannot downgrade an image with persistent bitmaps",
+                          n->filename);
+        if (s->nb_snapshots)
+          return vdk_err (ENOTSUP, "%s: cannot downgrade an image with snapshots", n->filename);
+        /* zero clusters do not exist in v2: expand them */
+        if ((r = expand_zero_clusters (n)) < 0)
+          return r;
         if (s->nb_snapshots)
           return vdk_err (ENOTSUP, "%s: cannot downgrade an image with snapshots", n->filename);
         s->version = 2;

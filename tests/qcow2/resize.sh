@@ -86,7 +86,17 @@ qemu-img compare -q a.raw a.qcow2 || fail "data after compat=0.10"
 qemu-img info a.qcow2 | grep -q "compat: 1.1" || fail "amend compat=1.1"
 clean a.qcow2 "compat=1.1"
 expect_rc 1 "$VDK" amend -o cluster_size=4k a.qcow2
-qemu-io -c 'write -z 0 64k' a.qcow2 > /dev/null
-expect_rc 1 "$VDK" amend -o compat=0.10 a.qcow2
-expect_grep "zero clusters" "$TMP/err"
+# zero clusters are expanded on a downgrade, with and without a backing file
+qemu-io -c 'write -z 0 64k' -c 'write -z -u 1M 64k' a.qcow2 > /dev/null
+qemu-img convert -O raw a.qcow2 a.raw
+"$VDK" amend -o compat=0.10 a.qcow2
+clean a.qcow2 "downgrade with zero clusters"
+qemu-img compare -q a.raw a.qcow2 || fail "data after downgrading zero clusters"
+head -c 2M /dev/urandom > bk.raw
+qemu-img create -q -f qcow2 -b bk.raw -F raw o.qcow2 2M
+qemu-io -c 'write -z 0 64k' -c 'write -z 1M 4k' o.qcow2 > /dev/null
+qemu-img convert -O raw o.qcow2 o.raw
+"$VDK" amend -o compat=0.10 o.qcow2
+clean o.qcow2 "downgrade of an overlay with zero clusters"
+qemu-img compare -q o.raw o.qcow2 || fail "overlay data after downgrade"
 echo OK
