@@ -6,7 +6,8 @@
  *
  * The input is the image file itself (in a memfd): opened without backing
  * files or locks, then its info, every guest byte (capped) and a check are
- * read through the public API. */
+ * read through the public API; then it is opened for writing and written,
+ * zeroed, discarded, snapshotted and repaired (the memfd is a copy). */
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -55,6 +56,25 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
         break;
     }
     disk_check (d, 0, &res, quiet, NULL);
+    disk_close (d);
+  }
+  if (disk_open (&d, path, "qcow2", DISK_OPEN_RDWR | DISK_OPEN_NO_BACKING | DISK_OPEN_NO_LOCK,
+                 NULL) == 0) {
+    uint64_t sz = (uint64_t) disk_get_size (d);
+    memset (buf, 0xa5, sizeof buf);
+    if (sz >= 3 * sizeof buf) {
+      disk_pwrite (d, buf, 1000, 512, 0);
+      disk_pwrite (d, buf, sizeof buf, sz - sizeof buf, 0);
+      disk_write_zeroes (d, sizeof buf, sizeof buf, 0);
+      disk_discard (d, 0, sizeof buf);
+      disk_pwrite (d, buf, sizeof buf, sizeof buf, DISK_COMPRESSED);
+      if (disk_snapshot_create (d, "f") == 0) {
+        disk_pwrite (d, buf, 4096, 0, 0);
+        disk_snapshot_apply (d, "f");
+        disk_snapshot_delete (d, "f");
+      }
+    }
+    disk_check (d, DISK_CHECK_FIX_LEAKS | DISK_CHECK_FIX_ERRORS, &res, quiet, NULL);
     disk_close (d);
   }
   close (fd);
