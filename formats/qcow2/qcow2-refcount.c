@@ -233,6 +233,9 @@ ensure_refblock (struct vdk_node *n, uint64_t i, uint64_t avoid, uint64_t avoid_
   }
   if (s->rt[i] & ~511ULL)
     return 0;
+  if (i == 0)
+    return qcow2_mark_corrupt (n, "the refcount block for the first clusters (the header)"
+                               " is missing");
   if (c >= avoid && c < avoid + avoid_n) {
     c = avoid + avoid_n;
     if (c >= (i + 1) * E)
@@ -330,11 +333,16 @@ qcow2_alloc_clusters (struct vdk_node *n, uint64_t bytes)
   uint64_t c, run = 0, start = 0, limit = (VDK_MAX_IMAGE_SIZE >> s->cluster_bits);
   int r;
 
+  unsigned retries = 0;
+
   if (count == 0)
     count = 1;
   if (s->free_hint < 1)
     s->free_hint = 1;
  retry:
+  if (++retries > 10000)
+    return qcow2_mark_corrupt (n, "the refcount structure is inconsistent (no free cluster"
+                               " can be allocated)");
   run = 0;
   /* single clusters fill holes from the lowest free one; runs go next-fit
    * from where the last run ended, so fragmented areas are not rescanned */
@@ -371,6 +379,17 @@ qcow2_alloc_clusters (struct vdk_node *n, uint64_t bytes)
         return r;
       goto retry;
     }
+  /* never hand out the header or the active tables: that means the
+   * refcounts are wrong (a cheap overlap check) */
+  {
+    uint64_t a = start << s->cluster_bits, b = (start + count) << s->cluster_bits;
+    uint64_t rt0 = s->refcount_table_offset;
+    uint64_t rt1 = rt0 + ((uint64_t) s->refcount_table_clusters << s->cluster_bits);
+    uint64_t l10 = s->l1_table_offset, l11 = l10 + (uint64_t) s->l1_size * 8;
+    if (start == 0 || (a < rt1 && rt0 < b) || (s->l1_size && a < l11 && l10 < b))
+      return qcow2_mark_corrupt (n, "allocation at %#" PRIx64 " would overlap the image's"
+                                 " metadata (refcounts are wrong)", a);
+  }
   if ((r = qcow2_update_refcount (n, start << s->cluster_bits, count << s->cluster_bits, 1)) < 0)
     return r;
   if (count == 1 || start == s->free_hint)
