@@ -39,4 +39,25 @@ for o in "" lazy_refcounts=on cluster_size=4k,refcount_bits=1 extended_l2=on; do
   [ $rc = 0 ] || [ $rc = 3 ] || { cat chk.txt; fail "final check ($o)"; }
   qemu-img compare -q sh.raw c.qcow2 || fail "contents after crashes ($o)"
 done
+# vdk convert killed while writing a qcow2 (plain and compressed)
+head -c 48M /dev/urandom > src.raw
+for c in "" -c; do
+  for i in 1 2 3; do
+    rm -f cv.qcow2
+    "$VDK" convert $c -O qcow2 -o cluster_size=4k src.raw cv.qcow2 &
+    pid=$!
+    cleanup_fn "kill -9 $pid 2>/dev/null"
+    for _ in $(seq 1 100); do [ -s cv.qcow2 ] && break; sleep 0.01; done
+    sleep "0.0$((RANDOM % 10))"
+    kill -9 $pid 2>/dev/null || true
+    wait $pid 2>/dev/null || true
+    [ -e cv.qcow2 ] || continue
+    rc=0
+    qemu-img check cv.qcow2 > chk.txt 2>&1 || rc=$?
+    case $rc in
+      0|3) ;;
+      *) cat chk.txt; fail "corruption after killing vdk convert $c (exit $rc)" ;;
+    esac
+  done
+done
 echo OK
