@@ -83,6 +83,20 @@ clean q.qcow2 "vdk delete of a qemu-img snapshot"
 qemu-img snapshot -d v3 q.qcow2
 clean q.qcow2 "qemu-img delete of a vdk snapshot"
 
+# vdk writes into an image whose clusters qemu-img's snapshot shares
+# (plain, compressed and zero clusters are copied on write)
+qemu-img create -q -f qcow2 w.qcow2 2M
+qemu-io -c 'write -P 1 0 1M' -c 'write -c -P 2 1M 256k' -c 'write -z 1536k 64k' w.qcow2 > /dev/null
+qemu-img snapshot -c base w.qcow2
+qemu-img convert -O raw w.qcow2 base.raw
+cp base.raw sh.raw
+"$W" w.qcow2 sh.raw 9 60 65536 cache=unsafe || fail "writer on a snapshotted image"
+clean w.qcow2 "vdk writes over qemu-img snapshot clusters"
+qemu-img compare -q sh.raw w.qcow2 || fail "active state after writes"
+qemu-img snapshot -a base w.qcow2
+qemu-img compare -q base.raw w.qcow2 || fail "qemu-img's snapshot damaged by vdk writes"
+clean w.qcow2 "after applying base"
+
 # errors
 expect_rc 1 "$VDK" snapshot -a nosuch q.qcow2
 expect_grep "nosuch" "$TMP/err"
