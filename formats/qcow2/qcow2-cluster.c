@@ -508,6 +508,7 @@ l2_for_write (struct vdk_node *n, uint64_t off, uint64_t *l2off_out)
     r = noff;
     goto out;
   }
+  qcow2_l2_drop (n, noff);
   if ((r = vdk_node_pwrite (n->file, buf, s->cluster_size, noff, 0)) < 0 ||
       (r = vdk_node_flush (n->file)) < 0)
     goto out;

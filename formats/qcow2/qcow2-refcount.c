@@ -309,6 +309,8 @@ qcow2_update_refcount (struct vdk_node *n, uint64_t off, uint64_t len, int64_t d
       return r;
     }
     if (v == 0) {
+      /* a freed cluster may come back as another table: forget it */
+      qcow2_l2_drop (n, c << s->cluster_bits);
       if (c < s->free_hint)
         s->free_hint = c;
       if (s->zfree && (s->zfree >> s->cluster_bits) == c)

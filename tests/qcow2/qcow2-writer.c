@@ -63,6 +63,8 @@ main (int argc, char **argv)
     uint64_t len = 1 + next () % maxlen, off, op = next () % 10;
     if (next () % 4 == 0)
       len = (len + 511) & ~511ULL;
+    if (len > maxlen)
+      len = maxlen;
     if (len > size)
       len = size;
     off = next () % (size - len + 1);
@@ -107,7 +109,11 @@ main (int argc, char **argv)
     if (next () % 4 == 0) {
       r = disk_pread (d, chk, len, off);
       if (r < 0 || pread (fd, buf, len, off) != (ssize_t) len || memcmp (chk, buf, len)) {
-        fprintf (stderr, "read back mismatch at %" PRIu64 "+%" PRIu64 "\n", off, len);
+        uint64_t j = 0;
+        while (j < len && chk[j] == buf[j])
+          j++;
+        fprintf (stderr, "read back mismatch at %" PRIu64 "+%" PRIu64 " (first difference at %"
+                 PRIu64 ")\n", off, len, off + j);
         return 1;
       }
     }

@@ -97,6 +97,41 @@ qemu-img snapshot -a base w.qcow2
 qemu-img compare -q base.raw w.qcow2 || fail "qemu-img's snapshot damaged by vdk writes"
 clean w.qcow2 "after applying base"
 
+# random sequences of writes, creates, applies and deletes (vdk and
+# qemu-img mixed), checked after every step against shadow copies
+for seed in 1 2 3; do
+  RANDOM=$seed
+  for o in "" extended_l2=on cluster_size=4k,refcount_bits=4; do
+    rm -f r.qcow2 snap_*
+    "$VDK" create -q -f qcow2 ${o:+-o $o} r.qcow2 2M
+    truncate -s 0 sh.raw; truncate -s 2M sh.raw
+    names=()
+    for step in 1 2 3 4 5 6 7 8; do
+      op=$((RANDOM % 5))
+      if [ $op -le 1 ] || { [ ${#names[@]} = 0 ] && [ $op -ge 3 ]; }; then
+        "$W" r.qcow2 sh.raw $RANDOM 20 100000 cache=unsafe || fail "random writer ($seed $o)"
+      elif [ $op = 2 ]; then
+        "$VDK" snapshot -c n$step r.qcow2
+        cp sh.raw snap_n$step
+        names+=(n$step)
+      elif [ $op = 3 ]; then
+        nm=${names[$((RANDOM % ${#names[@]}))]}
+        if [ $((RANDOM % 2)) = 0 ]; then "$VDK" snapshot -a $nm r.qcow2
+        else qemu-img snapshot -a $nm r.qcow2; fi
+        cp snap_$nm sh.raw
+      else
+        i=$((RANDOM % ${#names[@]}))
+        nm=${names[$i]}
+        if [ $((RANDOM % 2)) = 0 ]; then "$VDK" snapshot -d $nm r.qcow2
+        else qemu-img snapshot -d $nm r.qcow2; fi
+        names=("${names[@]:0:$i}" "${names[@]:$((i+1))}")
+      fi
+      clean r.qcow2 "random sequence seed $seed ($o) step $step op $op"
+      qemu-img compare -q sh.raw r.qcow2 || fail "random sequence seed $seed ($o) step $step"
+    done
+  done
+done
+
 # errors
 expect_rc 1 "$VDK" snapshot -a nosuch q.qcow2
 expect_grep "nosuch" "$TMP/err"
