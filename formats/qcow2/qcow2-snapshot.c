@@ -350,8 +350,10 @@ qcow2_snapshot_create (struct vdk_node *n, const char *name)
     goto fail;
   }
   vdk_put_be64 (sn.extra + 8, s->size);
-  vdk_put_be64 (sn.extra + 16, UINT64_MAX);
-  sn.icount = UINT64_MAX;
+  /* icount 0, as qemu-img snapshot -c records it */
+  vdk_put_be64 (sn.extra + 16, 0);
+  sn.icount = 0;
+  sn.has_icount = true;
 
   /* 1. the L1 copy */
   if (s->l1_size) {
