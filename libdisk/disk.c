@@ -606,3 +606,110 @@ disk_create_resolved (const char *spec, const char *format, uint64_t size,
   vdk_opts_free (&o);
   return r;
 }
+
+/* ---- maintenance ---------------------------------------------------------- */
+
+int
+disk_check (struct disk *d, unsigned fix, struct disk_check_result *res,
+            void (*report) (void *, const char *), void *opaque)
+{
+  struct vdk_node *n = d->root;
+  struct vdk_check c;
+  int r;
+
+  vdk_err_clear ();
+  memset (res, 0, sizeof *res);
+  if (!n->fmt || !n->fmt->check)
+    return vdk_err (ENOTSUP, "%s: This image format does not support checks", n->filename);
+  if (fix && !(n->flags & VDK_O_RDWR))
+    return vdk_err (EROFS, "%s: the image must be opened read-write to repair it", n->filename);
+  memset (&c, 0, sizeof c);
+  c.fix = (fix & DISK_CHECK_FIX_LEAKS ? VDK_FIX_LEAKS : 0) |
+          (fix & DISK_CHECK_FIX_ERRORS ? VDK_FIX_ERRORS : 0);
+  c.report = report;
+  c.opaque = opaque;
+  c.image_end_offset = 0;
+  pthread_mutex_lock (&n->lock);
+  r = n->fmt->check (n, c.fix, &c);
+  pthread_mutex_unlock (&n->lock);
+  res->corruptions = c.corruptions;
+  res->leaks = c.leaks;
+  res->check_errors = c.check_errors;
+  res->corruptions_fixed = c.corruptions_fixed;
+  res->leaks_fixed = c.leaks_fixed;
+  res->image_end_offset = c.image_end_offset;
+  res->total_clusters = c.total_clusters;
+  res->allocated_clusters = c.allocated_clusters;
+  res->fragmented_clusters = c.fragmented_clusters;
+  res->compressed_clusters = c.compressed_clusters;
+  return r;
+}
+
+static int
+snapshot_op (struct disk *d, const char *name,
+             int (*const *op) (struct vdk_node *, const char *))
+{
+  struct vdk_node *n = d->root;
+  int r;
+
+  vdk_err_clear ();
+  if (!name || !name[0])
+    return vdk_err (EINVAL, "%s: empty snapshot name", n->filename);
+  if (!n->fmt || !*op)
+    return vdk_err (ENOTSUP, "%s: the %s format does not support internal snapshots",
+                    n->filename, n->fmt ? n->fmt->name : n->proto->name);
+  if (!(n->flags & VDK_O_RDWR))
+    return vdk_err (EROFS, "%s: image is opened read-only", n->filename);
+  pthread_mutex_lock (&n->lock);
+  r = (*op) (n, name);
+  pthread_mutex_unlock (&n->lock);
+  if (r == 0)
+    r = vdk_node_flush (n);
+  return r;
+}
+
+int
+disk_snapshot_create (struct disk *d, const char *name)
+{
+  return snapshot_op (d, name, d->root->fmt ? &d->root->fmt->snapshot_create : NULL);
+}
+
+int
+disk_snapshot_apply (struct disk *d, const char *name)
+{
+  return snapshot_op (d, name, d->root->fmt ? &d->root->fmt->snapshot_apply : NULL);
+}
+
+int
+disk_snapshot_delete (struct disk *d, const char *name)
+{
+  return snapshot_op (d, name, d->root->fmt ? &d->root->fmt->snapshot_delete : NULL);
+}
+
+int
+disk_amend (struct disk *d, const char *options)
+{
+  struct vdk_node *n = d->root;
+  struct vdk_opts o;
+  int r;
+
+  vdk_err_clear ();
+  if (!n->fmt || !n->fmt->amend)
+    return vdk_err (ENOTSUP, "%s: the %s format does not support amend", n->filename,
+                    n->fmt ? n->fmt->name : n->proto->name);
+  if (!(n->flags & VDK_O_RDWR))
+    return vdk_err (EROFS, "%s: image is opened read-only", n->filename);
+  vdk_opts_init (&o);
+  r = vdk_opts_parse (&o, options, NULL);
+  if (r == 0) {
+    pthread_mutex_lock (&n->lock);
+    r = n->fmt->amend (n, &o);
+    pthread_mutex_unlock (&n->lock);
+  }
+  if (r == 0)
+    r = vdk_opts_check_unused (&o, n->fmt->name);
+  if (r == 0)
+    r = vdk_node_flush (n);
+  vdk_opts_free (&o);
+  return r;
+}

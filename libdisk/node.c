@@ -211,8 +211,8 @@ open_backing (struct vdk_node *n, struct vdk_opts *bopts, unsigned flags, int de
     bflags |= VDK_O_NOLOCK;
 
   if (depth + 1 >= VDK_MAX_CHAIN_DEPTH)
-    return vdk_err (ELOOP, "%s: backing chain is deeper than %d images",
-                    n->filename, VDK_MAX_CHAIN_DEPTH);
+    return vdk_err (ELOOP, "%s: backing chain is deeper than %d images (at %s)",
+                    n->filename, VDK_MAX_CHAIN_DEPTH, n->backing_filename);
   name = vdk_resolve_relative (n->filename, n->backing_filename);
   if (!name)
     return vdk_err (ENOMEM, "out of memory");
@@ -227,7 +227,9 @@ open_backing (struct vdk_node *n, struct vdk_opts *bopts, unsigned flags, int de
     name = resolved;
   }
   r = open_spec_chain (name, n->backing_format, bopts, bflags, depth + 1, self, &n->backing);
-  if (r < 0)
+  /* Chain-level errors (too deep, a loop) are reported once, as they are,
+   * not wrapped by every image above. */
+  if (r < 0 && r != -ELOOP)
     vdk_err_prefix ("%s: could not open backing file", n->filename);
   free (name);
   return r;

@@ -8,6 +8,7 @@ extern const struct vdk_format vdk_format_raw;
 extern const struct vdk_format vdk_format_vhdx;
 extern const struct vdk_format vdk_format_vpc;
 extern const struct vdk_format vdk_format_vmdk;
+extern const struct vdk_format vdk_format_qcow2;
 
 const struct vdk_protocol *const vdk_protocols[] = {
   &vdk_protocol_file,
@@ -20,6 +21,7 @@ const struct vdk_format *const vdk_formats[] = {
   &vdk_format_vhdx,
   &vdk_format_vpc,
   &vdk_format_vmdk,
+  &vdk_format_qcow2,
   NULL,
 };
 

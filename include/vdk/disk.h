@@ -197,6 +197,28 @@ struct disk_info {
 DISK_API int disk_get_info (struct disk *d, unsigned flags, struct disk_info **out);
 DISK_API void disk_info_free (struct disk_info *info);
 
+/* ---- maintenance: check, snapshots, amend ----------------------------- */
+/* Result of disk_check (the counters of qemu-img check). */
+struct disk_check_result {
+  int64_t corruptions, leaks, check_errors;
+  int64_t corruptions_fixed, leaks_fixed;
+  int64_t image_end_offset;      /* 0 if unknown */
+  int64_t total_clusters, allocated_clusters, fragmented_clusters, compressed_clusters;
+};
+#define DISK_CHECK_FIX_LEAKS  0x01u
+#define DISK_CHECK_FIX_ERRORS 0x02u
+/* Check the top image's metadata (open it with DISK_OPEN_RDWR to repair).
+ * REPORT (may be NULL) gets one line per problem found.  Returns 0 when the
+ * check ran (look at RES), -ENOTSUP if the format cannot be checked. */
+DISK_API int disk_check (struct disk *d, unsigned fix, struct disk_check_result *res,
+                         void (*report) (void *opaque, const char *msg), void *opaque);
+/* Internal snapshots of the top image (open it with DISK_OPEN_RDWR). */
+DISK_API int disk_snapshot_create (struct disk *d, const char *name);
+DISK_API int disk_snapshot_apply (struct disk *d, const char *name_or_id);
+DISK_API int disk_snapshot_delete (struct disk *d, const char *name_or_id);
+/* Change format options of an existing image ("compat=1.1,lazy_refcounts=on"). */
+DISK_API int disk_amend (struct disk *d, const char *options);
+
 /* ---- asynchronous I/O ------------------------------------------------ */
 /* A queue runs many requests in flight (io_uring for files).  One thread
  * owns a queue.  Callbacks run inside disk_queue_wait(). RET is the request's

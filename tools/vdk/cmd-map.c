@@ -42,8 +42,6 @@ emit (const struct entry *e, enum output_format out, bool *first)
           *first ? "[" : ",\n", e->start, e->length, e->depth,
           e->present ? "true" : "false", e->zero ? "true" : "false",
           e->data ? "true" : "false");
-  if (e->compressed)
-    printf (", \"compressed\": true");
   if (e->has_offset)
     printf (", \"offset\": %" PRIu64, e->offset);
   printf ("}");

@@ -70,6 +70,31 @@ static const struct command commands[] = {
     "  -f FMT   format of IMAGE1      -F FMT   format of IMAGE2\n"
     "  -s       strict: sizes and allocation must match too\n"
     "  -U       open the images without taking their locks\n" },
+  { "check", cmd_check, "check an image for consistency, repair it",
+    "Usage: vdk check [-q] [-f FMT] [-r leaks|all] [--output=human|json] [-U] IMAGE\n"
+    "\n"
+    "Check the metadata of IMAGE (qcow2: refcounts, L1/L2 tables, overlaps).\n"
+    "Exit status: 0 no problems, 1 the check could not complete, 2 corruptions,\n"
+    "3 leaked clusters only, 63 the format cannot be checked.\n"
+    "\n"
+    "  -f FMT          image format (default: probe)\n"
+    "  -r leaks        repair leaked clusters\n"
+    "  -r all          repair leaks and errors\n"
+    "  --output=FMT    human (default) or json\n"
+    "  -U              open read-only without taking the image lock\n"
+    "  -q              quiet\n" },
+  { "snapshot", cmd_snapshot, "list, create, apply or delete internal snapshots",
+    "Usage: vdk snapshot [-q] [-f FMT] [-U] (-l | -c NAME | -a NAME | -d NAME) IMAGE\n"
+    "\n"
+    "  -l        list the snapshots\n"
+    "  -c NAME   create a snapshot NAME of the current state\n"
+    "  -a NAME   apply (revert to) snapshot NAME (a name or an ID)\n"
+    "  -d NAME   delete snapshot NAME (a name or an ID)\n"
+    "  -U        with -l: open without taking the image lock\n" },
+  { "amend", cmd_amend, "change the format options of an image",
+    "Usage: vdk amend [-q] [-f FMT] -o OPTIONS IMAGE\n"
+    "\n"
+    "qcow2 options: compat=0.10|1.1, lazy_refcounts=on|off.\n" },
   { "map", cmd_map, "show where the data of an image is",
     "Usage: vdk map [-f FMT] [--output=human|json] [--start-offset=OFF]\n"
     "               [--max-length=LEN] [-U] IMAGE\n" },

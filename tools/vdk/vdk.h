@@ -136,5 +136,8 @@ int cmd_cat (int argc, char **argv);
 int cmd_df (int argc, char **argv);
 int cmd_inspect (int argc, char **argv);
 int cmd_get_kernel (int argc, char **argv);
+int cmd_check (int argc, char **argv);
+int cmd_snapshot (int argc, char **argv);
+int cmd_amend (int argc, char **argv);
 
 #endif

@@ -1,0 +1,1176 @@
+/* qcow2: L1/L2 mapping, the L2 cache, compressed clusters, allocation
+ * (copy-on-write), zeroing, discard, resize and preallocation.
+ *
+ * Crash-safe order for a new cluster (alloc -> core writes data ->
+ * alloc_commit): refcount incremented and written, copy-on-write head/tail
+ * written, data written by the core, flush, then the L2 entry is switched,
+ * then the old cluster (if any) is released.  A crash at any point leaves at
+ * most a leaked cluster. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+#include <zstd.h>
+
+#include "qcow2.h"
+
+/* ---- L2 cache (set-associative, write-through) ------------------------ */
+#define L2_WAYS 4
+
+uint64_t
+qcow2_l2_entry (struct qcow2 *s, const uint8_t *l2, uint64_t idx)
+{
+  return vdk_be64 (l2 + idx * s->l2_entry_size);
+}
+
+uint64_t
+qcow2_l2_bitmap (struct qcow2 *s, const uint8_t *l2, uint64_t idx)
+{
+  return s->extl2 ? vdk_be64 (l2 + idx * 16 + 8) : 0;
+}
+
+static struct qcow2_l2_slot *
+l2_set (struct qcow2 *s, uint64_t off, size_t *nways)
+{
+  size_t ways = VDK_MIN ((size_t) L2_WAYS, s->l2c_n);
+  size_t sets = s->l2c_n / ways;
+  size_t set = (off >> s->cluster_bits) % sets;
+  *nways = ways;
+  return &s->l2c[set * ways];
+}
+
+int
+qcow2_l2_load (struct vdk_node *n, uint64_t l2_offset, uint8_t **out)
+{
+  struct qcow2 *s = n->priv;
+  struct qcow2_l2_slot *set, *victim = NULL;
+  size_t ways;
+  int r;
+
+  if (l2_offset & (s->cluster_size - 1))
+    return qcow2_mark_corrupt (n, "L2 table offset %#" PRIx64 " is not cluster aligned",
+                               l2_offset);
+  if (l2_offset < s->cluster_size)
+    return qcow2_mark_corrupt (n, "L2 table offset %#" PRIx64 " overlaps the header",
+                               l2_offset);
+  if (!vdk_range_ok (l2_offset, s->cluster_size, qcow2_file_end (n)))
+    return vdk_err (EIO, "%s: L2 table at offset %#" PRIx64 " is beyond the end of the file",
+                    n->filename, l2_offset);
+  set = l2_set (s, l2_offset, &ways);
+  for (size_t i = 0; i < ways; i++)
+    if (set[i].offset == l2_offset && set[i].data) {
+      set[i].lru = ++s->lru_clock;
+      *out = set[i].data;
+      return 0;
+    }
+  for (size_t i = 0; i < ways; i++)
+    if (!victim || !set[i].data || set[i].lru < victim->lru) {
+      victim = &set[i];
+      if (!set[i].data)
+        break;
+    }
+  if (!victim->data && !(victim->data = malloc (s->cluster_size)))
+    return vdk_err (ENOMEM, "out of memory");
+  victim->offset = 0;
+  r = vdk_node_pread (n->file, victim->data, s->cluster_size, l2_offset);
+  if (r < 0)
+    return r;
+  victim->offset = l2_offset;
+  victim->lru = ++s->lru_clock;
+  *out = victim->data;
+  return 0;
+}
+
+void
+qcow2_l2_drop (struct vdk_node *n, uint64_t l2_offset)
+{
+  struct qcow2 *s = n->priv;
+  size_t ways;
+  struct qcow2_l2_slot *set = l2_set (s, l2_offset, &ways);
+  for (size_t i = 0; i < ways; i++)
+    if (set[i].offset == l2_offset)
+      set[i].offset = 0;
+}
+
+/* Write one L2 entry (and its bitmap) through the cache to the file. */
+int
+qcow2_l2_set (struct vdk_node *n, uint64_t l2_offset, uint64_t idx, uint64_t entry,
+              uint64_t bitmap)
+{
+  struct qcow2 *s = n->priv;
+  uint8_t *l2, raw[16];
+  int r = qcow2_l2_load (n, l2_offset, &l2);
+
+  if (r < 0)
+    return r;
+  vdk_put_be64 (raw, entry);
+  vdk_put_be64 (raw + 8, bitmap);
+  r = vdk_node_pwrite (n->file, raw, s->l2_entry_size, l2_offset + idx * s->l2_entry_size, 0);
+  if (r < 0) {
+    qcow2_l2_drop (n, l2_offset);
+    return r;
+  }
+  memcpy (l2 + idx * s->l2_entry_size, raw, s->l2_entry_size);
+  return 0;
+}
+
+enum qcow2_ctype
+qcow2_cluster_type (struct vdk_node *n, uint64_t entry)
+{
+  struct qcow2 *s = n->priv;
+
+  if (entry & QCOW2_OFLAG_COMPRESSED)
+    return QCOW2_C_COMPRESSED;
+  if ((entry & QCOW2_OFLAG_ZERO) && !s->extl2)
+    return (entry & QCOW2_L2E_OFFSET_MASK) ? QCOW2_C_ZERO_ALLOC : QCOW2_C_ZERO_PLAIN;
+  if (!(entry & QCOW2_L2E_OFFSET_MASK)) {
+    /* offset 0 is valid in an external data file; COPIED tells */
+    if (s->data_node && (entry & QCOW2_OFLAG_COPIED))
+      return QCOW2_C_NORMAL;
+    return QCOW2_C_UNALLOC;
+  }
+  return QCOW2_C_NORMAL;
+}
+
+/* State of subcluster SC (0 when no extended L2) of a cluster. */
+static int
+sc_state (struct vdk_node *n, uint64_t entry, uint64_t bitmap, unsigned sc,
+          enum qcow2_sctype *st)
+{
+  struct qcow2 *s = n->priv;
+  enum qcow2_ctype t = qcow2_cluster_type (n, entry);
+
+  if (t == QCOW2_C_COMPRESSED) {
+    if (s->data_node)
+      return qcow2_mark_corrupt (n, "compressed cluster in an image with an external data file");
+    *st = QCOW2_SC_COMPRESSED;
+    return 0;
+  }
+  if (!s->extl2) {
+    *st = t == QCOW2_C_NORMAL ? QCOW2_SC_DATA
+      : t == QCOW2_C_UNALLOC ? QCOW2_SC_UNALLOC : QCOW2_SC_ZERO;
+    return 0;
+  }
+  {
+    bool a = (bitmap >> sc) & 1, z = (bitmap >> (32 + sc)) & 1;
+    if (a && z)
+      return qcow2_mark_corrupt (n, "subcluster %u is both allocated and zero (L2 bitmap %#"
+                                 PRIx64 ")", sc, bitmap);
+    if (a && t == QCOW2_C_UNALLOC)
+      return qcow2_mark_corrupt (n, "allocated subcluster in an unallocated cluster (L2 entry %#"
+                                 PRIx64 ")", entry);
+    *st = a ? QCOW2_SC_DATA : z ? QCOW2_SC_ZERO : QCOW2_SC_UNALLOC;
+  }
+  return 0;
+}
+
+static int
+check_host (struct vdk_node *n, uint64_t entry, uint64_t *host)
+{
+  struct qcow2 *s = n->priv;
+  uint64_t h = entry & QCOW2_L2E_OFFSET_MASK;
+
+  if (h & (s->cluster_size - 1))
+    return qcow2_mark_corrupt (n, "cluster allocation offset %#" PRIx64 " is not cluster"
+                               " aligned", h);
+  if (!s->data_node && h < s->cluster_size)
+    return qcow2_mark_corrupt (n, "data cluster offset %#" PRIx64 " overlaps the header", h);
+  *host = h;
+  return 0;
+}
+
+/* Find the L2 table for guest offset OFF: *l2 NULL if none. */
+static int
+get_l2 (struct vdk_node *n, uint64_t off, uint8_t **l2, uint64_t *l2off)
+{
+  struct qcow2 *s = n->priv;
+  uint64_t l1i = qcow2_l1_index (s, off);
+
+  *l2 = NULL;
+  *l2off = 0;
+  if (l1i >= s->l1_size)
+    return 0;
+  *l2off = s->l1[l1i] & QCOW2_L1E_OFFSET_MASK;
+  if (!*l2off)
+    return 0;
+  return qcow2_l2_load (n, *l2off, l2);
+}
+
+int
+qcow2_map (struct vdk_node *n, uint64_t off, uint64_t len, struct vdk_extent *e)
+{
+  struct qcow2 *s = n->priv;
+  uint64_t l2off, idx, scs = s->subcluster_size, pos = off, end;
+  uint8_t *l2;
+  enum qcow2_sctype first = QCOW2_SC_UNALLOC;
+  uint64_t first_host = 0;
+  int r;
+
+  /* at most to the end of this L2 table's range */
+  end = ((off >> (s->cluster_bits + s->l2_bits)) + 1) << (s->cluster_bits + s->l2_bits);
+  if (end - off > len)
+    end = off + len;
+  if ((r = get_l2 (n, off, &l2, &l2off)) < 0)
+    return r;
+  e->child = s->data_node;
+  if (!l2) {
+    e->kind = VDK_EXT_UNALLOC;
+    e->len = end - off;
+    return 0;
+  }
+  idx = qcow2_l2_index (s, off);
+  while (pos < end) {
+    uint64_t ci = qcow2_l2_index (s, pos);
+    uint64_t entry = qcow2_l2_entry (s, l2, ci), bitmap = qcow2_l2_bitmap (s, l2, ci);
+    uint64_t in = qcow2_offset_into_cluster (s, pos);
+    unsigned sc = in / scs;
+    uint64_t unit_end = VDK_MIN (end, (pos - in) + (uint64_t) (sc + 1) * scs);
+    enum qcow2_sctype st = QCOW2_SC_UNALLOC;
+    uint64_t host = 0;
+
+    if ((r = sc_state (n, entry, bitmap, sc, &st)) < 0)
+      return r;
+    if (st == QCOW2_SC_DATA) {
+      if ((r = check_host (n, entry, &host)) < 0)
+        return r;
+      host += in;
+    }
+    if (pos == off) {
+      first = st;
+      first_host = host;
+      if (st == QCOW2_SC_COMPRESSED) {
+        e->kind = VDK_EXT_ENCODED;
+        e->host = entry & s->coffset_mask;
+        e->len = VDK_MIN (end, pos - in + s->cluster_size) - off;
+        return 0;
+      }
+    }
+    else if (st != first || (st == QCOW2_SC_DATA && host != first_host + (pos - off)))
+      break;
+    pos = unit_end;
+    (void) idx;
+  }
+  e->len = pos - off;
+  switch (first) {
+  case QCOW2_SC_DATA: e->kind = VDK_EXT_DATA; e->host = first_host; break;
+  case QCOW2_SC_ZERO: e->kind = VDK_EXT_ZERO; break;
+  default: e->kind = VDK_EXT_UNALLOC; break;
+  }
+  return 0;
+}
+
+void
+qcow2_compressed_range (struct qcow2 *s, uint64_t entry, uint64_t *host, uint64_t *len)
+{
+  uint64_t coff = entry & s->coffset_mask;
+  uint64_t nsec = ((entry >> s->csize_shift) & s->csize_mask) + 1;
+  *host = coff;
+  *len = nsec * 512 - (coff & 511);
+}
+
+int
+qcow2_decompress (struct vdk_node *n, uint64_t entry, uint8_t *out)
+{
+  struct qcow2 *s = n->priv;
+  uint64_t coff, clen, fend = qcow2_file_end (n);
+  uint8_t *in;
+  int r = 0;
+
+  qcow2_compressed_range (s, entry, &coff, &clen);
+  if (coff < s->cluster_size || coff >= fend)
+    return qcow2_mark_corrupt (n, "compressed cluster at offset %#" PRIx64 " is outside the"
+                               " image file", coff);
+  if (clen > fend - coff)
+    clen = fend - coff;   /* the last sector may be short */
+  in = malloc (clen);
+  if (!in)
+    return vdk_err (ENOMEM, "out of memory");
+  if ((r = vdk_node_pread (n->file, in, clen, coff)) < 0)
+    goto out;
+  if (s->compression_type == QCOW2_COMPRESSION_ZLIB) {
+    z_stream z;
+    memset (&z, 0, sizeof z);
+    if (inflateInit2 (&z, -15) != Z_OK) {
+      r = vdk_err (ENOMEM, "%s: zlib initialisation failed", n->filename);
+      goto out;
+    }
+    z.next_in = in;
+    z.avail_in = clen;
+    z.next_out = out;
+    z.avail_out = s->cluster_size;
+    int zr = inflate (&z, Z_FINISH);
+    inflateEnd (&z);
+    if (!((zr == Z_STREAM_END || zr == Z_BUF_ERROR || zr == Z_OK) && z.avail_out == 0))
+      r = vdk_err (EIO, "%s: compressed cluster at offset %#" PRIx64 " could not be"
+                   " decompressed (zlib)", n->filename, coff);
+  }
+  else {
+    ZSTD_DCtx *dc = ZSTD_createDCtx ();
+    ZSTD_inBuffer ib = { in, clen, 0 };
+    ZSTD_outBuffer ob = { out, s->cluster_size, 0 };
+    if (!dc) {
+      r = vdk_err (ENOMEM, "out of memory");
+      goto out;
+    }
+    while (ob.pos < ob.size) {
+      size_t zr = ZSTD_decompressStream (dc, &ob, &ib);
+      if (ZSTD_isError (zr)) {
+        r = vdk_err (EIO, "%s: compressed cluster at offset %#" PRIx64 " could not be"
+                     " decompressed (zstd: %s)", n->filename, coff, ZSTD_getErrorName (zr));
+        break;
+      }
+      if (ob.pos < ob.size && (ib.pos == ib.size || zr == 0)) {
+        r = vdk_err (EIO, "%s: compressed cluster at offset %#" PRIx64 " is truncated",
+                     n->filename, coff);
+        break;
+      }
+    }
+    ZSTD_freeDCtx (dc);
+  }
+ out:
+  free (in);
+  return r;
+}
+
+int
+qcow2_read_encoded (struct vdk_node *n, uint64_t off, size_t len, void *buf)
+{
+  struct qcow2 *s = n->priv;
+  uint64_t l2off, entry, in = qcow2_offset_into_cluster (s, off);
+  uint8_t *l2;
+  int r;
+
+  if ((r = get_l2 (n, off, &l2, &l2off)) < 0)
+    return r;
+  if (!l2)
+    return vdk_err (EIO, "%s: internal error: compressed cluster vanished", n->filename);
+  entry = qcow2_l2_entry (s, l2, qcow2_l2_index (s, off));
+  if (!(entry & QCOW2_OFLAG_COMPRESSED) || in + len > s->cluster_size)
+    return vdk_err (EIO, "%s: internal error: bad compressed read", n->filename);
+  if (s->zc_entry != entry) {
+    s->zc_entry = 0;
+    if ((r = qcow2_decompress (n, entry, s->zc_buf)) < 0)
+      return r;
+    s->zc_entry = entry;
+  }
+  memcpy (buf, s->zc_buf + in, len);
+  return 0;
+}
+
+/* Read the guest range with the lock held (copy-on-write sources). */
+static int
+read_guest_locked (struct vdk_node *n, uint8_t *buf, uint64_t len, uint64_t off)
+{
+  while (len > 0) {
+    struct vdk_extent e;
+    int r;
+    if (off >= n->size) {
+      memset (buf, 0, len);
+      return 0;
+    }
+    memset (&e, 0, sizeof e);
+    if ((r = qcow2_map (n, off, VDK_MIN (len, n->size - off), &e)) < 0)
+      return r;
+    switch (e.kind) {
+    case VDK_EXT_DATA:
+      r = vdk_node_pread (e.child ? e.child : n->file, buf, e.len, e.host);
+      break;
+    case VDK_EXT_ZERO:
+      memset (buf, 0, e.len);
+      break;
+    case VDK_EXT_UNALLOC:
+      r = vdk_node_read_backing (n, buf, e.len, off);
+      break;
+    case VDK_EXT_ENCODED:
+      r = qcow2_read_encoded (n, off, e.len, buf);
+      break;
+    }
+    if (r < 0)
+      return r;
+    buf += e.len;
+    off += e.len;
+    len -= e.len;
+  }
+  return 0;
+}
+
+/* ---- L1 ------------------------------------------------------------------ */
+
+int
+qcow2_write_l1_entry (struct vdk_node *n, uint64_t idx)
+{
+  struct qcow2 *s = n->priv;
+  uint8_t raw[8];
+  vdk_put_be64 (raw, s->l1[idx]);
+  return vdk_node_pwrite (n->file, raw, 8, s->l1_table_offset + idx * 8, 0);
+}
+
+/* Grow the active L1 table to at least MIN_SIZE entries: new table written
+ * and flushed, header switched, old table freed. */
+int
+qcow2_grow_l1 (struct vdk_node *n, uint64_t min_size)
+{
+  struct qcow2 *s = n->priv;
+  uint64_t new_size = min_size, bytes;
+  uint64_t *nl1;
+  uint8_t *raw;
+  int64_t off;
+  int r;
+
+  if (min_size <= s->l1_size)
+    return 0;
+  if (min_size * 8 > QCOW2_MAX_L1_BYTES)
+    return vdk_err (EFBIG, "%s: L1 table would be too large", n->filename);
+  bytes = VDK_ROUND_UP (new_size * 8, s->cluster_size);
+  new_size = bytes / 8;
+  if (new_size * 8 > QCOW2_MAX_L1_BYTES)
+    new_size = min_size;
+  nl1 = calloc (bytes / 8, 8);
+  raw = calloc (1, bytes);
+  if (!nl1 || !raw) {
+    free (nl1);
+    free (raw);
+    return vdk_err (ENOMEM, "out of memory");
+  }
+  if (s->l1_size)
+    memcpy (nl1, s->l1, (size_t) s->l1_size * 8);
+  for (uint64_t i = 0; i < new_size; i++)
+    vdk_put_be64 (raw + i * 8, nl1[i]);
+  off = qcow2_alloc_clusters (n, bytes);
+  if (off < 0) {
+    r = off;
+    goto out;
+  }
+  if ((r = vdk_node_pwrite (n->file, raw, bytes, off, 0)) < 0 ||
+      (r = vdk_node_flush (n->file)) < 0)
+    goto out;
+  {
+    uint64_t old_off = s->l1_table_offset, old_size = s->l1_size;
+    s->l1_table_offset = off;
+    s->l1_size = new_size;
+    if ((r = qcow2_write_header_fields (n)) < 0 || (r = vdk_node_flush (n->file)) < 0) {
+      s->l1_table_offset = old_off;
+      s->l1_size = old_size;
+      goto out;
+    }
+    free (s->l1);
+    s->l1 = nl1;
+    nl1 = NULL;
+    if (old_size)
+      qcow2_free_clusters (n, old_off, old_size * 8);
+  }
+ out:
+  free (nl1);
+  free (raw);
+  return r;
+}
+
+/* Make the L2 table covering OFF exist and be ours alone (COPIED). */
+static int
+l2_for_write (struct vdk_node *n, uint64_t off, uint64_t *l2off_out)
+{
+  struct qcow2 *s = n->priv;
+  uint64_t l1i = qcow2_l1_index (s, off), old, oldoff, rc;
+  uint8_t *l2, *buf;
+  int64_t noff;
+  int r;
+
+  if (l1i >= s->l1_size && (r = qcow2_grow_l1 (n, l1i + 1)) < 0)
+    return r;
+  old = s->l1[l1i];
+  oldoff = old & QCOW2_L1E_OFFSET_MASK;
+  if (oldoff && (old & QCOW2_OFLAG_COPIED)) {
+    *l2off_out = oldoff;
+    return 0;
+  }
+  if (oldoff) {
+    if ((r = qcow2_get_refcount (n, oldoff >> s->cluster_bits, &rc)) < 0)
+      return r;
+    if (rc == 1) {
+      s->l1[l1i] = oldoff | QCOW2_OFLAG_COPIED;
+      if ((r = qcow2_write_l1_entry (n, l1i)) < 0)
+        return r;
+      *l2off_out = oldoff;
+      return 0;
+    }
+  }
+  buf = calloc (1, s->cluster_size);
+  if (!buf)
+    return vdk_err (ENOMEM, "out of memory");
+  if (oldoff) {
+    if ((r = qcow2_l2_load (n, oldoff, &l2)) < 0)
+      goto out;
+    memcpy (buf, l2, s->cluster_size);
+  }
+  noff = qcow2_alloc_clusters (n, s->cluster_size);
+  if (noff < 0) {
+    r = noff;
+    goto out;
+  }
+  qcow2_l2_drop (n, noff);
+  if ((r = vdk_node_pwrite (n->file, buf, s->cluster_size, noff, 0)) < 0 ||
+      (r = vdk_node_flush (n->file)) < 0)
+    goto out;
+  s->l1[l1i] = (uint64_t) noff | QCOW2_OFLAG_COPIED;
+  if ((r = qcow2_write_l1_entry (n, l1i)) < 0) {
+    s->l1[l1i] = old;
+    goto out;
+  }
+  if (oldoff)
+    qcow2_free_clusters (n, oldoff, s->cluster_size);
+  *l2off_out = noff;
+ out:
+  free (buf);
+  return r;
+}
+
+/* ---- allocation ------------------------------------------------------------ */
+
+/* What alloc_commit has to do lives in s->pend: one at a time, since the
+ * node lock is held from alloc to alloc_commit for new allocations. */
+#define pend (s->pend)
+
+static int
+set_dirty (struct vdk_node *n)
+{
+  struct qcow2 *s = n->priv;
+  int r;
+
+  if (s->autoclear & QCOW2_AUTOCLEAR_BITMAPS) {
+    /* we do not update persistent bitmaps: mark them inconsistent */
+    s->autoclear &= ~QCOW2_AUTOCLEAR_BITMAPS;
+    if ((r = qcow2_write_header_fields (n)) < 0 || (r = vdk_node_flush (n->file)) < 0)
+      return r;
+  }
+  if (s->dirty_set || !(s->compat & QCOW2_COMPAT_LAZY_REFCOUNTS) || s->version < 3)
+    return 0;
+  s->incompat |= QCOW2_INCOMPAT_DIRTY;
+  if ((r = qcow2_write_header_fields (n)) < 0 || (r = vdk_node_flush (n->file)) < 0)
+    return r;
+  s->dirty_set = true;
+  return 0;
+}
+
+/* Release what an old L2 entry pointed at. */
+static void
+free_old_entry (struct vdk_node *n, uint64_t entry)
+{
+  struct qcow2 *s = n->priv;
+  enum qcow2_ctype t = qcow2_cluster_type (n, entry);
+
+  if (t == QCOW2_C_COMPRESSED) {
+    uint64_t h, l;
+    qcow2_compressed_range (s, entry, &h, &l);
+    qcow2_free_clusters (n, h & ~511ULL, l + (h & 511));
+  }
+  else if ((t == QCOW2_C_NORMAL || t == QCOW2_C_ZERO_ALLOC) && !s->data_node)
+    qcow2_free_clusters (n, entry & QCOW2_L2E_OFFSET_MASK, s->cluster_size);
+}
+
+static bool
+needs_new_cluster (struct vdk_node *n, uint64_t entry, uint64_t bitmap)
+{
+  struct qcow2 *s = n->priv;
+  enum qcow2_ctype t = qcow2_cluster_type (n, entry);
+
+  (void) bitmap;
+  if (t == QCOW2_C_NORMAL && (entry & QCOW2_OFLAG_COPIED))
+    return false;
+  if (t == QCOW2_C_ZERO_ALLOC && (entry & QCOW2_OFLAG_COPIED))
+    return false;
+  if (s->data_node && t != QCOW2_C_COMPRESSED)
+    return false;   /* host = guest offset in the data file */
+  return true;
+}
+
+int
+qcow2_alloc (struct vdk_node *n, uint64_t off, uint64_t len, struct vdk_extent *e)
+{
+  struct qcow2 *s = n->priv;
+  uint64_t cs = s->cluster_size, l2off, idx, in, entry, bitmap, cstart;
+  uint8_t *l2;
+  int r;
+
+  if (s->incompat & QCOW2_INCOMPAT_CORRUPT)
+    return vdk_err (EIO, "%s: image is marked corrupt; writes are refused", n->filename);
+  if ((r = set_dirty (n)) < 0)
+    return r;
+  if ((r = l2_for_write (n, off, &l2off)) < 0)
+    return r;
+  if ((r = qcow2_l2_load (n, l2off, &l2)) < 0)
+    return r;
+  idx = qcow2_l2_index (s, off);
+  in = qcow2_offset_into_cluster (s, off);
+  cstart = off - in;
+  entry = qcow2_l2_entry (s, l2, idx);
+  bitmap = qcow2_l2_bitmap (s, l2, idx);
+  e->child = s->data_node;
+  e->kind = VDK_EXT_DATA;
+
+  if (!needs_new_cluster (n, entry, bitmap)) {
+    enum qcow2_ctype t = qcow2_cluster_type (n, entry);
+    uint64_t host;
+    bool full = !s->extl2 || (bitmap & 0xffffffffULL) == 0xffffffffULL;
+
+    if (s->data_node && t != QCOW2_C_NORMAL)
+      host = cstart;    /* external data file: identity mapping */
+    else if ((r = check_host (n, entry, &host)) < 0)
+      return r;
+    if (t == QCOW2_C_NORMAL && full) {
+      /* in place; extend over following clusters that are the same */
+      uint64_t end = VDK_MIN (off + len, cstart + cs), i = idx + 1;
+      while (end < off + len && i < s->l2_entries) {
+        uint64_t e2 = qcow2_l2_entry (s, l2, i), h2;
+        if (qcow2_cluster_type (n, e2) != QCOW2_C_NORMAL || !(e2 & QCOW2_OFLAG_COPIED) ||
+            (s->extl2 && (qcow2_l2_bitmap (s, l2, i) & 0xffffffffULL) != 0xffffffffULL))
+          break;
+        if ((r = check_host (n, e2, &h2)) < 0)
+          return r;
+        if (h2 != host + (end - off + in) - (end - off + in) % cs)
+          break;
+        end = VDK_MIN (off + len, end + cs);
+        i++;
+      }
+      e->host = host + in;
+      e->len = end - off;
+      return 0;
+    }
+    /* A preallocated zero cluster, an identity-mapped data file cluster
+     * not yet marked, or subclusters to fill: fill the rest of the cluster
+     * from its current content, then switch the entry. */
+    {
+      uint64_t wend = VDK_MIN (off + len, cstart + cs);
+      uint8_t *buf = malloc (cs);
+      if (!buf)
+        return vdk_err (ENOMEM, "out of memory");
+      r = read_guest_locked (n, buf, cs, cstart);
+      if (r == 0 && in > 0)
+        r = vdk_node_pwrite (e->child ? e->child : n->file, buf, in, host, 0);
+      if (r == 0 && wend < cstart + cs)
+        r = vdk_node_pwrite (e->child ? e->child : n->file, buf + (wend - cstart),
+                             cstart + cs - wend, host + (wend - cstart), 0);
+      free (buf);
+      if (r < 0)
+        return r;
+      memset (&pend, 0, sizeof pend);
+      pend.l2off = l2off;
+      pend.idx = idx;
+      pend.count = 1;
+      pend.host = host;
+      pend.reuse = true;
+      e->host = host + in;
+      e->len = wend - off;
+      e->needs_commit = true;
+      e->cookie_ptr = &pend;
+      return 0;
+    }
+  }
+
+  /* New clusters: as many as the request covers in this L2 table (max 64). */
+  {
+    uint64_t count = 1, end = off + len, wend;
+    int64_t host;
+    uint8_t *buf = NULL;
+
+    while (count < 64 && idx + count < s->l2_entries && cstart + count * cs < end) {
+      uint64_t e2 = qcow2_l2_entry (s, l2, idx + count);
+      if (!needs_new_cluster (n, e2, qcow2_l2_bitmap (s, l2, idx + count)))
+        break;
+      count++;
+    }
+    wend = VDK_MIN (end, cstart + count * cs);
+    host = qcow2_alloc_clusters (n, count * cs);
+    if (host < 0)
+      return host;
+    /* the allocation may have moved the L2 table out of the cache */
+    if ((r = qcow2_l2_load (n, l2off, &l2)) < 0)
+      return r;
+    memset (&pend, 0, sizeof pend);
+    for (uint64_t i = 0; i < count; i++)
+      pend.old_entry[i] = qcow2_l2_entry (s, l2, idx + i);
+    if (in > 0 || (wend & (cs - 1))) {
+      buf = malloc (cs);
+      if (!buf)
+        return vdk_err (ENOMEM, "out of memory");
+    }
+    if (in > 0) {
+      r = read_guest_locked (n, buf, in, cstart);
+      if (r == 0)
+        r = vdk_node_pwrite (n->file, buf, in, host, 0);
+    }
+    if (r == 0 && (wend & (cs - 1))) {
+      uint64_t lc = wend & ~(cs - 1), tail = lc + cs - wend;
+      r = read_guest_locked (n, buf, tail, wend);
+      if (r == 0)
+        r = vdk_node_pwrite (n->file, buf, tail, host + (wend - cstart), 0);
+    }
+    free (buf);
+    if (r < 0) {
+      qcow2_free_clusters (n, host, count * cs);
+      return r;
+    }
+    pend.l2off = l2off;
+    pend.idx = idx;
+    pend.count = count;
+    pend.host = host;
+    e->host = host + in;
+    e->len = wend - off;
+    e->needs_commit = true;
+    e->cookie_ptr = &pend;
+    return 0;
+  }
+}
+
+int
+qcow2_alloc_commit (struct vdk_node *n, const struct vdk_extent *e)
+{
+  struct qcow2 *s = n->priv;
+  struct qcow2_pending *p = e->cookie_ptr;
+  uint8_t *l2;
+  int r;
+
+  if (p != &pend)
+    return vdk_err (EIO, "%s: internal error: stray allocation commit", n->filename);
+  /* refcounts and data on disk before the L2 entry points at them */
+  if (!s->data_node || !p->reuse)
+    if ((r = vdk_node_flush (n->file)) < 0)
+      return r;
+  if (s->data_node && (r = vdk_node_flush (s->data_node)) < 0)
+    return r;
+  if ((r = qcow2_l2_load (n, p->l2off, &l2)) < 0)
+    return r;
+  for (uint64_t i = 0; i < p->count; i++) {
+    uint64_t ne = (p->host + i * s->cluster_size) | QCOW2_OFLAG_COPIED;
+    uint64_t nb = s->extl2 ? 0xffffffffULL : 0;
+    if ((r = qcow2_l2_set (n, p->l2off, p->idx + i, ne, nb)) < 0)
+      return r;
+  }
+  if (!p->reuse)
+    for (uint64_t i = 0; i < p->count; i++)
+      free_old_entry (n, p->old_entry[i]);
+  s->zc_entry = 0;
+  return 0;
+}
+
+/* Write guest data with the lock held (used for zeroing partial clusters). */
+static int
+write_guest_locked (struct vdk_node *n, const uint8_t *buf, uint64_t len, uint64_t off)
+{
+  while (len > 0) {
+    struct vdk_extent e;
+    int r;
+    memset (&e, 0, sizeof e);
+    if ((r = qcow2_alloc (n, off, len, &e)) < 0)
+      return r;
+    e.off = off;
+    r = vdk_node_pwrite (e.child ? e.child : n->file, buf, e.len, e.host, 0);
+    if (r == 0 && e.needs_commit)
+      r = qcow2_alloc_commit (n, &e);
+    if (r < 0)
+      return r;
+    buf += e.len;
+    off += e.len;
+    len -= e.len;
+  }
+  return 0;
+}
+
+/* Set whole clusters [off, off+len) to NEW_ENTRY/NEW_BITMAP, freeing what
+ * they pointed at. */
+static int
+set_clusters (struct vdk_node *n, uint64_t off, uint64_t len, bool zero)
+{
+  struct qcow2 *s = n->priv;
+  uint64_t cs = s->cluster_size;
+  int r;
+
+  for (uint64_t c = off; c < off + len; c += cs) {
+    uint64_t l2off, idx, old, oldb, ne, nb;
+    uint8_t *l2;
+    if (!zero && !n->backing) {
+      /* discard without backing: skip tables that do not exist */
+      uint64_t l1i = qcow2_l1_index (s, c);
+      if (l1i >= s->l1_size || !(s->l1[l1i] & QCOW2_L1E_OFFSET_MASK))
+        continue;
+    }
+    if ((r = l2_for_write (n, c, &l2off)) < 0 || (r = qcow2_l2_load (n, l2off, &l2)) < 0)
+      return r;
+    idx = qcow2_l2_index (s, c);
+    old = qcow2_l2_entry (s, l2, idx);
+    oldb = qcow2_l2_bitmap (s, l2, idx);
+    if (s->extl2) {
+      ne = 0;
+      nb = zero ? 0xffffffff00000000ULL : 0;
+    }
+    else {
+      ne = zero ? QCOW2_OFLAG_ZERO : 0;
+      nb = 0;
+    }
+    if (old == ne && oldb == nb)
+      continue;
+    if ((r = qcow2_l2_set (n, l2off, idx, ne, nb)) < 0)
+      return r;
+    free_old_entry (n, old);
+  }
+  s->zc_entry = 0;
+  return 0;
+}
+
+int
+qcow2_write_zeroes (struct vdk_node *n, uint64_t off, uint64_t len, unsigned flags)
+{
+  struct qcow2 *s = n->priv;
+  uint64_t cs = s->cluster_size, a, b;
+  uint8_t *z;
+  int r;
+
+  (void) flags;
+  if (s->data_file_raw || s->version < 3 || s->data_node)
+    return -ENOTSUP;
+  if (s->incompat & QCOW2_INCOMPAT_CORRUPT)
+    return vdk_err (EIO, "%s: image is marked corrupt; writes are refused", n->filename);
+  if ((r = set_dirty (n)) < 0)
+    return r;
+  a = VDK_ROUND_UP (off, cs);
+  b = VDK_ROUND_DOWN (off + len, cs);
+  if (off + len == n->size)
+    b = VDK_ROUND_UP (off + len, cs);   /* the last partial cluster */
+  z = calloc (1, cs);
+  if (!z)
+    return vdk_err (ENOMEM, "out of memory");
+  r = 0;
+  {
+    uint64_t end = off + len, head_end = VDK_MIN (a, end), tail;
+    for (uint64_t p = off; r == 0 && p < head_end; p += cs)
+      r = write_guest_locked (n, z, VDK_MIN (cs, head_end - p), p);
+    if (r == 0 && a < b)
+      r = set_clusters (n, a, b - a, true);
+    tail = VDK_MAX (VDK_MAX (b, head_end), off);
+    for (uint64_t p = tail; r == 0 && p < end; p += cs)
+      r = write_guest_locked (n, z, VDK_MIN (cs, end - p), p);
+  }
+  free (z);
+  return r;
+}
+
+int
+qcow2_discard (struct vdk_node *n, uint64_t off, uint64_t len)
+{
+  struct qcow2 *s = n->priv;
+  uint64_t cs = s->cluster_size, a = VDK_ROUND_UP (off, cs), b = VDK_ROUND_DOWN (off + len, cs);
+
+  if (s->data_file_raw || s->data_node)
+    return -ENOTSUP;
+  if (off + len == n->size)
+    b = VDK_ROUND_UP (off + len, cs);
+  if (a >= b)
+    return 0;
+  /* with a backing file, discarded clusters must read as zero (v3) */
+  if (n->backing && s->version < 3)
+    return -ENOTSUP;
+  return set_clusters (n, a, b - a, n->backing != NULL);
+}
+
+/* Make every cluster unallocated, so reads fall through to the backing file
+ * (commit empties the image it committed).  Only existing L2 tables are
+ * visited; their entries are cleared and what they pointed at is freed. */
+int
+qcow2_make_empty (struct vdk_node *n)
+{
+  struct qcow2 *s = n->priv;
+  uint64_t span = s->cluster_size * s->l2_entries;
+  int r;
+
+  if (s->data_file_raw || s->data_node)
+    return vdk_err (ENOTSUP, "%s: an image with an external data file cannot be emptied",
+                    n->filename);
+  if (s->incompat & QCOW2_INCOMPAT_CORRUPT)
+    return vdk_err (EIO, "%s: image is marked corrupt; writes are refused", n->filename);
+  if ((r = set_dirty (n)) < 0)
+    return r;
+  for (uint64_t i = 0; i < s->l1_size; i++) {
+    uint64_t start = i * span, len;
+    if (!(s->l1[i] & QCOW2_L1E_OFFSET_MASK) || start >= n->size)
+      continue;
+    len = VDK_MIN (span, VDK_ROUND_UP (n->size, s->cluster_size) - start);
+    if ((r = set_clusters (n, start, len, false)) < 0)
+      return r;
+  }
+  return 0;
+}
+
+/* ---- compressed writes ----------------------------------------------------- */
+
+static int
+compress_cluster (struct vdk_node *n, const uint8_t *in, uint8_t *out, size_t *outlen)
+{
+  struct qcow2 *s = n->priv;
+  size_t cs = s->cluster_size;
+
+  if (s->compression_type == QCOW2_COMPRESSION_ZLIB) {
+    z_stream z;
+    int zr;
+    memset (&z, 0, sizeof z);
+    if (deflateInit2 (&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -12, 9, Z_DEFAULT_STRATEGY) != Z_OK)
+      return vdk_err (ENOMEM, "%s: zlib initialisation failed", n->filename);
+    z.next_in = (uint8_t *) in;
+    z.avail_in = cs;
+    z.next_out = out;
+    z.avail_out = cs;
+    zr = deflate (&z, Z_FINISH);
+    *outlen = zr == Z_STREAM_END ? cs - z.avail_out : cs;
+    deflateEnd (&z);
+  }
+  else {
+    size_t zr = ZSTD_compress (out, cs, in, cs, ZSTD_CLEVEL_DEFAULT);
+    *outlen = ZSTD_isError (zr) ? cs : zr;
+  }
+  return 0;
+}
+
+/* Link a batch of compressed clusters whose data is written: one flush
+ * (refcounts and data on disk), then the L2 entries, then the old clusters
+ * are released. */
+struct zbatch {
+  size_t n;
+  uint64_t off[256], entry[256];
+};
+
+static int
+zbatch_commit (struct vdk_node *n, struct zbatch *b)
+{
+  struct qcow2 *s = n->priv;
+  int r = 0;
+
+  if (b->n == 0)
+    return 0;
+  if ((r = vdk_node_flush (n->file)) < 0)
+    goto out;
+  for (size_t i = 0; i < b->n; i++) {
+    uint64_t l2off = s->l1[qcow2_l1_index (s, b->off[i])] & QCOW2_L1E_OFFSET_MASK;
+    uint64_t idx = qcow2_l2_index (s, b->off[i]), old;
+    uint8_t *l2;
+    if ((r = qcow2_l2_load (n, l2off, &l2)) < 0)
+      goto out;
+    old = qcow2_l2_entry (s, l2, idx);
+    if ((r = qcow2_l2_set (n, l2off, idx, b->entry[i], 0)) < 0)
+      goto out;
+    free_old_entry (n, old);
+  }
+ out:
+  b->n = 0;
+  s->zc_entry = 0;
+  return r;
+}
+
+int
+qcow2_pwrite_compressed (struct vdk_node *n, const void *vbuf, size_t len, uint64_t off)
+{
+  struct qcow2 *s = n->priv;
+  const uint8_t *buf = vbuf;
+  uint64_t cs = s->cluster_size;
+  struct zbatch *b;
+  uint8_t *in, *out;
+  const uint8_t *pbuf = NULL;   /* a pending run of incompressible clusters */
+  uint64_t poff = 0, plen = 0;
+  int r = 0;
+
+  if (s->data_node)
+    return vdk_err (ENOTSUP, "%s: compressed writes are not possible with an external data file",
+                    n->filename);
+  if (off & (cs - 1))
+    return vdk_err (EINVAL, "%s: compressed writes must be cluster aligned", n->filename);
+  if (s->incompat & QCOW2_INCOMPAT_CORRUPT)
+    return vdk_err (EIO, "%s: image is marked corrupt; writes are refused", n->filename);
+  if ((r = set_dirty (n)) < 0)
+    return r;
+  in = malloc (cs);
+  out = malloc (cs);
+  b = calloc (1, sizeof *b);
+  if (!in || !out || !b) {
+    r = vdk_err (ENOMEM, "out of memory");
+    goto out;
+  }
+  while (len > 0 && r == 0) {
+    size_t l = VDK_MIN (len, (size_t) cs), clen = 0;
+    uint64_t l2off, coff, nsec;
+    int64_t host;
+
+    memcpy (in, buf, l);
+    if (l < cs)
+      memset (in + l, 0, cs - l);
+    if ((r = compress_cluster (n, in, out, &clen)) < 0)
+      break;
+    if (clen >= cs || (l < cs && off + l != n->size)) {
+      /* incompressible: store it plainly, contiguous ones together */
+      if (plen && poff + plen != off) {
+        r = write_guest_locked (n, pbuf, plen, poff);
+        plen = 0;
+      }
+      if (!plen) {
+        pbuf = buf;
+        poff = off;
+      }
+      plen += l;
+      goto next;
+    }
+    if ((r = l2_for_write (n, off, &l2off)) < 0)
+      break;
+    /* pack into the current compressed cluster when it still has room */
+    if (s->zfree && cs - (s->zfree & (cs - 1)) >= clen) {
+      coff = s->zfree;
+      if ((r = qcow2_update_refcount (n, coff & ~(cs - 1), 1, 1)) < 0)
+        break;
+    }
+    else {
+      host = qcow2_alloc_clusters (n, clen);
+      if (host < 0) {
+        r = host;
+        break;
+      }
+      coff = host;
+    }
+    s->zfree = (coff + clen) & (cs - 1) ? coff + clen : 0;
+    if ((r = vdk_node_pwrite (n->file, out, clen, coff, 0)) < 0)
+      break;
+    nsec = ((coff + clen - 1) >> 9) - (coff >> 9);
+    b->off[b->n] = off;
+    b->entry[b->n] = QCOW2_OFLAG_COMPRESSED | (nsec << s->csize_shift) | coff;
+    if (++b->n == VDK_ARRAY_SIZE (b->off))
+      r = zbatch_commit (n, b);
+  next:
+    buf += l;
+    off += l;
+    len -= l;
+  }
+  if (r == 0 && plen)
+    r = write_guest_locked (n, pbuf, plen, poff);
+  if (r == 0)
+    r = zbatch_commit (n, b);
+ out:
+  free (b);
+  free (in);
+  free (out);
+  return r;
+}
+
+/* ---- preallocation and resize ------------------------------------------------ */
+
+int
+qcow2_preallocate (struct vdk_node *n, uint64_t from, uint64_t to, enum vdk_prealloc p)
+{
+  struct qcow2 *s = n->priv;
+  uint64_t cs = s->cluster_size;
+  int r;
+
+  if (p == VDK_PREALLOC_OFF)
+    return 0;
+  for (uint64_t off = VDK_ROUND_DOWN (from, cs); off < to; ) {
+    uint64_t l2off, idx, entry;
+    uint8_t *l2;
+    uint64_t count = 0;
+    int64_t host = 0;
+
+    if ((r = l2_for_write (n, off, &l2off)) < 0 || (r = qcow2_l2_load (n, l2off, &l2)) < 0)
+      return r;
+    idx = qcow2_l2_index (s, off);
+    entry = qcow2_l2_entry (s, l2, idx);
+    if (qcow2_cluster_type (n, entry) != QCOW2_C_UNALLOC &&
+        !(s->data_node && !(entry & QCOW2_OFLAG_COPIED) && !(entry & QCOW2_L2E_OFFSET_MASK))) {
+      off += cs;
+      continue;
+    }
+    /* a run of clusters up to the end of this L2 table */
+    while (idx + count < s->l2_entries && off + count * cs < to &&
+           qcow2_cluster_type (n, qcow2_l2_entry (s, l2, idx + count)) == QCOW2_C_UNALLOC)
+      count++;
+    if (!s->data_node) {
+      host = qcow2_alloc_clusters (n, count * cs);
+      if (host < 0)
+        return host;
+      if (p == VDK_PREALLOC_FULL || p == VDK_PREALLOC_FALLOC) {
+        /* make the file cover the clusters (zeroes) */
+        if ((r = vdk_node_write_zeroes (n->file, host, count * cs, 0)) < 0)
+          return r;
+      }
+      else if ((uint64_t) host + count * cs > n->file->size) {
+        if ((r = vdk_node_truncate (n->file, host + count * cs, VDK_PREALLOC_OFF, false)) < 0)
+          return r;
+      }
+      if ((r = vdk_node_flush (n->file)) < 0)
+        return r;
+    }
+    else
+      host = off;
+    for (uint64_t i = 0; i < count; i++) {
+      uint64_t ne = (host + i * cs) | QCOW2_OFLAG_COPIED;
+      /* metadata preallocation: reads stay zero (v3 zero flag / ext L2) */
+      if (s->extl2)
+        r = qcow2_l2_set (n, l2off, idx + i, ne,
+                          s->data_file_raw ? 0 : 0xffffffff00000000ULL);
+      else if (s->version >= 3 && !s->data_file_raw && p == VDK_PREALLOC_METADATA &&
+               !s->data_node)
+        r = qcow2_l2_set (n, l2off, idx + i, ne, 0);
+      else
+        r = qcow2_l2_set (n, l2off, idx + i, ne, 0);
+      if (r < 0)
+        return r;
+    }
+    off += count * cs;
+  }
+  return 0;
+}
+
+int
+qcow2_truncate (struct vdk_node *n, uint64_t size, enum vdk_prealloc p, bool shrink)
+{
+  struct qcow2 *s = n->priv;
+  uint64_t old = s->size, cs = s->cluster_size;
+  uint64_t l1_need = (size + (cs << s->l2_bits) - 1) >> (s->cluster_bits + s->l2_bits);
+  int r;
+
+  if (s->data_file_raw)
+    return vdk_err (ENOTSUP, "%s: cannot resize an image with a raw external data file",
+                    n->filename);
+  if (size & 511)
+    return vdk_err (EINVAL, "%s: The new size must be a multiple of 512", n->filename);
+  if (size < old) {
+    if (!shrink)
+      return vdk_err (EINVAL, "%s: Use the --shrink option to perform a shrink operation",
+                      n->filename);
+    if (s->nb_snapshots)
+      return vdk_err (ENOTSUP, "%s: Can't shrink an image with internal snapshots", n->filename);
+    if (s->version < 3 && n->backing)
+      return vdk_err (ENOTSUP, "%s: cannot shrink a compat=0.10 image with a backing file",
+                      n->filename);
+    /* drop the clusters past the new end */
+    {
+      uint64_t a = VDK_ROUND_UP (size, cs);
+      if (a < old && (r = set_clusters (n, a, VDK_ROUND_UP (old, cs) - a, false)) < 0)
+        return r;
+      if (size & (cs - 1)) {
+        /* the tail of the last cluster must read as zero if grown again */
+        uint64_t t = VDK_MIN (a, old) - size;
+        uint8_t *z = calloc (1, t ? t : 1);
+        if (!z)
+          return vdk_err (ENOMEM, "out of memory");
+        r = t ? write_guest_locked (n, z, t, size) : 0;
+        free (z);
+        if (r < 0)
+          return r;
+      }
+    }
+  }
+  else if (l1_need > s->l1_size && (r = qcow2_grow_l1 (n, l1_need)) < 0)
+    return r;
+  if (s->data_node && (r = vdk_node_truncate (s->data_node, size, VDK_PREALLOC_OFF, true)) < 0)
+    return r;
+  s->size = size;
+  n->size = size;
+  if ((r = qcow2_write_header_fields (n)) < 0 || (r = vdk_node_flush (n->file)) < 0)
+    return r;
+  if (size > old && p != VDK_PREALLOC_OFF)
+    return qcow2_preallocate (n, old, size, p);
+  return 0;
+}
