@@ -1,0 +1,56 @@
+# Helpers for the 'net' suite (sourced after ../functions.sh).
+SVC=$(cd "$(dirname "${BASH_SOURCE[0]}")/../services" && pwd)
+
+# Skip unless vdk was built with protocol $1.
+requires_protocol () {
+  "$VDK" --help | grep -q "^Protocols:.* $1\b" ||
+    skip "vdk was built without the $1 protocol (lib$1 development files missing)"
+}
+
+# start_service NAME ARGS...: run $SVC/NAME.sh start ARGS; exit 3 = cannot run
+# here -> skip with its reason; the stop is registered before the start.
+start_service () {
+  local name=$1 state=$2 rc=0
+  shift
+  cleanup_fn "'$SVC/$name.sh' stop '$state' >/dev/null 2>&1"
+  "$SVC/$name.sh" start "$@" 2>"$TMP/$name-start.err" || rc=$?
+  if [ $rc = 3 ]; then skip "$name server cannot run here: $(tail -1 "$TMP/$name-start.err")"; fi
+  [ $rc = 0 ] || { cat "$TMP/$name-start.err" >&2; fail "could not start the $name server"; }
+}
+
+# A sparse test image: random data at a few places, holes elsewhere.
+make_image () { # FILE SIZE_MIB
+  truncate -s "$2M" "$1"
+  head -c 1M /dev/urandom | dd of="$1" bs=1M seek=0 conv=notrunc status=none
+  head -c 3M /dev/urandom | dd of="$1" bs=1M seek=$(($2 / 2)) conv=notrunc status=none
+  printf 'tail' | dd of="$1" bs=1 seek=$(($2 * 1048576 - 4)) conv=notrunc status=none
+}
+
+# A TCP port that accepts connections and never answers (a hung server).
+start_black_hole () {
+  python3 -c '
+import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(16)
+print(s.getsockname()[1], flush=True)
+conns = []
+while True:
+    c, _ = s.accept(); conns.append(c)
+' > "$TMP/blackhole.port" &
+  BLACK_HOLE_PID=$!
+  cleanup_fn "kill $BLACK_HOLE_PID 2>/dev/null"
+  for ((i = 0; i < 100; i++)); do [ -s "$TMP/blackhole.port" ] && break; sleep 0.02; done
+  BLACK_HOLE_PORT=$(cat "$TMP/blackhole.port")
+}
+
+# A port where nothing listens.
+closed_port () { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# expect_fast_fail MAX_S CMD...: fails, with a message, within MAX_S seconds
+expect_fast_fail () {
+  local max=$1 t0 t1
+  shift
+  t0=$(date +%s%N)
+  expect_fail "$@"
+  t1=$(date +%s%N)
+  (( (t1 - t0) / 1000000 <= max * 1000 )) || fail "took $(( (t1 - t0) / 1000000 )) ms (> ${max}s): $*"
+}
