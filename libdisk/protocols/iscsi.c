@@ -29,7 +29,7 @@
 #include "../internal.h"
 #include "netio.h"
 
-#define VDK_ISCSI_INITIATOR "iqn.2008-11.org.linux-kvm:vdk"
+#define VDK_ISCSI_INITIATOR "iqn.2025-01.org.vdk:initiator"
 #define ISCSI_DEFAULT_TIMEOUT 15
 #define ISCSI_MAX_CHUNK (1u << 20)
 #define ISCSI_MAX_ZERO_CHUNK (64u << 20)
@@ -52,61 +52,36 @@ struct iscsi_priv {
 static int
 split_url (const char *url, char **lib_url, char **initiator, int *timeout)
 {
-  const char *q = strchr (url, '?');
-  char *out, *o, *dup, *save = NULL;
-  bool first = true;
+  char *tmp, *tmo;
 
-  *initiator = NULL;
   *timeout = ISCSI_DEFAULT_TIMEOUT;
-  out = malloc (strlen (url) + 2);
-  if (!out)
+  if (vdk_url_take_param (url, "initiator-name", &tmp, initiator) < 0)
     return vdk_err (ENOMEM, "out of memory");
-  if (!q) {
-    strcpy (out, url);
-    *lib_url = out;
-    return 0;
-  }
-  memcpy (out, url, q - url);
-  o = out + (q - url);
-  dup = strdup (q + 1);
-  if (!dup) {
-    free (out);
+  if (vdk_url_take_param (tmp, "timeout", lib_url, &tmo) < 0) {
+    free (tmp);
+    free (*initiator);
     return vdk_err (ENOMEM, "out of memory");
   }
-  for (char *kv = strtok_r (dup, "&", &save); kv; kv = strtok_r (NULL, "&", &save)) {
-    if (!strncmp (kv, "initiator-name=", 15)) {
+  free (tmp);
+  if (tmo) {
+    char *end;
+    long t = strtol (tmo, &end, 10);
+    if (*end || end == tmo || t <= 0 || t > 3600) {
+      int r = vdk_err (EINVAL, "%s: invalid timeout '%s' (1-3600 seconds)", url, tmo);
+      free (tmo);
+      free (*lib_url);
       free (*initiator);
-      *initiator = strdup (kv + 15);
-      if (!*initiator)
-        goto nomem;
+      return r;
     }
-    else if (!strncmp (kv, "timeout=", 8)) {
-      char *end;
-      long t = strtol (kv + 8, &end, 10);
-      if (*end || t <= 0 || t > 3600) {
-        free (dup);
-        free (out);
-        free (*initiator);
-        *initiator = NULL;
-        return vdk_err (EINVAL, "%s: invalid timeout '%s' (1-3600 seconds)", url, kv + 8);
-      }
-      *timeout = (int) t;
-    }
-    else {
-      *o++ = first ? '?' : '&';
-      first = false;
-      strcpy (o, kv);
-      o += strlen (kv);
-    }
+    *timeout = (int) t;
+    free (tmo);
   }
-  *o = 0;
-  free (dup);
-  *lib_url = out;
+  if (*initiator && !**initiator) {
+    free (*lib_url);
+    free (*initiator);
+    return vdk_err (EINVAL, "%s: empty initiator-name", url);
+  }
   return 0;
- nomem:
-  free (dup);
-  free (out);
-  return vdk_err (ENOMEM, "out of memory");
 }
 
 static int

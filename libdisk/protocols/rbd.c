@@ -96,8 +96,11 @@ parse_spec (const char *filename, struct rbd_spec *sp)
     }
     continue;
    bad_opt:
-    free (sp->buf);
-    return vdk_err (EINVAL, "%s: invalid option '%s' (expected key=value)", filename, kv);
+    {
+      int r = vdk_err (EINVAL, "%s: invalid option '%s' (expected key=value)", filename, kv);
+      free (sp->buf);
+      return r;
+    }
   }
   next = strchr (path, '@');
   if (next) {
