@@ -488,11 +488,11 @@ nfs_aio_step (struct nfs_aio *a)
     }
   }
   else if (io->op == VDK_IO_READ)
-    r = nfs_pread_async (p->nfs, p->fh, io->off + a->done,
-                         VDK_MIN (io->len - a->done, p->readmax), nfs_aio_cb, a);
+    /* libnfs cuts requests larger than READMAX/WRITEMAX into RPCs that
+     * are all sent at once */
+    r = nfs_pread_async (p->nfs, p->fh, io->off + a->done, io->len - a->done, nfs_aio_cb, a);
   else
-    r = nfs_pwrite_async (p->nfs, p->fh, io->off + a->done,
-                          VDK_MIN (io->len - a->done, p->writemax),
+    r = nfs_pwrite_async (p->nfs, p->fh, io->off + a->done, io->len - a->done,
                           (char *) io->buf + a->done, nfs_aio_cb, a);
   if (r != 0)
     nfs_aio_finish (a, -EIO);

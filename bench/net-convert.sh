@@ -1,0 +1,101 @@
+#!/bin/bash
+# net-convert.sh - convert a local image to each network backend and back,
+# vdk vs qemu-img in the same run, and print the time ratios.
+#
+#   bench/net-convert.sh [VDK]      (default VDK: build/tools/vdk/vdk)
+#
+# Environment: BENCH_MIB (image size, default 256; half of it random data,
+# the rest holes), BENCH_RUNS (best of N, default 3), BENCH_BACKENDS
+# (default "nfs iscsi rbd").  Starts the test servers from tests/services/
+# on 127.0.0.1 and stops them (by PID) at the end.  The local source is raw,
+# and also qcow2 when this vdk has the qcow2 format.
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+SVC=$HERE/../tests/services
+VDK=$(realpath "${1:-$HERE/../build/tools/vdk/vdk}")
+MIB=${BENCH_MIB:-256}
+RUNS=${BENCH_RUNS:-3}
+BACKENDS=${BENCH_BACKENDS:-nfs iscsi rbd}
+command -v qemu-img >/dev/null || { echo "qemu-img is needed (qemu-utils, qemu-block-extra)" >&2; exit 1; }
+W=$(mktemp -d /tmp/vdk-bench-net.XXXXXX)
+stops=()
+cleanup () {
+  for ((i = ${#stops[@]} - 1; i >= 0; i--)); do eval "${stops[$i]}" >/dev/null 2>&1 || true; done
+  rm -rf "$W"
+}
+trap cleanup EXIT
+
+# best wall time of RUNS runs of CMD, in seconds; $PRE (untimed) runs first
+PRE=:
+best () {
+  local b= t0 t1 d
+  for ((r = 0; r < RUNS; r++)); do
+    eval "$PRE" >/dev/null 2>&1 || true
+    t0=$(date +%s%N)
+    "$@" >/dev/null 2>"$W/last.err" || { cat "$W/last.err" >&2; echo "FAILED: $*" >&2; exit 1; }
+    t1=$(date +%s%N)
+    d=$(( (t1 - t0) / 1000 ))
+    [ -z "$b" ] || [ "$d" -lt "$b" ] && b=$d
+  done
+  awk -v u="$b" 'BEGIN { printf "%.3f", u / 1e6 }'
+}
+
+# source images
+truncate -s "${MIB}M" "$W/src.raw"
+for ((o = 0; o < MIB; o += 8)); do
+  head -c 4M /dev/urandom | dd of="$W/src.raw" bs=1M seek=$o conv=notrunc status=none
+done
+fmts=raw
+if "$VDK" --help | grep -q '^Formats:.* qcow2\b'; then
+  qemu-img convert -O qcow2 "$W/src.raw" "$W/src.qcow2"
+  fmts="raw qcow2"
+fi
+
+printf '%-7s %-6s %-5s %9s %9s %7s\n' backend src dir vdk_s qemu_s ratio
+row () { # BACKEND FMT DIR VDK_S QEMU_S
+  printf '%-7s %-6s %-5s %9s %9s %6.2fx\n' "$1" "$2" "$3" "$4" "$5" \
+    "$(awk -v a="$4" -v b="$5" 'BEGIN { print (a > 0 ? b / a : 0) }')"
+}
+
+for be in $BACKENDS; do
+  if ! "$VDK" --help | grep -q "^Protocols:.* $be\b"; then echo "$be: not built in this vdk, skipped"; continue; fi
+  case $be in
+  nfs)
+    stops+=("'$SVC/nfs.sh' stop '$W/nfs'")
+    "$SVC/nfs.sh" start "$W/nfs" "$W/export" 2>/dev/null || { echo "nfs: server cannot start, skipped"; continue; }
+    . "$W/nfs/env"
+    tv=$NFS_URL/v.img; tq=$NFS_URL/q.img; create=() ;;
+  iscsi)
+    stops+=("'$SVC/iscsi.sh' stop '$W/iscsi'")
+    "$SVC/iscsi.sh" start "$W/iscsi" --luns "$((MIB * 2))M,$((MIB * 2))M" 2>/dev/null || { echo "iscsi: target cannot start, skipped"; continue; }
+    . "$W/iscsi/env"
+    tv=iscsi://$ISCSI_PORTAL/$ISCSI_IQN/1; tq=iscsi://$ISCSI_PORTAL/$ISCSI_IQN/2; create=(-n) ;;
+  rbd)
+    stops+=("'$SVC/ceph.sh' stop '$W/ceph'")
+    CEPH_STORE_SIZE=$((MIB * 6))M "$SVC/ceph.sh" start "$W/ceph" 2>/dev/null || { echo "rbd: cluster cannot start, skipped"; continue; }
+    . "$W/ceph/env"
+    tv="rbd:rbd/v:conf=$CEPH_CONF"; tq="rbd:rbd/q:conf=$CEPH_CONF"; create=() ;;
+  esac
+  # both tools create the output: start each run without it (qemu-img
+  # refuses an existing RBD image)
+  case $be in
+  rbd) rmv="rbd --conf $CEPH_CONF rm --no-progress rbd/v"; rmq="rbd --conf $CEPH_CONF rm --no-progress rbd/q" ;;
+  *) rmv=:; rmq=: ;;
+  esac
+  for f in $fmts; do
+    # to the backend (the output format is raw on every backend)
+    PRE=$rmv
+    a=$(best "$VDK" convert -f "$f" "${create[@]}" -O raw "$W/src.$f" "$tv")
+    PRE=$rmq
+    b=$(best qemu-img convert -f "$f" "${create[@]}" -O raw "$W/src.$f" "$tq")
+    PRE=:
+    row "$be" "$f" "to" "$a" "$b"
+    # and back to a local image of the same format
+    a=$(best "$VDK" convert -f raw -O "$f" "$tv" "$W/back-v.$f")
+    b=$(best qemu-img convert -f raw -O "$f" "$tq" "$W/back-q.$f")
+    row "$be" "$f" "back" "$a" "$b"
+    "$VDK" compare "$W/back-v.$f" "$W/src.raw" >/dev/null || { echo "MISMATCH: $be $f round trip" >&2; exit 1; }
+    rm -f "$W/back-v.$f" "$W/back-q.$f"
+  done
+done
+echo "ratio = qemu-img time / vdk time (> 1: vdk is faster)"
