@@ -436,8 +436,9 @@ nfs_aio_cb (int status, struct nfs_context *nfs, void *data, void *private_data)
 
   (void) nfs;
   if (status < 0) {
-    /* the core reports "URL: read error at offset N: strerror" */
-    nfs_aio_finish (a, status);
+    /* the core reports "URL: read error at offset N: strerror"; libnfs
+     * says -EINTR when an RPC timed out */
+    nfs_aio_finish (a, status == -EINTR ? -ETIMEDOUT : status);
     return;
   }
   if (io->op == VDK_IO_FLUSH || (io->op == VDK_IO_WRITE && a->done == io->len)) {

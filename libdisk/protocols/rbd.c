@@ -7,7 +7,8 @@
  * id the client name without "client." (default admin); other keys are
  * passed to rados_conf_set (mon_host=..., keyring=...).  "\:" escapes a
  * colon.  Connecting gives up after client_mount_timeout (10 s unless set),
- * and OSD/monitor operations after 30 s, so a dead cluster gives an error.
+ * OSD/monitor operations after rados_osd_op_timeout/rados_mon_op_timeout
+ * (30 s unless set), so a dead cluster gives an error, not a hang.
  *
  * librbd is thread-safe; async I/O uses rbd_aio_* and posts completions from
  * librbd's callback thread into the core's queue (netio.c).  Snapshots open
@@ -136,7 +137,6 @@ rbd_connect (const char *filename, const struct rbd_spec *sp, rados_t *clusterp,
 {
   rados_t cluster;
   rados_ioctx_t io;
-  bool have_mount_timeout = false;
   int r;
 
   r = rados_create (&cluster, sp->id);
@@ -149,9 +149,11 @@ rbd_connect (const char *filename, const struct rbd_spec *sp, rados_t *clusterp,
     goto err;
   }
   rados_conf_parse_env (cluster, NULL);
+  /* defaults that the spec's options may override */
+  rados_conf_set (cluster, "client_mount_timeout", "10");
+  rados_conf_set (cluster, "rados_osd_op_timeout", "30");
+  rados_conf_set (cluster, "rados_mon_op_timeout", "30");
   for (size_t i = 0; i < sp->nopts; i++) {
-    if (!strcmp (sp->keys[i], "client_mount_timeout"))
-      have_mount_timeout = true;
     r = rados_conf_set (cluster, sp->keys[i], sp->values[i]);
     if (r < 0) {
       r = vdk_err (-r, "%s: invalid Ceph option '%s=%s': %s", filename, sp->keys[i],
@@ -159,10 +161,6 @@ rbd_connect (const char *filename, const struct rbd_spec *sp, rados_t *clusterp,
       goto err;
     }
   }
-  if (!have_mount_timeout)
-    rados_conf_set (cluster, "client_mount_timeout", "10");
-  rados_conf_set (cluster, "rados_osd_op_timeout", "30");
-  rados_conf_set (cluster, "rados_mon_op_timeout", "30");
   r = rados_connect (cluster);
   if (r < 0) {
     r = vdk_err (-r, "%s: cannot connect to the Ceph cluster: %s%s", filename, strerror (-r),

@@ -7,7 +7,7 @@
 requires_protocol iscsi
 requires python3
 GOOD=iqn.2025-01.org.vdk.test:good
-start_service iscsi "$TMP/a" --luns 32M,16M --thin
+start_service iscsi "$TMP/a" --luns 32M,16M,128M --thin
 start_service iscsi "$TMP/b" --luns 16M --initiator $GOOD --initiator iqn.2008-11.org.linux-kvm \
   --chap alice:alicesecret1 --mutual-chap tgt:targetsecret1
 . "$TMP/a/env"
@@ -75,4 +75,9 @@ expect_fast_fail 8 "$VDK" info "iscsi://127.0.0.1:$BLACK_HOLE_PORT/$ISCSI_IQN/1?
 expect_grep "timed out" "$TMP/err"
 expect_fail "$VDK" info "iscsi://127.0.0.1:$p/$ISCSI_IQN/1?timeout=0"
 expect_grep "invalid timeout" "$TMP/err"
+# the target hangs in the middle of a transfer: an error after the timeout
+head -c 128M /dev/urandom > big.raw
+expect_fail_when_frozen "$(awk '{print $2}' "$TMP/a/pids")" 10 \
+  "$VDK" convert -n -O raw big.raw "$A/3?timeout=2"
+expect_grep "$A/3?timeout=2: .*timed out" "$TMP/err"
 echo OK

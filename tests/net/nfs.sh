@@ -60,4 +60,9 @@ expect_fail "$VDK" info "$URL/a.raw?version=4"
 expect_grep "NFSv4 is not supported" "$TMP/err"
 expect_fail "$VDK" info "nfs://127.0.0.1/export"
 expect_grep "nfs://127.0.0.1/export" "$TMP/err"
+# the server hangs in the middle of a transfer: an error after the timeout
+head -c 128M /dev/urandom > big.raw
+expect_fail_when_frozen "$(awk '$1 == "ganesha" {print $2}' "$TMP/nfs-state/pids")" 10 \
+  "$VDK" convert -O raw big.raw "$URL/big.raw?timeout=2"
+expect_grep "$URL/big.raw?timeout=2: .*timed out" "$TMP/err"
 echo OK

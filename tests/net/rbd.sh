@@ -56,4 +56,9 @@ expect_grep "cannot read Ceph configuration $TMP/nowhere.conf" "$TMP/err"
 p=$(closed_port)
 expect_fast_fail 8 "$VDK" info "rbd:rbd/a$O:mon_host=127.0.0.1\\:$p:client_mount_timeout=2"
 expect_grep "cannot connect to the Ceph cluster" "$TMP/err"
+# the OSD hangs in the middle of a transfer: an error after the op timeout
+head -c 128M /dev/urandom > big.raw
+expect_fail_when_frozen "$(awk '$1 == "osd.0" {print $2}' "$TMP/ceph/pids")" 12 \
+  "$VDK" convert -O raw big.raw "rbd:rbd/big$O:rados_osd_op_timeout=2"
+expect_grep "rbd:rbd/big$O:rados_osd_op_timeout=2: .*timed out" "$TMP/err"
 echo OK
