@@ -156,6 +156,11 @@ nfs_proto_open (struct vdk_node *n, struct vdk_opts *opts, unsigned flags)
     r = vdk_err (EISDIR, "%s: is a directory, not an image", n->filename);
     goto err;
   }
+  if (st.nfs_size > VDK_MAX_IMAGE_SIZE) {
+    r = vdk_err (EFBIG, "%s: the server reports an impossible size %" PRIu64, n->filename,
+                 (uint64_t) st.nfs_size);
+    goto err;
+  }
   n->size = st.nfs_size;
   n->request_align = 1;
   p->readmax = VDK_MIN (nfs_get_readmax (p->nfs), (uint64_t) NFS_MAX_CHUNK);
@@ -206,6 +211,8 @@ nfs_do_pread (struct vdk_node *n, void *buf, size_t len, uint64_t off)
       memset (buf, 0, len);   /* past the end of the file */
       return 0;
     }
+    if ((size_t) r > l)
+      return vdk_err (EIO, "%s: the server returned more data than asked for", n->filename);
     buf = (char *) buf + r;
     len -= r;
     off += r;
@@ -225,7 +232,7 @@ nfs_do_pwrite (struct vdk_node *n, const void *buf, size_t len, uint64_t off, un
     if (r < 0)
       return vdk_err (nfs_errno (r), "%s: write error at offset %" PRIu64 ": %s",
                       n->filename, off, nfs_get_error (p->nfs));
-    if (r == 0)
+    if (r == 0 || (size_t) r > l)
       return vdk_err (EIO, "%s: short write at offset %" PRIu64, n->filename, off);
     buf = (const char *) buf + r;
     len -= r;
@@ -463,8 +470,6 @@ nfs_aio_cb (int status, struct nfs_context *nfs, void *data, void *private_data)
       return;
     }
     a->done += VDK_MIN ((size_t) status, io->len - a->done);
-    if (io->off + a->done > a->n->size)
-      a->n->size = io->off + a->done;
   }
   nfs_aio_step (a);
 }
@@ -545,6 +550,10 @@ nfs_proto_submit (struct vdk_node *n, struct disk_queue *q, struct vdk_io *io)
     return -ENOMEM;
   a->n = n;
   a->io = io;
+  /* a write past the end extends the file (formats append); the size is
+   * only touched on this, the submitting, thread */
+  if (io->op == VDK_IO_WRITE && io->off + io->len > n->size)
+    n->size = io->off + io->len;
   return vdk_netloop_submit (p->loop, q, io, &a->req);
 }
 

@@ -226,6 +226,11 @@ rbd_proto_open (struct vdk_node *n, struct vdk_opts *opts, unsigned flags)
     rbd_close (p->img);
     goto err_conn;
   }
+  if (size > VDK_MAX_IMAGE_SIZE) {
+    r = vdk_err (EFBIG, "%s: image size %" PRIu64 " is too large", n->filename, size);
+    rbd_close (p->img);
+    goto err_conn;
+  }
   free (sp.buf);
   pthread_mutex_init (&p->poster_lock, NULL);
   n->size = size;
