@@ -2,8 +2,9 @@
 # iscsi:// through a real tgtd: convert both ways, zeroes and block status on a
 # thin LUN, qemu-img as the peer, CHAP, mutual CHAP, initiator ACL, and
 # clear, quick errors.
-. "$(dirname "$0")/../functions.sh"
-. "$(dirname "$0")/lib.sh"
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/../functions.sh"
+. "$HERE/lib.sh"
 requires_protocol iscsi
 requires python3
 GOOD=iqn.2025-01.org.vdk.test:good

@@ -1,5 +1,5 @@
 # Helpers for the 'net' suite (sourced after ../functions.sh).
-SVC=$(cd "$(dirname "${BASH_SOURCE[0]}")/../services" && pwd)
+SVC=$HERE/../services   # HERE: the test's folder, set before functions.sh cds away
 
 # Skip unless vdk was built with protocol $1.
 requires_protocol () {

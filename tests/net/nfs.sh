@@ -1,8 +1,9 @@
 #!/bin/bash
 # nfs:// through a real nfs-ganesha: convert both ways, info, compare with
 # qemu-img as the peer, create/resize, and clear, quick errors.
-. "$(dirname "$0")/../functions.sh"
-. "$(dirname "$0")/lib.sh"
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/../functions.sh"
+. "$HERE/lib.sh"
 requires_protocol nfs
 requires python3
 start_service nfs "$TMP/nfs-state" "$TMP/export"

@@ -2,8 +2,9 @@
 # rbd: images on a real one-node Ceph cluster: convert both ways, block
 # status, zeroes over old data, snapshots (read-only), create/resize, the rbd
 # CLI and qemu-img as peers, and clear, quick errors.
-. "$(dirname "$0")/../functions.sh"
-. "$(dirname "$0")/lib.sh"
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/../functions.sh"
+. "$HERE/lib.sh"
 requires_protocol rbd
 requires python3
 start_service ceph "$TMP/ceph"
