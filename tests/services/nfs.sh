@@ -8,13 +8,17 @@
 #   nfs.sh stop STATE        stop ganesha (and rpcbind if we started it), by PID
 #
 # Exit 3 when the server cannot run here (packages missing), 1 on errors.
-# Packages: nfs-ganesha nfs-ganesha-vfs rpcbind.
+# Packages: nfs-ganesha nfs-ganesha-vfs rpcbind.  Needs root.
+# rpcbind (port 111, all addresses: 'rpcbind -h' crashes in Debian 12) is
+# started if no portmapper runs, and stopped with the server; ganesha
+# registers its ports there, which is what portmapper URLs (qemu-img) need.
 set -euo pipefail
 SVC_NAME=nfs
 . "$(dirname "$0")/lib.sh"
 
 start () {
   local state=$1 dir=$2 plugins port i
+  [ "$(id -u)" = 0 ] || { svc_log "needs root (ganesha, rpcbind on port 111)"; exit 3; }
   command -v ganesha.nfsd >/dev/null || { svc_log "ganesha.nfsd not installed (nfs-ganesha)"; exit 3; }
   command -v rpcbind >/dev/null || { svc_log "rpcbind not installed"; exit 3; }
   plugins=$(dirname "$(dpkg -L nfs-ganesha-vfs 2>/dev/null | grep 'libfsalvfs\.so$' | head -1)")
