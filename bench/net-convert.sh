@@ -8,7 +8,10 @@
 # the rest holes), BENCH_RUNS (best of N, default 3), BENCH_BACKENDS
 # (default "nfs iscsi rbd").  Starts the test servers from tests/services/
 # on 127.0.0.1 and stops them (by PID) at the end.  The local source is raw,
-# and also qcow2 when this vdk has the qcow2 format.
+# and also qcow2 when this vdk has the qcow2 format.  qemu-img runs with
+# -t writeback so that, like vdk convert, it flushes the output once at the
+# end (its default, unsafe, never flushes).  Timings on a shared machine are
+# noisy: use BENCH_RUNS >= 3.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 SVC=$HERE/../tests/services
@@ -87,12 +90,12 @@ for be in $BACKENDS; do
     PRE=$rmv
     a=$(best "$VDK" convert -f "$f" "${create[@]}" -O raw "$W/src.$f" "$tv")
     PRE=$rmq
-    b=$(best qemu-img convert -f "$f" "${create[@]}" -O raw "$W/src.$f" "$tq")
+    b=$(best qemu-img convert -t writeback -f "$f" "${create[@]}" -O raw "$W/src.$f" "$tq")
     PRE=:
     row "$be" "$f" "to" "$a" "$b"
     # and back to a local image of the same format
     a=$(best "$VDK" convert -f raw -O "$f" "$tv" "$W/back-v.$f")
-    b=$(best qemu-img convert -f raw -O "$f" "$tq" "$W/back-q.$f")
+    b=$(best qemu-img convert -t writeback -f raw -O "$f" "$tq" "$W/back-q.$f")
     row "$be" "$f" "back" "$a" "$b"
     "$VDK" compare "$W/back-v.$f" "$W/src.raw" >/dev/null || { echo "MISMATCH: $be $f round trip" >&2; exit 1; }
     rm -f "$W/back-v.$f" "$W/back-q.$f"
