@@ -46,6 +46,7 @@ struct iscsi_priv {
   bool no_ws, no_unmap, no_lba_status;
   unsigned char *zero_block;
   struct vdk_netloop *loop;
+  bool no_loop;
 };
 
 /* Split our own options out of the query; the rest goes to libiscsi. */
@@ -741,8 +742,14 @@ iscsi_proto_submit (struct vdk_node *n, struct disk_queue *q, struct vdk_io *io)
   if (io->op != VDK_IO_FLUSH &&
       (io->off % p->bs || io->len % p->bs || !vdk_range_ok (io->off, io->len, n->size)))
     return -ENOTSUP;    /* unaligned or past the end: the synchronous path */
-  if (!p->loop && vdk_netloop_new (&iscsi_loop_ops, p, n->filename, &p->loop) < 0)
+  if (p->no_loop)
     return -ENOTSUP;
+  if (!p->loop && vdk_netloop_new (&iscsi_loop_ops, p, n->filename, &p->loop) < 0) {
+    /* e.g. no io_uring MSG_RING (Linux < 5.18): synchronous from now on */
+    vdk_err_clear ();
+    p->no_loop = true;
+    return -ENOTSUP;
+  }
   a = calloc (1, sizeof *a);
   if (!a)
     return -ENOMEM;

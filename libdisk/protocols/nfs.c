@@ -33,6 +33,7 @@ struct nfs_priv {
   struct nfsfh *fh;
   uint64_t readmax, writemax;
   struct vdk_netloop *loop;    /* async engine, NULL until first submit */
+  bool no_loop;                /* it could not start: synchronous I/O only */
 };
 
 /* A libnfs context mounted on the directory of URL.  *FILE gets the file
@@ -540,10 +541,16 @@ nfs_proto_submit (struct vdk_node *n, struct disk_queue *q, struct vdk_io *io)
   struct nfs_aio *a;
   int r;
 
+  if (p->no_loop)
+    return -ENOTSUP;
   if (!p->loop) {
     r = vdk_netloop_new (&nfs_loop_ops, p, n->filename, &p->loop);
-    if (r < 0)
-      return -ENOTSUP;    /* no io_uring messages here: synchronous fallback */
+    if (r < 0) {
+      /* e.g. no io_uring MSG_RING (Linux < 5.18): synchronous from now on */
+      vdk_err_clear ();
+      p->no_loop = true;
+      return -ENOTSUP;
+    }
   }
   a = calloc (1, sizeof *a);
   if (!a)
