@@ -120,7 +120,7 @@ parse_spec (const char *filename, struct rbd_spec *sp)
     sp->ns = sp->image;
     sp->image = slash + 1;
   }
-  if (!sp->pool[0] || !sp->image[0] || strchr (sp->image, '/') ||
+  if (!sp->pool[0] || !sp->image[0] || strchr (sp->image, '/') || (sp->ns && !sp->ns[0]) ||
       (sp->snap && !sp->snap[0]))
     goto bad;
   return 0;
