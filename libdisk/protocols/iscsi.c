@@ -658,6 +658,8 @@ aio_cb (struct iscsi_context *ctx, int status, void *data, void *private_data)
   (void) ctx;
   if (status != SCSI_STATUS_GOOD)
     r = t ? -sense_errno (t) : -EIO;
+  else if (t && t->residual_status == SCSI_RESIDUAL_UNDERFLOW && t->residual > 0)
+    r = -EIO;   /* the target sent less than asked: never return stale bytes */
   if (t)
     scsi_free_scsi_task (t);
   if (r < 0) {
