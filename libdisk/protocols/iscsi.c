@@ -559,12 +559,20 @@ iscsi_proto_pread (struct vdk_node *n, void *buf, size_t len, uint64_t off)
 static int
 iscsi_proto_pwrite (struct vdk_node *n, const void *buf, size_t len, uint64_t off, unsigned flags)
 {
+  struct iscsi_priv *p = n->priv;
   struct iscsi_call c = { .op = C_WRITE, .n = n, .buf = (void *) buf, .len = len, .off = off,
                           .flags = flags };
-  if (!vdk_range_ok (off, len, n->size))
-    return vdk_err (ENOSPC, "%s: write at offset %" PRIu64 " beyond the end of the LUN",
-                    n->filename, off);
-  return call (&c);
+  int r;
+
+  /* Like a block device: the node may be a shorter view of the LUN (after
+   * truncate); writes past the view extend it, up to the LUN's capacity. */
+  if (!vdk_range_ok (off, len, p->nblocks * p->bs))
+    return vdk_err (ENOSPC, "%s: write at offset %" PRIu64 " beyond the end of the LUN"
+                    " (%" PRIu64 " bytes)", n->filename, off, p->nblocks * p->bs);
+  r = call (&c);
+  if (r == 0 && off + len > n->size)
+    n->size = off + len;
+  return r;
 }
 
 static int
