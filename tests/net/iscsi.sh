@@ -55,6 +55,11 @@ expect_fail "$VDK" convert -O raw src.raw "$A/7"
 expect_grep "$A/7: cannot use this LUN (vdk writes to existing iSCSI LUNs, it does not create them): no such LUN" "$TMP/err"
 expect_fail "$VDK" resize "$A/2" 64M
 expect_grep "cannot be resized" "$TMP/err"
+expect_fail "$VDK" create -f raw "$A/2" 64M
+expect_grep "$A/2: the LUN has only 16777216 bytes, 67108864 are needed" "$TMP/err"
+# a smaller image on a LUN: a view of its first bytes
+"$VDK" create -f raw "$A/2" 8M > /dev/null
+expect_eq "$("$VDK" info --output=json "$A/2" | json_get /dev/stdin "j['virtual-size']")" $((16 << 20)) "LUN size after create"
 expect_fail "$VDK" info "$A/0"
 expect_grep "$A/0: LUN 0 is not a disk" "$TMP/err"
 # CHAP, mutual CHAP and the initiator ACL
