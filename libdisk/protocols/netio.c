@@ -97,6 +97,7 @@ struct vdk_netloop {
   pthread_cond_t cond;
   int evfd;
   bool stop;
+  bool dead;                   /* the connection failed: no more polling */
   struct vdk_netreq *head, *tail;
 };
 
@@ -141,7 +142,9 @@ loop_main (void *opaque)
     while (list) {
       struct vdk_netreq *r0 = list;
       list = list->next;
-      if (r0->io)
+      if (r0->io && l->dead)
+        vdk_netloop_complete (l, r0, -ECONNRESET);
+      else if (r0->io)
         l->ops->start (l->opaque, r0);
       else {
         struct call *c = (struct call *) r0;
@@ -158,10 +161,11 @@ loop_main (void *opaque)
     if (stop)
       return NULL;
     pfd[0] = (struct pollfd) { .fd = l->evfd, .events = POLLIN };
-    pfd[1].fd = l->ops->fd (l->opaque, &pfd[1].events);
+    pfd[1].fd = l->dead ? -1 : l->ops->fd (l->opaque, &pfd[1].events);
     pfd[1].revents = 0;
     if (pfd[1].fd >= 0)
       nfds = 2;
+    /* the tick also drives the client library's timeouts */
     r = poll (pfd, nfds, 100);
     if (r < 0 && errno != EINTR)
       r = 0;
@@ -170,8 +174,13 @@ loop_main (void *opaque)
       if (read (l->evfd, &v, sizeof v) < 0)
         (void) 0;
     }
-    if (nfds == 2)
-      l->ops->service (l->opaque, pfd[1].revents);
+    /* A failed connection is not polled again (it would spin on POLLHUP):
+     * the library has failed what was in flight, later requests fail at
+     * once (there is no reconnect). */
+    if (nfds == 2 && l->ops->service (l->opaque, pfd[1].revents) < 0)
+      l->dead = true;
+    else if (l->dead)
+      l->ops->service (l->opaque, 0);   /* timeouts only */
   }
 }
 

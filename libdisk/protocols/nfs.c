@@ -445,8 +445,9 @@ nfs_aio_cb (int status, struct nfs_context *nfs, void *data, void *private_data)
   (void) nfs;
   if (status < 0) {
     /* the core reports "URL: read error at offset N: strerror"; libnfs
-     * says -EINTR when an RPC timed out */
-    nfs_aio_finish (a, status == -EINTR ? -ETIMEDOUT : status);
+     * says -EINTR when an RPC timed out and -EFAULT when the RPC layer
+     * failed (the connection broke) */
+    nfs_aio_finish (a, status == -EINTR ? -ETIMEDOUT : status == -EFAULT ? -ECONNRESET : status);
     return;
   }
   if (io->op == VDK_IO_FLUSH || (io->op == VDK_IO_WRITE && a->done == io->len)) {

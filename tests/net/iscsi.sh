@@ -89,4 +89,8 @@ head -c 128M /dev/urandom > big.raw
 expect_fail_when_frozen "$(awk '{print $2}' "$TMP/a/pids")" 10 \
   "$VDK" convert -n -O raw big.raw "$A/3?timeout=2"
 expect_grep "$A/3?timeout=2: .*timed out" "$TMP/err"
+# the target dies in the middle of a transfer: an error at once
+expect_fail_when_signalled KILL "$(awk '{print $2}' "$TMP/a/pids")" 5 \
+  "$VDK" convert -n -O raw big.raw "$A/3?timeout=30"
+expect_grep "$A/3?timeout=30: " "$TMP/err"
 echo OK

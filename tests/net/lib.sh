@@ -55,18 +55,19 @@ expect_fast_fail () {
   (( (t1 - t0) / 1000000 <= max * 1000 )) || fail "took $(( (t1 - t0) / 1000000 )) ms (> ${max}s): $*"
 }
 
-# expect_fail_when_frozen PID MAX_S CMD...: start CMD, freeze the server PID
-# (SIGSTOP) 0.05 s later; CMD must fail with a message within MAX_S seconds.
-# CMD should move enough data (a write of 128 MiB) to be still running then.
-expect_fail_when_frozen () {
-  local pid=$1 max=$2 cpid rc=0 t0 i
-  shift 2
+# expect_fail_when_signalled SIG PID MAX_S CMD...: start CMD, send SIG to the
+# server PID 0.05 s later (STOP: it hangs, KILL: it dies); CMD must fail with
+# a message within MAX_S seconds.  CMD should move enough data (a write of
+# 128 MiB) to be still running then.
+expect_fail_when_signalled () {
+  local sig=$1 pid=$2 max=$3 cpid rc=0 t0 i
+  shift 3
   cleanup_fn "kill -CONT $pid 2>/dev/null"
   t0=$(date +%s)
   "$@" >"$TMP/out" 2>"$TMP/err" &
   cpid=$!
   sleep 0.05
-  kill -STOP "$pid"
+  kill -"$sig" "$pid"
   for ((i = 0; i < (max + 5) * 10; i++)); do
     kill -0 "$cpid" 2>/dev/null || break
     sleep 0.1
@@ -74,12 +75,13 @@ expect_fail_when_frozen () {
   if kill -0 "$cpid" 2>/dev/null; then
     kill -KILL "$cpid" 2>/dev/null || true
     wait "$cpid" 2>/dev/null || true
-    kill -CONT "$pid"
-    fail "still running $((max + 5)) s after the server froze: $*"
+    kill -CONT "$pid" 2>/dev/null || true
+    fail "still running $((max + 5)) s after the server got SIG$sig: $*"
   fi
   wait "$cpid" || rc=$?
-  kill -CONT "$pid"
-  [ $rc != 0 ] || fail "succeeded although the server froze (too fast?): $*"
+  kill -CONT "$pid" 2>/dev/null || true
+  [ $rc != 0 ] || fail "succeeded although the server got SIG$sig (too fast?): $*"
   (( $(date +%s) - t0 <= max )) || fail "took $(( $(date +%s) - t0 )) s (> ${max}s) to fail: $*"
   [ -s "$TMP/err" ] || fail "no error message from: $*"
 }
+expect_fail_when_frozen () { expect_fail_when_signalled STOP "$@"; }

@@ -66,4 +66,8 @@ head -c 128M /dev/urandom > big.raw
 expect_fail_when_frozen "$(awk '$1 == "ganesha" {print $2}' "$TMP/nfs-state/pids")" 10 \
   "$VDK" convert -O raw big.raw "$URL/big.raw?timeout=2"
 expect_grep "$URL/big.raw?timeout=2: .*timed out" "$TMP/err"
+# the server dies in the middle of a transfer: an error at once
+expect_fail_when_signalled KILL "$(awk '$1 == "ganesha" {print $2}' "$TMP/nfs-state/pids")" 5 \
+  "$VDK" convert -O raw big.raw "$URL/big2.raw?timeout=30"
+expect_grep "$URL/big2.raw?timeout=30: " "$TMP/err"
 echo OK
