@@ -752,7 +752,7 @@ iscsi_proto_submit (struct vdk_node *n, struct disk_queue *q, struct vdk_io *io)
   if (io->op != VDK_IO_FLUSH &&
       (io->off % p->bs || io->len % p->bs || !vdk_range_ok (io->off, io->len, n->size)))
     return -ENOTSUP;    /* unaligned or past the end: the synchronous path */
-  if (p->no_loop)
+  if (p->no_loop || io->len > INT32_MAX)   /* completions carry the length as an int */
     return -ENOTSUP;
   if (!p->loop && vdk_netloop_new (&iscsi_loop_ops, p, n->filename, &p->loop) < 0) {
     /* e.g. no io_uring MSG_RING (Linux < 5.18): synchronous from now on */

@@ -542,7 +542,7 @@ nfs_proto_submit (struct vdk_node *n, struct disk_queue *q, struct vdk_io *io)
   struct nfs_aio *a;
   int r;
 
-  if (p->no_loop)
+  if (p->no_loop || io->len > INT32_MAX)   /* completions carry the length as an int */
     return -ENOTSUP;
   if (!p->loop) {
     r = vdk_netloop_new (&nfs_loop_ops, p, n->filename, &p->loop);
