@@ -28,19 +28,35 @@ cleanup () {
 }
 trap cleanup EXIT
 
-# best wall time of RUNS runs of CMD, in seconds; $PRE (untimed) runs first
-PRE=:
-best () {
-  local b= t0 t1 d
+# one timed run of CMD in microseconds
+timed () {
+  local t0 t1
+  t0=$(date +%s%N)
+  "$@" >/dev/null 2>"$W/last.err" || { cat "$W/last.err" >&2; echo "FAILED: $*" >&2; exit 1; }
+  t1=$(date +%s%N)
+  echo $(( (t1 - t0) / 1000 ))
+}
+
+# pair PRE_V PRE_Q -- VDK_CMD... -- QEMU_CMD...: RUNS interleaved runs of
+# both (so background noise hits both alike), best of each, in seconds:
+# sets A and B.  PRE_* (untimed) run before each run.
+pair () {
+  local prev=$1 preq=$2 ba= bb= d
+  local -a cv=() cq=()
+  shift 3
+  while [ "$1" != -- ]; do cv+=("$1"); shift; done
+  shift
+  cq=("$@")
   for ((r = 0; r < RUNS; r++)); do
-    eval "$PRE" >/dev/null 2>&1 || true
-    t0=$(date +%s%N)
-    "$@" >/dev/null 2>"$W/last.err" || { cat "$W/last.err" >&2; echo "FAILED: $*" >&2; exit 1; }
-    t1=$(date +%s%N)
-    d=$(( (t1 - t0) / 1000 ))
-    [ -z "$b" ] || [ "$d" -lt "$b" ] && b=$d
+    eval "$prev" >/dev/null 2>&1 || true
+    d=$(timed "${cv[@]}")
+    [ -z "$ba" ] || [ "$d" -lt "$ba" ] && ba=$d
+    eval "$preq" >/dev/null 2>&1 || true
+    d=$(timed "${cq[@]}")
+    [ -z "$bb" ] || [ "$d" -lt "$bb" ] && bb=$d
   done
-  awk -v u="$b" 'BEGIN { printf "%.3f", u / 1e6 }'
+  A=$(awk -v u="$ba" 'BEGIN { printf "%.3f", u / 1e6 }')
+  B=$(awk -v u="$bb" 'BEGIN { printf "%.3f", u / 1e6 }')
 }
 
 # source images
@@ -53,6 +69,7 @@ if "$VDK" --help | grep -q '^Formats:.* qcow2\b'; then
   qemu-img convert -O qcow2 "$W/src.raw" "$W/src.qcow2"
   fmts="raw qcow2"
 fi
+sync   # no writeback of the fresh sources during the first runs
 
 printf '%-7s %-6s %-5s %9s %9s %7s\n' backend src dir vdk_s qemu_s ratio
 row () { # BACKEND FMT DIR VDK_S QEMU_S
@@ -87,16 +104,13 @@ for be in $BACKENDS; do
   esac
   for f in $fmts; do
     # to the backend (the output format is raw on every backend)
-    PRE=$rmv
-    a=$(best "$VDK" convert -f "$f" "${create[@]}" -O raw "$W/src.$f" "$tv")
-    PRE=$rmq
-    b=$(best qemu-img convert -t writeback -f "$f" "${create[@]}" -O raw "$W/src.$f" "$tq")
-    PRE=:
-    row "$be" "$f" "to" "$a" "$b"
+    pair "$rmv" "$rmq" -- "$VDK" convert -f "$f" "${create[@]}" -O raw "$W/src.$f" "$tv" \
+      -- qemu-img convert -t writeback -f "$f" "${create[@]}" -O raw "$W/src.$f" "$tq"
+    row "$be" "$f" "to" "$A" "$B"
     # and back to a local image of the same format
-    a=$(best "$VDK" convert -f raw -O "$f" "$tv" "$W/back-v.$f")
-    b=$(best qemu-img convert -t writeback -f raw -O "$f" "$tq" "$W/back-q.$f")
-    row "$be" "$f" "back" "$a" "$b"
+    pair : : -- "$VDK" convert -f raw -O "$f" "$tv" "$W/back-v.$f" \
+      -- qemu-img convert -t writeback -f raw -O "$f" "$tq" "$W/back-q.$f"
+    row "$be" "$f" "back" "$A" "$B"
     "$VDK" compare "$W/back-v.$f" "$W/src.raw" >/dev/null || { echo "MISMATCH: $be $f round trip" >&2; exit 1; }
     rm -f "$W/back-v.$f" "$W/back-q.$f"
   done
