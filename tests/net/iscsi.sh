@@ -69,6 +69,12 @@ if command -v qemu-img >/dev/null; then
   qemu-img compare small.raw "json:{\"driver\":\"raw\",\"size\":$((8 << 20)),\"file\":{\"driver\":\"iscsi\",\"transport\":\"tcp\",\"portal\":\"$ISCSI_PORTAL\",\"target\":\"$ISCSI_IQN\",\"lun\":1,\"user\":\"alice\",\"password\":\"alicesecret1\"}}" ||
     fail "qemu-img compare over CHAP: not identical"
 fi
+# CHAP credentials from the environment instead of the URL
+LIBISCSI_CHAP_USERNAME=alice LIBISCSI_CHAP_PASSWORD=alicesecret1 \
+  "$VDK" compare small.raw "iscsi://$ISCSI_PORTAL/$ISCSI_IQN/1?initiator-name=$GOOD" ||
+  fail "CHAP from the environment"
+expect_fail "$VDK" info "iscsi://$ISCSI_PORTAL/$ISCSI_IQN/1?initiator-name=$GOOD"
+expect_grep "authentication failed\|Authentication" "$TMP/err"
 expect_fail "$VDK" info "$B?$BQ&initiator-name=iqn.2025-01.org.vdk.test:evil"
 expect_grep "access denied" "$TMP/err"
 expect_fail "$VDK" info "${B/alicesecret1/wrongsecret}?$BQ&initiator-name=$GOOD"
