@@ -734,7 +734,14 @@ static int
 loop_service (void *opaque, short revents)
 {
   struct iscsi_priv *p = opaque;
-  return iscsi_service (p->ctx, revents) < 0 ? -EIO : 0;
+
+  if (iscsi_service (p->ctx, revents) < 0) {
+    /* The connection is gone and there is no reconnect: fail what is in
+     * flight now rather than when each command times out. */
+    iscsi_scsi_cancel_all_tasks (p->ctx);
+    return -EIO;
+  }
+  return 0;
 }
 
 static const struct vdk_netloop_ops iscsi_loop_ops = {
