@@ -320,8 +320,14 @@ iscsi_proto_close (struct vdk_node *n)
 
   if (!p)
     return;
-  vdk_netloop_free (p->loop);
-  lun_disconnect (p->ctx);
+  if (p->loop && vdk_netloop_dead (p->loop)) {
+    vdk_netloop_free (p->loop);
+    iscsi_destroy_context (p->ctx);   /* no LOGOUT on a dead connection */
+  }
+  else {
+    vdk_netloop_free (p->loop);
+    lun_disconnect (p->ctx);
+  }
   free (p->zero_block);
   free (p);
 }

@@ -91,6 +91,7 @@ struct call {
 struct vdk_netloop {
   const struct vdk_netloop_ops *ops;
   void *opaque;
+  char *name;                  /* for messages */
   struct vdk_poster *poster;
   pthread_t thread;
   pthread_mutex_t lock;
@@ -149,7 +150,12 @@ loop_main (void *opaque)
       else {
         struct call *c = (struct call *) r0;
         vdk_err_clear ();
-        c->ret = c->fn (c->arg);
+        /* a synchronous call on a broken connection would wait for its
+         * timeout: fail it at once */
+        if (l->dead)
+          c->ret = vdk_err (ECONNRESET, "%s: the connection to the server was lost", l->name);
+        else
+          c->ret = c->fn (c->arg);
         if (c->ret < 0)
           snprintf (c->msg, sizeof c->msg, "%s", disk_last_error ());
         pthread_mutex_lock (&l->lock);
@@ -177,8 +183,11 @@ loop_main (void *opaque)
     /* A failed connection is not polled again (it would spin on POLLHUP):
      * the library has failed what was in flight, later requests fail at
      * once (there is no reconnect). */
-    if (nfds == 2 && l->ops->service (l->opaque, pfd[1].revents) < 0)
+    if (nfds == 2 && l->ops->service (l->opaque, pfd[1].revents) < 0) {
+      pthread_mutex_lock (&l->lock);
       l->dead = true;
+      pthread_mutex_unlock (&l->lock);
+    }
     else if (l->dead)
       l->ops->service (l->opaque, 0);   /* timeouts only */
   }
@@ -195,8 +204,14 @@ vdk_netloop_new (const struct vdk_netloop_ops *ops, void *opaque, const char *na
     return vdk_err (ENOMEM, "out of memory");
   l->ops = ops;
   l->opaque = opaque;
+  l->name = strdup (name);
+  if (!l->name) {
+    free (l);
+    return vdk_err (ENOMEM, "out of memory");
+  }
   r = vdk_poster_new (&l->poster);
   if (r < 0) {
+    free (l->name);
     free (l);
     return vdk_err (-r, "%s: no io_uring MSG_RING support for asynchronous I/O", name);
   }
@@ -219,6 +234,7 @@ vdk_netloop_new (const struct vdk_netloop_ops *ops, void *opaque, const char *na
   return 0;
  err:
   vdk_poster_free (l->poster);
+  free (l->name);
   free (l);
   return r;
 }
@@ -237,6 +253,7 @@ vdk_netloop_free (struct vdk_netloop *l)
   pthread_mutex_destroy (&l->lock);
   pthread_cond_destroy (&l->cond);
   vdk_poster_free (l->poster);
+  free (l->name);
   free (l);
 }
 
@@ -263,6 +280,16 @@ vdk_netloop_submit (struct vdk_netloop *l, struct disk_queue *q, struct vdk_io *
   req->io = io;
   enqueue (l, req);
   return 0;
+}
+
+bool
+vdk_netloop_dead (struct vdk_netloop *l)
+{
+  bool d;
+  pthread_mutex_lock (&l->lock);
+  d = l->dead;
+  pthread_mutex_unlock (&l->lock);
+  return d;
 }
 
 void

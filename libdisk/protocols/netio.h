@@ -14,6 +14,7 @@
 #ifndef VDK_NETIO_H
 #define VDK_NETIO_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct disk_queue;
@@ -54,6 +55,9 @@ int64_t vdk_netloop_call (struct vdk_netloop *l, int64_t (*fn) (void *), void *a
 /* Queue REQ (already allocated by the driver, freed by complete). */
 int vdk_netloop_submit (struct vdk_netloop *l, struct disk_queue *q, struct vdk_io *io,
                         struct vdk_netreq *req);
+/* Did the connection fail?  Then the context must not be used for
+ * synchronous calls (logout, close) any more: they could wait forever. */
+bool vdk_netloop_dead (struct vdk_netloop *l);
 /* On the loop thread: finish REQ with RET and free it. */
 void vdk_netloop_complete (struct vdk_netloop *l, struct vdk_netreq *req, int ret);
 

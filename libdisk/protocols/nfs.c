@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 
 #include <nfsc/libnfs.h>
+#include <nfsc/libnfs-raw.h>
 
 #include "../internal.h"
 #include "netio.h"
@@ -188,6 +189,11 @@ nfs_proto_close (struct vdk_node *n)
 
   if (!p)
     return;
+  /* Closing a handle with unstable writes sends a COMMIT first; on a dead
+   * connection that can only time out, so make that quick.  (Skipping
+   * nfs_close would leak the handle: the context does not free it.) */
+  if (p->loop && vdk_netloop_dead (p->loop))
+    nfs_set_timeout (p->nfs, 1000);
   vdk_netloop_free (p->loop);
   if (p->fh)
     nfs_close (p->nfs, p->fh);
@@ -526,7 +532,14 @@ static int
 nfs_loop_service (void *opaque, short revents)
 {
   struct nfs_priv *p = opaque;
-  return nfs_service (p->nfs, revents) < 0 ? -EIO : 0;
+
+  if (nfs_service (p->nfs, revents) < 0) {
+    /* The connection is gone and there is no reconnect: fail what is in
+     * flight now rather than when each RPC times out. */
+    rpc_disconnect (nfs_get_rpc_context (p->nfs), "connection lost");
+    return -EIO;
+  }
+  return 0;
 }
 
 static const struct vdk_netloop_ops nfs_loop_ops = {
