@@ -4,6 +4,15 @@
 #include "internal.h"
 
 extern const struct vdk_protocol vdk_protocol_file;
+#ifdef VDK_HAVE_NFS
+extern const struct vdk_protocol vdk_protocol_nfs;
+#endif
+#ifdef VDK_HAVE_ISCSI
+extern const struct vdk_protocol vdk_protocol_iscsi;
+#endif
+#ifdef VDK_HAVE_RBD
+extern const struct vdk_protocol vdk_protocol_rbd;
+#endif
 extern const struct vdk_format vdk_format_raw;
 extern const struct vdk_format vdk_format_vhdx;
 extern const struct vdk_format vdk_format_vpc;
@@ -12,6 +21,15 @@ extern const struct vdk_format vdk_format_qcow2;
 
 const struct vdk_protocol *const vdk_protocols[] = {
   &vdk_protocol_file,
+#ifdef VDK_HAVE_NFS
+  &vdk_protocol_nfs,
+#endif
+#ifdef VDK_HAVE_ISCSI
+  &vdk_protocol_iscsi,
+#endif
+#ifdef VDK_HAVE_RBD
+  &vdk_protocol_rbd,
+#endif
   NULL,
 };
 

@@ -1,0 +1,635 @@
+/* The "rbd" protocol: Ceph RBD images through librbd.
+ *
+ *   rbd:pool/image[@snap][:conf=PATH][:id=NAME][:key=value...]
+ *   rbd:pool/namespace/image[@snap]...
+ *
+ * conf is the ceph.conf to read (default: librados's search, $CEPH_CONF),
+ * id the client name without "client." (default admin); other keys are
+ * passed to rados_conf_set (mon_host=..., keyring=...).  "\:" escapes a
+ * colon.  Connecting gives up after client_mount_timeout (10 s unless set),
+ * OSD/monitor operations after rados_osd_op_timeout/rados_mon_op_timeout
+ * (30 s unless set), so a dead cluster gives an error, not a hang.
+ *
+ * librbd is thread-safe; async I/O uses rbd_aio_* and posts completions from
+ * librbd's callback thread into the core's queue (netio.c).  Snapshots open
+ * read-only. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rados/librados.h>
+#include <rbd/librbd.h>
+
+#include "../internal.h"
+#include "netio.h"
+
+#define RBD_MAX_OPTS 32
+
+struct rbd_spec {
+  char *buf;                   /* the parsed copy; the fields point into it */
+  char *pool, *ns, *image, *snap, *conf, *id;
+  char *keys[RBD_MAX_OPTS], *values[RBD_MAX_OPTS];
+  size_t nopts;
+};
+
+struct rbd_priv {
+  rados_t cluster;
+  rados_ioctx_t io;
+  rbd_image_t img;
+  bool read_only;
+  pthread_mutex_t poster_lock;
+  struct vdk_poster *poster;
+  bool no_poster;
+};
+
+/* Split at unescaped C; unescape "\C" in place.  Returns the rest or NULL. */
+static char *
+split_unescaped (char *s, char c)
+{
+  char *w = s;
+  for (char *r = s; *r; r++) {
+    if (*r == '\\' && r[1]) {
+      *w++ = *++r;
+      continue;
+    }
+    if (*r == c) {
+      *w = 0;
+      return r + 1;
+    }
+    *w++ = *r;
+  }
+  *w = 0;
+  return NULL;
+}
+
+static int
+parse_spec (const char *filename, struct rbd_spec *sp)
+{
+  char *rest, *path, *next, *slash;
+
+  memset (sp, 0, sizeof *sp);
+  if (strncmp (filename, "rbd:", 4) != 0)
+    return vdk_err (EINVAL, "%s: not an rbd: spec", filename);
+  sp->buf = strdup (filename + 4);
+  if (!sp->buf)
+    return vdk_err (ENOMEM, "out of memory");
+  path = sp->buf;
+  rest = split_unescaped (path, ':');
+  while (rest) {
+    char *kv = rest, *eq;
+    rest = split_unescaped (kv, ':');
+    eq = strchr (kv, '=');
+    if (!eq || eq == kv)
+      goto bad_opt;
+    *eq = 0;
+    if (!strcmp (kv, "conf"))
+      sp->conf = eq + 1;
+    else if (!strcmp (kv, "id"))
+      sp->id = eq + 1;
+    else {
+      if (sp->nopts == RBD_MAX_OPTS) {
+        free (sp->buf);
+        return vdk_err (EINVAL, "%s: too many options", filename);
+      }
+      sp->keys[sp->nopts] = kv;
+      sp->values[sp->nopts++] = eq + 1;
+    }
+    continue;
+   bad_opt:
+    {
+      int r = vdk_err (EINVAL, "%s: invalid option '%s' (expected key=value)", filename, kv);
+      free (sp->buf);
+      return r;
+    }
+  }
+  next = strchr (path, '@');
+  if (next) {
+    *next = 0;
+    sp->snap = next + 1;
+  }
+  slash = strchr (path, '/');
+  if (!slash)
+    goto bad;
+  *slash = 0;
+  sp->pool = path;
+  sp->image = slash + 1;
+  slash = strchr (sp->image, '/');
+  if (slash) {
+    *slash = 0;
+    sp->ns = sp->image;
+    sp->image = slash + 1;
+  }
+  if (!sp->pool[0] || !sp->image[0] || strchr (sp->image, '/') || (sp->ns && !sp->ns[0]) ||
+      (sp->snap && !sp->snap[0]))
+    goto bad;
+  return 0;
+ bad:
+  free (sp->buf);
+  sp->buf = NULL;
+  return vdk_err (EINVAL, "%s: invalid RBD spec (expected rbd:pool/image[@snap][:conf=PATH]"
+                  "[:id=NAME])", filename);
+}
+
+static int
+rbd_connect (const char *filename, const struct rbd_spec *sp, rados_t *clusterp,
+             rados_ioctx_t *iop)
+{
+  rados_t cluster;
+  rados_ioctx_t io;
+  int r;
+
+  r = rados_create (&cluster, sp->id);
+  if (r < 0)
+    return vdk_err (-r, "%s: cannot create a RADOS handle: %s", filename, strerror (-r));
+  r = rados_conf_read_file (cluster, sp->conf);
+  if (r < 0 && sp->conf) {
+    r = vdk_err (-r, "%s: cannot read Ceph configuration %s: %s", filename, sp->conf,
+                 strerror (-r));
+    goto err;
+  }
+  rados_conf_parse_env (cluster, NULL);
+  /* defaults that the spec's options may override */
+  rados_conf_set (cluster, "client_mount_timeout", "10");
+  rados_conf_set (cluster, "rados_osd_op_timeout", "30");
+  rados_conf_set (cluster, "rados_mon_op_timeout", "30");
+  for (size_t i = 0; i < sp->nopts; i++) {
+    r = rados_conf_set (cluster, sp->keys[i], sp->values[i]);
+    if (r < 0) {
+      r = vdk_err (-r, "%s: invalid Ceph option '%s=%s': %s", filename, sp->keys[i],
+                   sp->values[i], strerror (-r));
+      goto err;
+    }
+  }
+  r = rados_connect (cluster);
+  if (r < 0) {
+    r = vdk_err (-r, "%s: cannot connect to the Ceph cluster: %s%s", filename, strerror (-r),
+                 r == -ENOENT ? " (no configuration or keyring found: give :conf=PATH)" :
+                 r == -ETIMEDOUT ? " (are the monitors running?)" : "");
+    goto err;
+  }
+  r = rados_ioctx_create (cluster, sp->pool, &io);
+  if (r < 0) {
+    r = vdk_err (-r, "%s: %s", filename, r == -ENOENT ? "no such pool" : strerror (-r));
+    goto err;
+  }
+  if (sp->ns)
+    rados_ioctx_set_namespace (io, sp->ns);
+  *clusterp = cluster;
+  *iop = io;
+  return 0;
+ err:
+  rados_shutdown (cluster);
+  return r;
+}
+
+static int
+rbd_proto_open (struct vdk_node *n, struct vdk_opts *opts, unsigned flags)
+{
+  const char *fn = vdk_opts_take (opts, "filename");
+  struct rbd_spec sp;
+  struct rbd_priv *p;
+  uint64_t size;
+  int r;
+
+  if (fn && !n->filename && !(n->filename = strdup (fn)))
+    return vdk_err (ENOMEM, "out of memory");
+  if (!n->filename)
+    return vdk_err (EINVAL, "rbd: no image given");
+  r = parse_spec (n->filename, &sp);
+  if (r < 0)
+    return r;
+  if (sp.snap && (flags & VDK_O_RDWR)) {
+    free (sp.buf);
+    return vdk_err (EROFS, "%s: snapshots are read-only", n->filename);
+  }
+  p = calloc (1, sizeof *p);
+  if (!p) {
+    free (sp.buf);
+    return vdk_err (ENOMEM, "out of memory");
+  }
+  r = rbd_connect (n->filename, &sp, &p->cluster, &p->io);
+  if (r < 0)
+    goto err_free;
+  p->read_only = !(flags & VDK_O_RDWR);
+  r = p->read_only ? rbd_open_read_only (p->io, sp.image, &p->img, sp.snap)
+                   : rbd_open (p->io, sp.image, &p->img, NULL);
+  if (r < 0) {
+    r = vdk_err (-r, "%s: %s", n->filename,
+                 r == -ENOENT ? (sp.snap ? "no such image or snapshot" : "no such image")
+                              : strerror (-r));
+    goto err_conn;
+  }
+  r = rbd_get_size (p->img, &size);
+  if (r < 0) {
+    r = vdk_err (-r, "%s: cannot get the size: %s", n->filename, strerror (-r));
+    rbd_close (p->img);
+    goto err_conn;
+  }
+  if (size > VDK_MAX_IMAGE_SIZE) {
+    r = vdk_err (EFBIG, "%s: image size %" PRIu64 " is too large", n->filename, size);
+    rbd_close (p->img);
+    goto err_conn;
+  }
+  free (sp.buf);
+  pthread_mutex_init (&p->poster_lock, NULL);
+  n->size = size;
+  n->request_align = 1;
+  n->priv = p;
+  return 0;
+ err_conn:
+  rados_ioctx_destroy (p->io);
+  rados_shutdown (p->cluster);
+ err_free:
+  free (sp.buf);
+  free (p);
+  return r;
+}
+
+static void
+rbd_proto_close (struct vdk_node *n)
+{
+  struct rbd_priv *p = n->priv;
+
+  if (!p)
+    return;
+  rbd_close (p->img);
+  rados_ioctx_destroy (p->io);
+  rados_shutdown (p->cluster);
+  vdk_poster_free (p->poster);
+  pthread_mutex_destroy (&p->poster_lock);
+  free (p);
+}
+
+/* Writes past the end grow the image (formats such as qcow2 append). */
+static int
+grow_for (struct vdk_node *n, uint64_t end)
+{
+  struct rbd_priv *p = n->priv;
+  int r;
+
+  if (end <= n->size)
+    return 0;
+  r = rbd_resize (p->img, end);
+  if (r < 0)
+    return vdk_err (-r, "%s: cannot grow the image to %" PRIu64 " bytes: %s", n->filename,
+                    end, strerror (-r));
+  n->size = end;
+  return 0;
+}
+
+static int
+rbd_proto_pread (struct vdk_node *n, void *buf, size_t len, uint64_t off)
+{
+  struct rbd_priv *p = n->priv;
+
+  while (len > 0) {
+    size_t l = VDK_MIN (len, (size_t) 1 << 30);
+    ssize_t r = rbd_read (p->img, off, l, buf);
+    if (r < 0)
+      return vdk_err ((int) -r, "%s: read error at offset %" PRIu64 ": %s", n->filename, off,
+                      strerror ((int) -r));
+    if (r == 0) {
+      memset (buf, 0, len);
+      return 0;
+    }
+    buf = (char *) buf + r;
+    len -= r;
+    off += r;
+  }
+  return 0;
+}
+
+static int
+rbd_proto_pwrite (struct vdk_node *n, const void *buf, size_t len, uint64_t off, unsigned flags)
+{
+  struct rbd_priv *p = n->priv;
+  int r = grow_for (n, off + len);
+
+  if (r < 0)
+    return r;
+  while (len > 0) {
+    size_t l = VDK_MIN (len, (size_t) 1 << 30);
+    ssize_t w = rbd_write (p->img, off, l, buf);
+    if (w < 0)
+      return vdk_err ((int) -w, "%s: write error at offset %" PRIu64 ": %s", n->filename, off,
+                      strerror ((int) -w));
+    if (w == 0)
+      return vdk_err (EIO, "%s: short write at offset %" PRIu64, n->filename, off);
+    buf = (const char *) buf + w;
+    len -= w;
+    off += w;
+  }
+  if ((flags & DISK_FUA) && (r = rbd_flush (p->img)) < 0)
+    return vdk_err (-r, "%s: flush: %s", n->filename, strerror (-r));
+  return 0;
+}
+
+static int
+rbd_proto_flush (struct vdk_node *n)
+{
+  struct rbd_priv *p = n->priv;
+  int r = rbd_flush (p->img);
+  if (r < 0)
+    return vdk_err (-r, "%s: flush: %s", n->filename, strerror (-r));
+  return 0;
+}
+
+static int
+rbd_proto_discard (struct vdk_node *n, uint64_t off, uint64_t len)
+{
+  struct rbd_priv *p = n->priv;
+  int r = rbd_discard (p->img, off, len);
+  if (r < 0)
+    return vdk_err (-r, "%s: discard at offset %" PRIu64 ": %s", n->filename, off, strerror (-r));
+  return 0;
+}
+
+static int
+rbd_proto_write_zeroes (struct vdk_node *n, uint64_t off, uint64_t len, unsigned flags)
+{
+  struct rbd_priv *p = n->priv;
+  int r;
+
+  (void) flags;   /* unmapping or not: librbd decides, reads give zeroes either way */
+  r = grow_for (n, off + len);
+  if (r < 0)
+    return r;
+  while (len > 0) {
+    size_t l = VDK_MIN (len, (uint64_t) 1 << 30);
+    ssize_t z = rbd_write_zeroes (p->img, off, l, 0, 0);
+    if (z < 0)
+      return vdk_err ((int) -z, "%s: write zeroes at offset %" PRIu64 ": %s", n->filename, off,
+                      strerror ((int) -z));
+    off += l;
+    len -= l;
+  }
+  return 0;
+}
+
+/* The first allocated extent at or after the start, merged with the ones
+ * that follow without a gap. */
+struct diff_state {
+  bool found;
+  uint64_t off, end;
+};
+
+#define DIFF_STOP (-ECANCELED)
+
+static int
+diff_cb (uint64_t off, size_t len, int exists, void *arg)
+{
+  struct diff_state *st = arg;
+
+  if (!exists)
+    return st->found ? DIFF_STOP : 0;
+  if (!st->found) {
+    st->found = true;
+    st->off = off;
+    st->end = off + len;
+    return 0;
+  }
+  if (off != st->end)
+    return DIFF_STOP;
+  st->end = off + len;
+  return 0;
+}
+
+static int
+rbd_proto_block_status (struct vdk_node *n, uint64_t off, uint64_t len, struct vdk_extent *e)
+{
+  struct rbd_priv *p = n->priv;
+  struct diff_state st = { 0 };
+  int r;
+
+  len = VDK_MIN (len, (uint64_t) 1 << 30);
+  e->off = off;
+  e->host = off;
+  e->child = NULL;
+  e->kind = VDK_EXT_DATA;
+  e->len = len;
+  r = rbd_diff_iterate2 (p->img, NULL, off, len, 1, 1, diff_cb, &st);
+  if (r < 0 && r != DIFF_STOP)
+    return 0;   /* unknown: report data, which is always correct */
+  if (!st.found || st.off >= off + len)
+    e->kind = VDK_EXT_ZERO;
+  else if (st.off > off) {
+    e->kind = VDK_EXT_ZERO;
+    e->len = st.off - off;
+  }
+  else
+    e->len = VDK_MIN (len, st.end - off);
+  return 0;
+}
+
+static int
+rbd_proto_truncate (struct vdk_node *n, uint64_t size, enum vdk_prealloc pa)
+{
+  struct rbd_priv *p = n->priv;
+  uint64_t old = n->size;
+  int r;
+
+  if (pa != VDK_PREALLOC_OFF && pa != VDK_PREALLOC_FULL)
+    return vdk_err (ENOTSUP, "%s: preallocation mode '%s' is not supported on RBD",
+                    n->filename, vdk_prealloc_name (pa));
+  r = rbd_resize (p->img, size);
+  if (r < 0)
+    return vdk_err (-r, "%s: resize: %s", n->filename, strerror (-r));
+  n->size = size;
+  if (pa == VDK_PREALLOC_FULL && size > old) {
+    ssize_t z = rbd_write_zeroes (p->img, old, size - old,
+                                  RBD_WRITE_ZEROES_FLAG_THICK_PROVISION, 0);
+    if (z < 0)
+      return vdk_err ((int) -z, "%s: preallocation: %s", n->filename, strerror ((int) -z));
+  }
+  return 0;
+}
+
+static int
+sum_cb (uint64_t off, size_t len, int exists, void *arg)
+{
+  (void) off;
+  if (exists)
+    *(uint64_t *) arg += len;
+  return 0;
+}
+
+static int64_t
+rbd_proto_get_allocated (struct vdk_node *n)
+{
+  struct rbd_priv *p = n->priv;
+  uint64_t sum = 0;
+  int r = rbd_diff_iterate2 (p->img, NULL, 0, n->size, 0, 1, sum_cb, &sum);
+  if (r < 0)
+    return vdk_err (-r, "%s: cannot get the allocation: %s", n->filename, strerror (-r));
+  return (int64_t) sum;
+}
+
+/* Create an empty image, or empty an existing one (like the file protocol's
+ * O_TRUNC); the format driver then sets the size. */
+static int
+rbd_proto_create (const char *filename, struct vdk_opts *opts)
+{
+  struct rbd_spec sp;
+  rados_t cluster;
+  rados_ioctx_t io;
+  rbd_image_options_t o;
+  int r;
+
+  (void) opts;
+  r = parse_spec (filename, &sp);
+  if (r < 0)
+    return r;
+  if (sp.snap) {
+    free (sp.buf);
+    return vdk_err (EINVAL, "%s: cannot create a snapshot as an image", filename);
+  }
+  r = rbd_connect (filename, &sp, &cluster, &io);
+  if (r < 0) {
+    free (sp.buf);
+    return r;
+  }
+  rbd_image_options_create (&o);
+  r = rbd_create4 (io, sp.image, 0, o);
+  rbd_image_options_destroy (o);
+  if (r == -EEXIST) {
+    rbd_image_t img;
+    r = rbd_open (io, sp.image, &img, NULL);
+    if (r == 0) {
+      r = rbd_resize (img, 0);
+      rbd_close (img);
+    }
+  }
+  if (r < 0)
+    r = vdk_err (-r, "%s: cannot create the image: %s", filename, strerror (-r));
+  rados_ioctx_destroy (io);
+  rados_shutdown (cluster);
+  free (sp.buf);
+  return r;
+}
+
+static int
+rbd_proto_remove (const char *filename)
+{
+  struct rbd_spec sp;
+  rados_t cluster;
+  rados_ioctx_t io;
+  int r;
+
+  r = parse_spec (filename, &sp);
+  if (r < 0)
+    return r;
+  r = rbd_connect (filename, &sp, &cluster, &io);
+  if (r < 0) {
+    free (sp.buf);
+    return r;
+  }
+  r = rbd_remove (io, sp.image);
+  if (r == -ENOTEMPTY)
+    r = vdk_err (ENOTEMPTY, "%s: the image has snapshots; remove them first", filename);
+  else if (r < 0 && r != -ENOENT)
+    r = vdk_err (-r, "%s: cannot remove the image: %s", filename, strerror (-r));
+  else
+    r = 0;
+  rados_ioctx_destroy (io);
+  rados_shutdown (cluster);
+  free (sp.buf);
+  return r;
+}
+
+/* ---- asynchronous I/O ------------------------------------------------------ */
+
+struct rbd_aio {
+  struct vdk_poster *poster;
+  struct disk_queue *q;
+  struct vdk_io *io;
+};
+
+static void
+rbd_aio_cb (rbd_completion_t c, void *arg)
+{
+  struct rbd_aio *a = arg;
+  struct vdk_io *io = a->io;
+  ssize_t r = rbd_aio_get_return_value (c);
+  int ret;
+
+  rbd_aio_release (c);
+  if (r < 0)
+    ret = (int) r;
+  else {
+    if (io->op == VDK_IO_READ && (size_t) r < io->len)
+      memset ((char *) io->buf + r, 0, io->len - r);
+    ret = (int) io->len;
+  }
+  vdk_poster_post (a->poster, a->q, io, ret);
+  free (a);
+}
+
+static int
+rbd_proto_submit (struct vdk_node *n, struct disk_queue *q, struct vdk_io *io)
+{
+  struct rbd_priv *p = n->priv;
+  rbd_completion_t c;
+  struct rbd_aio *a;
+  int r;
+
+  if (io->len > INT32_MAX)
+    return -ENOTSUP;
+  pthread_mutex_lock (&p->poster_lock);
+  if (!p->poster && !p->no_poster && vdk_poster_new (&p->poster) < 0)
+    p->no_poster = true;
+  pthread_mutex_unlock (&p->poster_lock);
+  if (!p->poster)
+    return -ENOTSUP;
+  if (io->op == VDK_IO_WRITE && (io->flags & DISK_FUA))
+    return -ENOTSUP;    /* rare: the synchronous path writes and flushes */
+  if (io->op == VDK_IO_WRITE && io->off + io->len > n->size) {
+    r = grow_for (n, io->off + io->len);
+    if (r < 0)
+      return r;
+  }
+  a = malloc (sizeof *a);
+  if (!a)
+    return -ENOMEM;
+  *a = (struct rbd_aio) { .poster = p->poster, .q = q, .io = io };
+  r = rbd_aio_create_completion (a, rbd_aio_cb, &c);
+  if (r < 0) {
+    free (a);
+    return r;
+  }
+  switch (io->op) {
+  case VDK_IO_READ:
+    r = rbd_aio_read (p->img, io->off, io->len, io->buf, c);
+    break;
+  case VDK_IO_WRITE:
+    r = rbd_aio_write (p->img, io->off, io->len, io->buf, c);
+    break;
+  case VDK_IO_FLUSH:
+    r = rbd_aio_flush (p->img, c);
+    break;
+  }
+  if (r < 0) {
+    rbd_aio_release (c);
+    free (a);
+  }
+  return r;
+}
+
+const struct vdk_protocol vdk_protocol_rbd = {
+  .struct_size = sizeof (struct vdk_protocol),
+  .name = "rbd",
+  .schemes = (const char *const[]) { "rbd", NULL },
+  .open = rbd_proto_open,
+  .close = rbd_proto_close,
+  .pread = rbd_proto_pread,
+  .pwrite = rbd_proto_pwrite,
+  .flush = rbd_proto_flush,
+  .discard = rbd_proto_discard,
+  .write_zeroes = rbd_proto_write_zeroes,
+  .block_status = rbd_proto_block_status,
+  .truncate = rbd_proto_truncate,
+  .get_allocated = rbd_proto_get_allocated,
+  .create = rbd_proto_create,
+  .remove = rbd_proto_remove,
+  .submit = rbd_proto_submit,
+};

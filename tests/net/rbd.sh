@@ -1,0 +1,75 @@
+#!/bin/bash
+# rbd: images on a real one-node Ceph cluster: convert both ways, block
+# status, zeroes over old data, snapshots (read-only), create/resize, the rbd
+# CLI and qemu-img as peers, and clear, quick errors.
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/../functions.sh"
+. "$HERE/lib.sh"
+requires_protocol rbd
+requires python3
+start_service ceph "$TMP/ceph"
+. "$TMP/ceph/env"
+R="rbd --conf $CEPH_CONF"
+O=":conf=$CEPH_CONF"
+
+make_image src.raw 24
+"$VDK" convert -O raw src.raw "rbd:rbd/a$O"
+expect_eq "$($R info --format json rbd/a | json_get /dev/stdin "j['size']")" $((24 << 20)) "rbd size"
+$R export --no-progress rbd/a exported.raw 2>/dev/null
+cmp src.raw exported.raw || fail "convert to RBD: rbd export differs"
+"$VDK" info --output=json "rbd:rbd/a$O" > info.json
+expect_eq "$(json_get info.json "j['virtual-size']")" $((24 << 20)) "virtual size"
+"$VDK" compare src.raw "rbd:rbd/a$O" || fail "vdk compare: not identical"
+if command -v qemu-img >/dev/null; then
+  qemu-img compare src.raw "rbd:rbd/a$O" || fail "qemu-img compare: not identical"
+fi
+# CEPH_CONF from the environment works too; RBD -> local
+CEPH_CONF=$CEPH_CONF "$VDK" convert -O raw rbd:rbd/a back.raw
+cmp src.raw back.raw || fail "convert from RBD: content differs"
+# block status from diff-iterate: objects 1-2 (4-12 MiB) were never written
+"$VDK" map --output=json "rbd:rbd/a$O" > map.json
+expect_eq "$(json_get map.json "any(e['zero'] and not e['data'] and e['start'] <= 4 << 20 and e['start'] + e['length'] >= 12 << 20 for e in j)")" \
+  True "block status: the unwritten objects are zero"
+# a snapshot keeps the old data; zeroes of the new source overwrite old data
+$R snap create rbd/a@s1 >/dev/null 2>&1
+head -c 24M /dev/urandom > full.raw
+"$VDK" convert -n -O raw full.raw "rbd:rbd/a$O"
+"$VDK" compare full.raw "rbd:rbd/a$O" || fail "after overwrite: not identical"
+"$VDK" compare src.raw "rbd:rbd/a@s1$O" || fail "snapshot lost its data"
+"$VDK" convert -m 1 -n -O raw src.raw "rbd:rbd/a$O"
+"$VDK" compare src.raw "rbd:rbd/a$O" || fail "zeroes over old data (sync path)"
+expect_fail "$VDK" convert -n -O raw src.raw "rbd:rbd/a@s1$O"
+expect_grep "rbd:rbd/a@s1$O: snapshots are read-only" "$TMP/err"
+# create, resize
+"$VDK" create -f raw "rbd:rbd/n$O" 8M > /dev/null
+expect_eq "$($R info --format json rbd/n | json_get /dev/stdin "j['size']")" $((8 << 20)) "created size"
+"$VDK" resize "rbd:rbd/n$O" +8M > /dev/null
+expect_eq "$($R info --format json rbd/n | json_get /dev/stdin "j['size']")" $((16 << 20)) "resized size"
+# errors
+expect_fail "$VDK" info "rbd:rbd/missing$O"
+expect_grep "rbd:rbd/missing$O: no such image" "$TMP/err"
+expect_fail "$VDK" info "rbd:nopool/a$O"
+expect_grep "rbd:nopool/a$O: no such pool" "$TMP/err"
+expect_fail "$VDK" info "rbd:a$O"
+expect_grep "invalid RBD spec" "$TMP/err"
+# qcow2 on an RBD image: written by vdk, read by vdk and qemu-img
+if "$VDK" --help | grep -q '^Formats:.* qcow2'; then
+  "$VDK" convert -O qcow2 src.raw "rbd:rbd/q$O"
+  expect_eq "$("$VDK" info --output=json "rbd:rbd/q$O" | json_get /dev/stdin "j['format']")" qcow2
+  "$VDK" check "rbd:rbd/q$O" >/dev/null || fail "vdk check of a qcow2 on RBD"
+  "$VDK" compare src.raw "rbd:rbd/q$O" || fail "qcow2 on RBD reads differently"
+  if command -v qemu-img >/dev/null; then
+    qemu-img compare src.raw "rbd:rbd/q$O" >/dev/null || fail "qemu-img reads vdk's qcow2 on RBD differently"
+  fi
+fi
+expect_fail "$VDK" info "rbd:rbd/a:conf=$TMP/nowhere.conf"
+expect_grep "cannot read Ceph configuration $TMP/nowhere.conf" "$TMP/err"
+p=$(closed_port)
+expect_fast_fail 8 "$VDK" info "rbd:rbd/a$O:mon_host=127.0.0.1\\:$p:client_mount_timeout=2"
+expect_grep "cannot connect to the Ceph cluster" "$TMP/err"
+# the OSD hangs in the middle of a transfer: an error after the op timeout
+head -c 128M /dev/urandom > big.raw
+expect_fail_when_frozen "$(awk '$1 == "osd.0" {print $2}' "$TMP/ceph/pids")" 12 \
+  "$VDK" convert -O raw big.raw "rbd:rbd/big$O:rados_osd_op_timeout=2"
+expect_grep "rbd:rbd/big$O:rados_osd_op_timeout=2: .*timed out" "$TMP/err"
+echo OK
