@@ -67,6 +67,15 @@ expect_fail_when_signalled () {
   "$@" >"$TMP/out" 2>"$TMP/err" &
   cpid=$!
   sleep 0.05
+  # With WAIT_FILE set, signal only once the transfer has begun (slow
+  # builds such as ASan may still be opening the image after 0.05 s).
+  if [ -n "${WAIT_FILE:-}" ]; then
+    for ((i = 0; i < 100; i++)); do
+      [ -s "$WAIT_FILE" ] && break
+      sleep 0.05
+    done
+  fi
+  t0=$(date +%s)
   kill -"$sig" "$pid"
   for ((i = 0; i < (max + 5) * 10; i++)); do
     kill -0 "$cpid" 2>/dev/null || break
