@@ -599,23 +599,39 @@ find_kernels (struct gfs_session *s, struct gfs_os *os)
   free_names (&nm);
 }
 
+/* The value of KEY in a BLS entry; a key given on several lines
+ * ("initrd", "options") has its values joined with a space. */
 static char *
 bls_value (const char *text, const char *key)
 {
   const char *p = text;
   size_t kl = strlen (key);
+  char *r = NULL;
+  size_t rl = 0;
+
   while (p && *p) {
     const char *eol = strchr (p, '\n');
     size_t ll = eol ? (size_t) (eol - p) : strlen (p);
     if (ll > kl && !strncmp (p, key, kl) && (p[kl] == ' ' || p[kl] == '\t')) {
-      const char *v = p + kl;
-      while (v < p + ll && (*v == ' ' || *v == '\t'))
+      const char *v = p + kl, *e = p + ll;
+      char *n;
+      while (v < e && (*v == ' ' || *v == '\t'))
         v++;
-      return dup_n (v, (size_t) (p + ll - v));
+      while (e > v && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
+        e--;
+      n = realloc (r, rl + (size_t) (e - v) + 2);
+      if (!n)
+        break;
+      r = n;
+      if (rl)
+        r[rl++] = ' ';
+      memcpy (r + rl, v, (size_t) (e - v));
+      rl += (size_t) (e - v);
+      r[rl] = 0;
     }
     p = eol ? eol + 1 : NULL;
   }
-  return NULL;
+  return r;
 }
 
 static void
