@@ -82,6 +82,10 @@ expect_grep '^PASS blk-sig mbr gpt rw capacity=36864$' out
 expect_grep '^PASS initrd size=1000$' out
 expect_grep '^INFO cmdline=vdktest=blk-sig,initrd console=ttyS0 virtio_mmio.device=4K@0xd0000000:5$' out
 
+# vdk inspect reports the same default.
+"$VDK" inspect --output json -a bls.img > insp.json
+expect_eq "$(json_get insp.json 'j[0]["boot"]')" "{'source': 'bls', 'file': '/boot/loader/entries/b-2.0.conf', 'entry': 'b-2.0', 'title': 'Test Two', 'kernel': '/boot/vmlinuz-2.0', 'initrds': ['/boot/initramfs-2.0.img'], 'cmdline': 'vdktest=blk-sig,initrd console=ttyS0'}" "inspect boot"
+
 # --entry by number (menu order: newest first), by id and by title; the
 # bzImage kernel; readonly=on; a second disk after the image.
 "$VDK" run --print-boot --entry 1 bls.img > pb
