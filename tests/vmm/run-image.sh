@@ -213,6 +213,54 @@ expect_grep "^INFO cmdline=root=UUID=$ROOT_UUID ro console=ttyS0 vdktest=initrd,
 "$VDK" run --print-boot --entry 1 dir.img > pb
 expect_grep '^kernel: /boot/vmlinuz-3.9$' pb
 
+# ---- BLS on the root filesystem: grubenv's saved_entry and $kernelopts,
+# paths with and without /boot, several initrds (concatenated) ----
+mkdir -p fed/root/boot/loader/entries fed/root/boot/grub2
+rootdir fed/root
+cp "$GUEST_ELF" fed/root/boot/vmlinuz-5
+initrd_file fed/root/boot/initrd-a
+printf 'PADDING' > fed/root/boot/initrd-b
+printf '# GRUB Environment Block\nsaved_entry=old-4\nkernelopts=root=UUID=%s ro vdktest=initrd\n%s' \
+  "$ROOT_UUID" "$(head -c 900 /dev/zero | tr '\0' '#')" > fed/root/boot/grub2/grubenv
+printf 'title New\nversion 5\nlinux /vmlinuz-5\noptions $kernelopts\n' > fed/root/boot/loader/entries/new-5.conf
+printf 'title Old\nversion 4\nlinux /boot/vmlinuz-5\ninitrd /boot/initrd-a\ninitrd /initrd-b\noptions $kernelopts ${tuned} x=$undefined.\n' \
+  > fed/root/boot/loader/entries/old-4.conf
+mkfs fed/root root.fs $ROOT_UUID ROOT
+mkdisk fed.img gpt root.fs
+"$VDK" run --print-boot fed.img > pb
+expect_eq "$(cat pb)" "source: bls /boot/loader/entries/old-4.conf
+entry: old-4 (Old)
+kernel: /boot/vmlinuz-5
+initrd: /boot/initrd-a /boot/initrd-b
+cmdline: root=UUID=$ROOT_UUID ro vdktest=initrd  x=. console=ttyS0" "--print-boot (saved_entry)"
+run_guest out7 --no-rng fed.img
+[ "$rc" = 0 ] || { cat out7 out7.err >&2; fail "vdk run fed.img exited with $rc"; }
+expect_grep '^PASS initrd size=1007$' out7
+
+# ---- a hostile grub.cfg: deep nesting, unbalanced braces, a huge line,
+# thousands of entries; the answer is still exact ----
+mkdir -p hg/root/boot/grub
+rootdir hg/root
+cp "$GUEST_ELF" hg/root/boot/vmlinuz-h
+python3 - hg/root/boot/grub/grub.cfg <<'PY'
+import sys
+with open(sys.argv[1], 'w') as f:
+    f.write('}\n}\nset default="Target"\n')
+    f.write('set junk="' + 'x' * 100000 + '"\n')
+    f.write("submenu 'deep' {\n" * 40 + "menuentry 'Target' {\n linux /boot/nothere\n}\n" + "}\n" * 40)
+    for i in range(1000):
+        f.write("menuentry 'e%d' {\n linux /boot/vmlinuz-h n=%d\n}\n" % (i, i))
+    f.write("menuentry 'Target' {\n linux /boot/vmlinuz-h target '$x' \"a\\\"b\" \\$y ${x}z\n}\n")
+    f.write("menuentry 'open' {\n linux /boot/vmlinuz-h\n" + "{\n" * 100)
+PY
+mkfs hg/root root.fs $ROOT_UUID ROOT
+mkdisk hg.img dos root.fs
+"$VDK" run --print-boot hg.img > pb || fail "--print-boot hg.img failed"
+expect_grep "^entry: 1001 (Target)$" pb
+expect_grep '^cmdline: target \$x a"b \$y z console=ttyS0$' pb
+"$VDK" run --print-boot --entry 999 hg.img > pb
+expect_grep "^cmdline: n=998 console=ttyS0$" pb
+
 # ---- (f) errors ----
 expect_err () {
   local pat=$1; shift
