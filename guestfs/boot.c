@@ -403,25 +403,30 @@ cmp_bls (const void *pa, const void *pb)
   return r ? r : strverscmp (bls_id (b), bls_id (a));
 }
 
-/* loader.conf's "default PATTERN". */
+/* loader.conf's "default PATTERN" (the last one wins). */
 static char *
 loader_default (struct gfs_session *s)
 {
-  int err = 0;
-  char *t = read_cfg (s, "/boot/loader/loader.conf", &err), *save = NULL, *r = NULL;
+  static const char *const paths[] = { "/boot/loader/loader.conf",
+                                       "/boot/efi/loader/loader.conf", NULL };
+  char *r = NULL;
 
-  if (!t)
-    return NULL;
-  for (char *l = strtok_r (t, "\n", &save); l; l = strtok_r (NULL, "\n", &save)) {
-    char *v;
-    if (strncmp (l, "default", 7) || (l[7] != ' ' && l[7] != '\t'))
+  for (int i = 0; paths[i] && !r; i++) {
+    int err = 0;
+    char *t = read_cfg (s, paths[i], &err), *save = NULL;
+    if (!t)
       continue;
-    v = l + 7 + strspn (l + 7, " \t");
-    v[strcspn (v, " \t\r")] = 0;
-    free (r);
-    r = *v && *v != '@' ? strdup (v) : NULL;
+    for (char *l = strtok_r (t, "\n", &save); l; l = strtok_r (NULL, "\n", &save)) {
+      char *v;
+      if (strncmp (l, "default", 7) || (l[7] != ' ' && l[7] != '\t'))
+        continue;
+      v = l + 7 + strspn (l + 7, " \t");
+      v[strcspn (v, " \t\r")] = 0;
+      free (r);
+      r = *v && *v != '@' ? strdup (v) : NULL;
+    }
+    free (t);
   }
-  free (t);
   return r;
 }
 
@@ -465,6 +470,10 @@ boot_bls (struct gfs_session *s, const struct gfs_os *os, const char *entry,
       if (bls_id_is (v[i], saved) || (v[i]->title && !strcmp (v[i]->title, saved)))
         e = v[i];
     free (def);
+    /* else the newest entry that boots Linux (not an "efi" one) */
+    for (size_t i = 0; i < n && !e; i++)
+      if (v[i]->kernel)
+        e = v[i];
     if (!e)
       e = v[0];
   }
@@ -859,7 +868,8 @@ gfs_boot_find (struct gfs_session *s, const struct gfs_os *os, const char *entry
       r = boot_dir (s, os, entry, b);
   }
   vars_free (&vars);
-  if (r == 0) {
+  if (r == 0) {         /* guest strings; the paths stay as they are, to be read */
+    gfs_utf8_fix (b->entry);
     gfs_utf8_fix (b->title);
     gfs_utf8_fix (b->cmdline);
   }

@@ -15,7 +15,8 @@ struct gfs_boot {
   char *where;          /* the BLS entry file, the grub.cfg, or "/boot" */
   char *entry;          /* BLS id, grub menu index ("2", "1>0"), kernel version */
   char *title;          /* may be NULL */
-  char *kernel;         /* path in the guest (through the session's mounts) */
+  char *kernel;         /* path in the guest (through the session's mounts); the
+                         * paths are raw bytes: fix a copy before printing */
   char *initrds[GFS_BOOT_MAX_INITRDS];
   size_t n_initrds;
   char *cmdline;        /* as the boot loader would pass it (never NULL) */

@@ -889,6 +889,17 @@ xml_el (int indent, const char *tag, const char *v)
   printf ("</%s>\n", tag);
 }
 
+/* A guest path made valid UTF-8 for printing (a copy: the path itself
+ * is kept to be read). */
+static const char *
+printable (const char *path)
+{
+  static char buf[GFS_MAX_PATH + 1];
+  snprintf (buf, sizeof buf, "%s", path);
+  gfs_utf8_fix (buf);
+  return buf;
+}
+
 /* One <operatingsystem>, with the session's mount table set for it. */
 static void
 print_xml_os (struct gfs_session *s, struct gfs_os *os)
@@ -981,9 +992,9 @@ print_xml_os (struct gfs_session *s, struct gfs_os *os)
         xml_el (6, "file", b.where);
         xml_el (6, "entry", b.entry);
         xml_el (6, "title", b.title);
-        xml_el (6, "kernel", b.kernel);
+        xml_el (6, "kernel", printable (b.kernel));
         for (size_t k = 0; k < b.n_initrds; k++)
-          xml_el (6, "initrd", b.initrds[k]);
+          xml_el (6, "initrd", printable (b.initrds[k]));
         xml_el (6, "cmdline", b.cmdline);
         printf ("    </boot>\n");
         gfs_boot_free (&b);
@@ -1096,10 +1107,10 @@ print_json_os (struct gfs_session *s, struct jw *w, struct gfs_os *os)
       jw_str (w, "file", b.where);
       jw_str (w, "entry", b.entry);
       jw_opt (w, "title", b.title);
-      jw_str (w, "kernel", b.kernel);
+      jw_str (w, "kernel", printable (b.kernel));
       jw_arr (w, "initrds");
       for (size_t k = 0; k < b.n_initrds; k++)
-        jw_str (w, NULL, b.initrds[k]);
+        jw_str (w, NULL, printable (b.initrds[k]));
       jw_arr_end (w);
       jw_str (w, "cmdline", b.cmdline);
       jw_obj_end (w);
