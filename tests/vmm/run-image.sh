@@ -286,4 +286,5 @@ printf '\xff\xff' | dd of=bad.img bs=1 seek=$((1048576 + 1024 + 0x3fc)) conv=not
 expect_err 'bad.img: no operating system found on the image (no filesystem with a Linux root; /dev/sda1: ext4: superblock checksum mismatch' bad.img
 truncate -s 4M blank.img
 expect_err 'blank.img: no operating system found on the image (no filesystem with a Linux root; /dev/sda: no filesystem vdk can read)' blank.img
-expect_err 'nothere.img' nothere.img
+expect_err '^vdk: nothere.img: No such file or directory$' nothere.img
+expect_err '^vdk: bls.img: not a vmdk image' bls.img,format=vmdk

@@ -124,8 +124,11 @@ image_boot (const struct vm_disk_config *img, const char *entry, const char *ext
   int r = -1;
   char *w;
 
-  if (gfs_session_new (&s) < 0 || gfs_add_disk (s, img->spec, img->format) < 0 ||
-      gfs_scan (s) < 0 || gfs_inspect (s, &oses, &n_os) < 0) {
+  if (gfs_session_new (&s) < 0 || gfs_add_disk (s, img->spec, img->format) < 0) {
+    error ("%s", disk_last_error ());     /* libdisk names the image */
+    goto out;
+  }
+  if (gfs_scan (s) < 0 || gfs_inspect (s, &oses, &n_os) < 0) {
     error ("%s: %s", img->spec, disk_last_error ());
     goto out;
   }
