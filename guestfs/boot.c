@@ -532,11 +532,27 @@ join_words (char **w, size_t from, size_t n)
   return strdup (out);
 }
 
-/* search [--fs-uuid|-u|--label|-l] [--set=root|--set root] VALUE */
+/* The filesystem holding PATH at its top (grub's search --file looks
+ * through all of them). */
+static struct gfs_device *
+find_by_file (struct gfs_session *s, const char *path)
+{
+  for (size_t i = 0; i < s->n_devs; i++) {
+    struct gfs_fs *fs;
+    uint64_t ino;
+    if (!s->devs[i]->ops || s->devs[i]->open_error || gfs_device_fs (s->devs[i], &fs) < 0)
+      continue;
+    if (gfs_resolve_fs (fs, path, true, &ino) == 0)
+      return s->devs[i];
+  }
+  return NULL;
+}
+
+/* search [--fs-uuid|-u|--label|-l|--file|-f] [--set=root|--set root] VALUE */
 static void
 parse_search (struct gfs_session *s, char **w, size_t n, struct gfs_device **root, bool *known)
 {
-  bool uuid = false, label = false, sets_root = false;
+  bool uuid = false, label = false, file = false, sets_root = false;
   const char *val = NULL;
 
   for (size_t i = 1; i < n; i++) {
@@ -544,6 +560,8 @@ parse_search (struct gfs_session *s, char **w, size_t n, struct gfs_device **roo
       uuid = true;
     else if (!strcmp (w[i], "--label") || !strcmp (w[i], "-l"))
       label = true;
+    else if (!strcmp (w[i], "--file") || !strcmp (w[i], "-f"))
+      file = true;
     else if (!strcmp (w[i], "--set=root"))
       sets_root = true;
     else if ((!strcmp (w[i], "--set") || !strcmp (w[i], "-s")) && i + 1 < n) {
@@ -555,9 +573,10 @@ parse_search (struct gfs_session *s, char **w, size_t n, struct gfs_device **roo
     else if (w[i][0] != '-' && !val)
       val = w[i];
   }
-  if (!sets_root || !val || (!uuid && !label))
+  if (!sets_root || !val || (!uuid && !label && !file))
     return;
-  *root = uuid ? gfs_find_by_uuid (s, val) : gfs_find_by_label (s, val);
+  *root = uuid ? gfs_find_by_uuid (s, val) : label ? gfs_find_by_label (s, val)
+        : find_by_file (s, val);
   *known = true;
 }
 

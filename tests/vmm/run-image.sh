@@ -166,7 +166,13 @@ submenu 'Advanced options' {
 		linux	/boot/vmlinuz-g vdktest=blk-ids console=ttyS0,115200
 	}
 }
+menuentry 'ByFile' {
+	search --file --set=root /root-marker
+	linux	/vmlinuz-g
+}
 EOF
+: > grub/root/root-marker
+cp "$GUEST_ELF" grub/root/vmlinuz-g
 mkfs grub/boot boot.fs $BOOT_UUID GBOOT
 mkfs grub/root root.fs $ROOT_UUID ROOT
 mkdisk grub.img dos boot.fs root.fs
@@ -188,6 +194,10 @@ initrd: none
 cmdline: vdktest=blk-ids console=ttyS0,115200" "--print-boot --entry submenu"
 "$VDK" run --print-boot --entry first-id grub.img > pb
 expect_grep '^entry: 0 (First)$' pb
+# search --file: the paths are on the root filesystem (it has the marker)
+"$VDK" run --print-boot --entry ByFile grub.img > pb
+expect_grep '^entry: 3 (ByFile)$' pb
+expect_grep '^kernel: /vmlinuz-g$' pb
 run_guest out5 --no-rng --entry '2>0' grub.img
 [ "$rc" = 0 ] || { cat out5 out5.err >&2; fail "vdk run --entry '2>0' exited with $rc"; }
 expect_pass out5 blk-ids
