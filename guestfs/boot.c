@@ -310,13 +310,15 @@ is_number (const char *s)
   return true;
 }
 
-/* Where a boot loader path is in the guest's tree.  BOOT_REL: the loader
- * reads it from /boot's own filesystem (1), from the root filesystem (0),
- * or unknown (-1: try both, /boot's first when it is separate). */
+/* Where a boot loader path is in the guest's tree.  BASE is where the
+ * loader's filesystem is mounted ("/boot", "/efi").  BOOT_REL: the loader
+ * reads the path from that filesystem (1), from the root filesystem (0),
+ * or unknown (-1: try both, BASE's first when it is a separate mount). */
 static char *
-guest_path (struct gfs_session *s, const char *p, int boot_rel, bool separate)
+guest_path (struct gfs_session *s, const char *p, const char *base, int boot_rel,
+            bool separate)
 {
-  char a[GFS_MAX_PATH], b[GFS_MAX_PATH + 8];
+  char a[GFS_MAX_PATH], b[2 * GFS_MAX_PATH];
 
   if (p[0] == '(') {               /* (hd0,msdos1)/vmlinuz, ($root)/vmlinuz */
     const char *e = strchr (p, ')');
@@ -326,7 +328,7 @@ guest_path (struct gfs_session *s, const char *p, int boot_rel, bool separate)
   if (strlen (p) > GFS_MAX_PATH - 16)
     return NULL;
   snprintf (a, sizeof a, "%s%s", p[0] == '/' ? "" : "/", p);
-  snprintf (b, sizeof b, "/boot%s", a);
+  snprintf (b, sizeof b, "%s%s", base, a);
   if (boot_rel == 1 || (boot_rel < 0 && separate)) {
     if (exists (s, b) || boot_rel == 1)
       return strdup (b);
@@ -347,11 +349,11 @@ missing (const char *where, const char *what, const char *path, const struct gfs
  * checking that each exists. */
 static int
 set_files (struct gfs_session *s, struct gfs_boot *b, const char *kernel, const char *initrds,
-           int boot_rel, bool separate, const struct gfs_device *bootdev)
+           const char *base, int boot_rel, bool separate, const struct gfs_device *bootdev)
 {
   char *list, *save = NULL;
 
-  b->kernel = guest_path (s, kernel, boot_rel, separate);
+  b->kernel = guest_path (s, kernel, base, boot_rel, separate);
   if (!b->kernel || !exists (s, b->kernel))
     return missing (b->where, "kernel", kernel, bootdev);
   if (!initrds)
@@ -364,7 +366,7 @@ set_files (struct gfs_session *s, struct gfs_boot *b, const char *kernel, const 
       free (list);
       return gfs_err (E2BIG, "%s: more than %d initrds", b->where, GFS_BOOT_MAX_INITRDS);
     }
-    p = guest_path (s, t, boot_rel, separate);
+    p = guest_path (s, t, base, boot_rel, separate);
     if (!p || !exists (s, p)) {
       int r = missing (b->where, "initrd", t, bootdev);
       free (p);
@@ -487,8 +489,23 @@ boot_bls (struct gfs_session *s, const struct gfs_os *os, const char *entry,
     return gfs_err (ENOMEM, "out of memory");
   if (!e->kernel)
     return gfs_err (ENOENT, "%s: the boot entry has no 'linux' line", e->file);
-  /* Paths are relative to the filesystem holding the entries. */
-  r = set_files (s, b, e->kernel, e->initrd, -1, separate, bootdev);
+  /* Paths are relative to the filesystem holding the entries: /boot, or
+   * an ESP at /efi or /boot/efi. */
+  {
+    char base[600];
+    const char *le = strstr (e->file, "/loader/entries/");
+    snprintf (base, sizeof base, "%.*s", le ? (int) (le - e->file) : 5, e->file);
+    if (strcmp (base, "/boot")) {
+      separate = false;
+      bootdev = os->root;
+      for (size_t i = 0; i < s->n_mounts; i++)
+        if (!strcmp (s->mounts[i].mountpoint, base)) {
+          separate = true;
+          bootdev = s->mounts[i].dev;
+        }
+    }
+    r = set_files (s, b, e->kernel, e->initrd, base, -1, separate, bootdev);
+  }
   return r;
 }
 
@@ -801,7 +818,7 @@ boot_grub (struct gfs_session *s, const struct gfs_os *os, const char *cfgpath, 
       boot_rel = 1;
     else if (e->root_known && e->root && e->root == os->root)
       boot_rel = 0;
-    r = set_files (s, b, e->kernel, e->initrds, boot_rel, separate,
+    r = set_files (s, b, e->kernel, e->initrds, "/boot", boot_rel, separate,
                    boot_rel == 0 ? os->root : bootdev);
   }
   menu_free (m, n);

@@ -247,6 +247,29 @@ run_guest out7 --no-rng fed.img
 [ "$rc" = 0 ] || { cat out7 out7.err >&2; fail "vdk run fed.img exited with $rc"; }
 expect_grep '^PASS initrd size=1007$' out7
 
+# ---- systemd-boot style: entries on an ESP mounted at /efi, paths
+# relative to it; an "efi" entry (no linux line) is not the default ----
+mkdir -p esp/root/efi esp/esp/loader/entries
+rootdir esp/root
+echo "LABEL=ESP /efi ext4 defaults 0 2" >> esp/root/etc/fstab
+cp "$GUEST_BZ" esp/esp/vmlinuz-e
+printf 'title Other OS\nversion 99\nefi /EFI/other.efi\n' > esp/esp/loader/entries/other.conf
+printf 'title ESP\nversion 1\nlinux /vmlinuz-e\noptions vdktest=blk-sig\n' > esp/esp/loader/entries/e-1.conf
+mkfs esp/esp boot.fs $BOOT_UUID ESP
+mkfs esp/root root.fs $ROOT_UUID ROOT
+mkdisk esp.img gpt boot.fs root.fs
+"$VDK" run --print-boot esp.img > pb
+expect_eq "$(cat pb)" "source: bls /efi/loader/entries/e-1.conf
+entry: e-1 (ESP)
+kernel: /efi/vmlinuz-e
+initrd: none
+cmdline: vdktest=blk-sig console=ttyS0" "--print-boot (ESP)"
+run_guest out8 --no-rng esp.img
+[ "$rc" = 0 ] || { cat out8 out8.err >&2; fail "vdk run esp.img exited with $rc"; }
+expect_pass out8 blk-sig
+if "$VDK" run --print-boot --entry other esp.img > pb 2> pb.err; then fail "--entry other booted an efi entry"; fi
+expect_grep "esp.img: /efi/loader/entries/other.conf: the boot entry has no 'linux' line" pb.err
+
 # ---- a hostile grub.cfg: deep nesting, unbalanced braces, a huge line,
 # thousands of entries; the answer is still exact ----
 mkdir -p hg/root/boot/grub
