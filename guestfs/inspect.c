@@ -599,59 +599,81 @@ find_kernels (struct gfs_session *s, struct gfs_os *os)
   free_names (&nm);
 }
 
+/* The value of KEY in a BLS entry; a key given on several lines
+ * ("initrd", "options") has its values joined with a space. */
 static char *
 bls_value (const char *text, const char *key)
 {
   const char *p = text;
   size_t kl = strlen (key);
+  char *r = NULL;
+  size_t rl = 0;
+
   while (p && *p) {
     const char *eol = strchr (p, '\n');
     size_t ll = eol ? (size_t) (eol - p) : strlen (p);
     if (ll > kl && !strncmp (p, key, kl) && (p[kl] == ' ' || p[kl] == '\t')) {
-      const char *v = p + kl;
-      while (v < p + ll && (*v == ' ' || *v == '\t'))
+      const char *v = p + kl, *e = p + ll;
+      char *n;
+      while (v < e && (*v == ' ' || *v == '\t'))
         v++;
-      return dup_n (v, (size_t) (p + ll - v));
+      while (e > v && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
+        e--;
+      n = realloc (r, rl + (size_t) (e - v) + 2);
+      if (!n)
+        break;
+      r = n;
+      if (rl)
+        r[rl++] = ' ';
+      memcpy (r + rl, v, (size_t) (e - v));
+      rl += (size_t) (e - v);
+      r[rl] = 0;
     }
     p = eol ? eol + 1 : NULL;
   }
-  return NULL;
+  return r;
 }
 
+/* BLS entries in $BOOT (/boot) and on an ESP mounted at /efi or /boot/efi
+ * (systemd-boot reads both). */
 static void
 find_bls (struct gfs_session *s, struct gfs_os *os)
 {
-  struct names nm;
+  static const char *const dirs[] = { "/boot/loader/entries", "/efi/loader/entries",
+                                      "/boot/efi/loader/entries", NULL };
+  for (int d = 0; dirs[d]; d++) {
+    struct names nm;
 
-  if (list_dir (s, os, "/boot/loader/entries", &nm) < 0)
-    return;
-  for (size_t i = 0; i < nm.n && os->n_boot < 256; i++) {
-    size_t l = strlen (nm.v[i]), len;
-    char path[600], *t;
-    struct gfs_bootentry *n, *b;
+    if (list_dir (s, os, dirs[d], &nm) < 0)
+      continue;
+    for (size_t i = 0; i < nm.n && os->n_boot < 256; i++) {
+      size_t l = strlen (nm.v[i]), len;
+      char path[600], *t;
+      struct gfs_bootentry *n, *b;
 
-    if (l < 6 || strcmp (nm.v[i] + l - 5, ".conf"))
-      continue;
-    snprintf (path, sizeof path, "/boot/loader/entries/%s", nm.v[i]);
-    t = read_text (s, os, path, MAX_TEXT, &len);
-    if (!t)
-      continue;
-    n = realloc (os->boot, (os->n_boot + 1) * sizeof *n);
-    if (!n) {
+      if (l < 6 || strcmp (nm.v[i] + l - 5, ".conf"))
+        continue;
+      snprintf (path, sizeof path, "%s/%s", dirs[d], nm.v[i]);
+      t = read_text (s, os, path, MAX_TEXT, &len);
+      if (!t)
+        continue;
+      n = realloc (os->boot, (os->n_boot + 1) * sizeof *n);
+      if (!n) {
+        free (t);
+        break;
+      }
+      os->boot = n;
+      b = &n[os->n_boot++];
+      b->file = strdup (path);
+      b->title = bls_value (t, "title");
+      b->version = bls_value (t, "version");
+      b->kernel = bls_value (t, "linux");
+      b->initrd = bls_value (t, "initrd");
+      b->options = bls_value (t, "options");
       free (t);
-      break;
     }
-    os->boot = n;
-    b = &n[os->n_boot++];
-    b->file = strdup (path);
-    b->title = bls_value (t, "title");
-    b->version = bls_value (t, "version");
-    b->kernel = bls_value (t, "linux");
-    b->initrd = bls_value (t, "initrd");
-    b->options = bls_value (t, "options");
-    free (t);
+    free_names (&nm);
   }
-  free_names (&nm);
 }
 
 /* ---- roots ---- */

@@ -270,8 +270,14 @@ vm_load_kernel (struct vm *vm)
   uint32_t cmdline_max = 2048, initrd_max = 0x7fffffff;
   int r;
 
-  r = read_file (cfg->kernel, "kernel", &k, &klen);
-  if (r < 0)
+  if (cfg->kernel_data) {
+    if (cfg->kernel_size > KERNEL_FILE_MAX)
+      return vm_err (EFBIG, "%s: the kernel is too large (%zu bytes)", cfg->kernel,
+                     cfg->kernel_size);
+    k = (uint8_t *) cfg->kernel_data;
+    klen = cfg->kernel_size;
+  }
+  else if ((r = read_file (cfg->kernel, "kernel", &k, &klen)) < 0)
     return r;
   memset (bp, 0, 4096);
   if (klen >= 4 && !memcmp (k, ELFMAG, SELFMAG))
@@ -282,7 +288,8 @@ vm_load_kernel (struct vm *vm)
   else
     r = vm_err (ENOEXEC, "%s: not a kernel vdk can boot (neither an ELF vmlinux nor a "
                 "bzImage with the Linux boot protocol)", cfg->kernel);
-  free (k);
+  if (!cfg->kernel_data)
+    free (k);
   if (r < 0)
     return r;
 
@@ -311,19 +318,27 @@ vm_load_kernel (struct vm *vm)
   /* Initrd: as high as allowed, page aligned, above the kernel. */
   if (cfg->initrd) {
     uint64_t top = vm->low_size, addr;
-    r = read_file (cfg->initrd, "initrd", &initrd, &ilen);
-    if (r < 0)
+    if (cfg->initrd_data) {
+      if (cfg->initrd_size > KERNEL_FILE_MAX)
+        return vm_err (EFBIG, "%s: the initrd is too large (%zu bytes)", cfg->initrd,
+                       cfg->initrd_size);
+      initrd = (uint8_t *) cfg->initrd_data;
+      ilen = cfg->initrd_size;
+    }
+    else if ((r = read_file (cfg->initrd, "initrd", &initrd, &ilen)) < 0)
       return r;
     if ((uint64_t) initrd_max + 1 < top)
       top = (uint64_t) initrd_max + 1;
     addr = ilen <= top ? (top - ilen) & ~0xfffULL : 0;
     if (ilen > top || addr < ((kend + 0xfff) & ~0xfffULL)) {
-      free (initrd);
+      if (!cfg->initrd_data)
+        free (initrd);
       return vm_err (ENOMEM, "%s: the initrd (%zu bytes) does not fit in guest memory above "
                      "the kernel", cfg->initrd, ilen);
     }
     memcpy (vm->ram + addr, initrd, ilen);
-    free (initrd);
+    if (!cfg->initrd_data)
+      free (initrd);
     st32 (bp + HDR_RAMDISK_IMAGE, addr);
     st32 (bp + HDR_RAMDISK_SIZE, ilen);
   }

@@ -52,8 +52,14 @@ struct vm_disk_config {
 enum vm_console { VM_CONSOLE_STDIO, VM_CONSOLE_NONE, VM_CONSOLE_PTY, VM_CONSOLE_UNIX };
 
 struct vm_config {
-  const char *kernel;
+  const char *kernel;     /* a file, or the name of kernel_data in messages */
   const char *initrd;     /* may be NULL */
+  /* Kernel and initrd already in memory (vdk run IMAGE reads them out of
+   * the guest): used instead of reading the files when set. */
+  const void *kernel_data;
+  size_t kernel_size;
+  const void *initrd_data;  /* with initrd naming it */
+  size_t initrd_size;
   const char *cmdline;    /* may be NULL */
   uint64_t ram_size;      /* bytes */
   unsigned ncpus;

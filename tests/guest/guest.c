@@ -497,6 +497,28 @@ t_blk_ro (void)
   pass ("blk-ro", 0);
 }
 
+/* The first disk is a partitioned image (vdk run IMAGE): report its
+ * capacity and what sectors 0 and 1 hold (MBR signature, GPT header). */
+static void
+t_blk_sig (void)
+{
+  struct vdev *d;
+  int s;
+  if (!blk_setup ("blk-sig", &d, 0))
+    return;
+  if ((s = blk_req (d, 0, 0, buf[0], 1024, true)) != 0)
+    return (void) fail ("blk-sig", "read at sector 0 failed, status", s);
+  if (buf[0][510] != 0x55 || buf[0][511] != 0xaa)
+    return (void) fail ("blk-sig", "no MBR signature in sector", 0);
+  puts_ ("PASS blk-sig mbr");
+  puts_ (memcmp (buf[0] + 512, "EFI PART", 8) ? "" : " gpt");
+  puts_ ((d->features & (1 << 5)) ? " ro" : " rw");
+  puts_ (" capacity=");
+  putu (*(volatile uint64_t *) (d->base + R_CONFIG));
+  puts_ ("\n");
+  npass++;
+}
+
 /* Eight reads in flight at once, one notification. */
 static void
 t_blk_inflight (void)
@@ -993,6 +1015,7 @@ guest_main (const uint8_t *bp)
   if (wanted ("blk-write")) t_blk_write ();
   if (wanted ("blk-discard")) t_blk_discard ();
   if (wanted ("blk-ro")) t_blk_ro ();
+  if (wanted ("blk-sig")) t_blk_sig ();
   if (wanted ("blk-inflight")) t_blk_inflight ();
   if (wanted ("hostile")) t_hostile ();
   if (wanted ("indirect")) t_indirect ();

@@ -13,6 +13,7 @@
 
 #include "guestfs/guestfs.h"
 #include "guestfs/inspect.h"
+#include "guestfs/boot.h"
 #include "guestfs/rpmdb.h"
 
 struct mem {
@@ -118,8 +119,15 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     return 0;
   }
   gfs_scan_devices (s, 0);
-  if (gfs_inspect (s, &oses, &n) == 0)
+  if (gfs_inspect (s, &oses, &n) == 0) {
+    for (size_t i = 0; i < n; i++) {      /* boot entry discovery too */
+      struct gfs_boot b;
+      if (gfs_boot_find (s, &oses[i], NULL, &b) == 0)
+        gfs_boot_free (&b);
+    }
+    gfs_mounts_clear (s);
     gfs_os_free (oses, n);
+  }
   for (size_t i = 0; i < s->n_devs; i++) {
     struct gfs_fs *fs;
     struct gfs_statfs sf;

@@ -14,6 +14,7 @@
 #include "vdk.h"
 #include "guestfs/guestfs.h"
 #include "guestfs/inspect.h"
+#include "guestfs/boot.h"
 
 enum { OPT_OUTPUT = 256, OPT_FORMAT, OPT_ALL, OPT_LONG, OPT_UUID };
 
@@ -888,6 +889,17 @@ xml_el (int indent, const char *tag, const char *v)
   printf ("</%s>\n", tag);
 }
 
+/* A guest path made valid UTF-8 for printing (a copy: the path itself
+ * is kept to be read). */
+static const char *
+printable (const char *path)
+{
+  static char buf[GFS_MAX_PATH + 1];
+  snprintf (buf, sizeof buf, "%s", path);
+  gfs_utf8_fix (buf);
+  return buf;
+}
+
 /* One <operatingsystem>, with the session's mount table set for it. */
 static void
 print_xml_os (struct gfs_session *s, struct gfs_os *os)
@@ -971,6 +983,22 @@ print_xml_os (struct gfs_session *s, struct gfs_os *os)
         printf ("      </bootentry>\n");
       }
       printf ("    </bootentries>\n");
+    }
+    {
+      /* what the guest boots by default (what 'vdk run IMAGE' boots) */
+      struct gfs_boot b;
+      if (gfs_boot_find (s, os, NULL, &b) == 0) {
+        printf ("    <boot source=\"%s\">\n", gfs_boot_source_name (b.source));
+        xml_el (6, "file", b.where);
+        xml_el (6, "entry", b.entry);
+        xml_el (6, "title", b.title);
+        xml_el (6, "kernel", printable (b.kernel));
+        for (size_t k = 0; k < b.n_initrds; k++)
+          xml_el (6, "initrd", printable (b.initrds[k]));
+        xml_el (6, "cmdline", b.cmdline);
+        printf ("    </boot>\n");
+        gfs_boot_free (&b);
+      }
     }
     if (os->n_problems) {
       printf ("    <problems>\n");
@@ -1071,6 +1099,24 @@ print_json_os (struct gfs_session *s, struct jw *w, struct gfs_os *os)
     jw_obj_end (w);
   }
   jw_arr_end (w);
+  {
+    struct gfs_boot b;
+    if (gfs_boot_find (s, os, NULL, &b) == 0) {
+      jw_obj (w, "boot");
+      jw_str (w, "source", gfs_boot_source_name (b.source));
+      jw_str (w, "file", b.where);
+      jw_str (w, "entry", b.entry);
+      jw_opt (w, "title", b.title);
+      jw_str (w, "kernel", printable (b.kernel));
+      jw_arr (w, "initrds");
+      for (size_t k = 0; k < b.n_initrds; k++)
+        jw_str (w, NULL, printable (b.initrds[k]));
+      jw_arr_end (w);
+      jw_str (w, "cmdline", b.cmdline);
+      jw_obj_end (w);
+      gfs_boot_free (&b);
+    }
+  }
   jw_arr (w, "problems");
   for (size_t k = 0; k < os->n_problems; k++)
     jw_str (w, NULL, os->problems[k]);

@@ -278,13 +278,21 @@ static const struct command commands[] = {
     "Usage: vdk vol-key VOL [--pool POOL]\n" },
   { "vol-pool", cmd_vol_pool, "print the pool of a volume",
     "Usage: vdk vol-pool KEY_OR_PATH [--uuid]\n" },
-  { "run", cmd_run, "boot a kernel in a KVM virtual machine",
+  { "run", cmd_run, "boot a kernel or a disk image in a KVM virtual machine",
     "Usage: vdk run --kernel KERNEL [--initrd INITRD] [--cmdline CMDLINE]\n"
     "               [--disk SPEC[,readonly=on][,cache=MODE][,format=FMT][,serial=ID]]...\n"
     "               [--memory SIZE] [--cpus N] [--console stdio|pty|unix:PATH|none]\n"
     "               [--api unix:PATH] [--no-rng]\n"
+    "       vdk run [--entry N|TITLE] [--print-boot] [run options] IMAGE[,readonly=on,...]\n"
     "\n"
     "Boot KERNEL (a bzImage or an ELF vmlinux, Linux 64-bit boot protocol) on KVM.\n"
+    "With IMAGE (any image spec, with the --disk options), boot the image without\n"
+    "firmware: its kernel, initrd and command line are found inside it (BLS entries\n"
+    "in /boot/loader/entries, else grub.cfg's default entry, else the newest\n"
+    "/boot/vmlinuz-* with root=UUID=<root filesystem> ro), read out of the image\n"
+    "and booted with IMAGE as the first disk (writable unless readonly=on).\n"
+    "console=ttyS0 is added when the command line names no console; --cmdline\n"
+    "text is appended to it.\n"
     "Disks are virtio-blk devices backed by any image spec; they, and a virtio-rng,\n"
     "are announced on the command line as virtio_mmio.device=SIZE@ADDR:IRQ.  The\n"
     "console is an 8250 UART (ttyS0).  vdk exits when the guest resets (reboot),\n"
@@ -305,6 +313,10 @@ static const struct command commands[] = {
     "  --api unix:PATH   JSON control socket: query-status, pause, resume, quit,\n"
     "                    system-powerdown (Ctrl-Alt-Del), query-block\n"
     "  --no-rng          no virtio-rng device\n"
+    "  --entry N|TITLE   boot entry of IMAGE to boot: its number in menu order (0\n"
+    "                    first; grub submenus as 'N>M'), title or id\n"
+    "  --print-boot      print what IMAGE would boot (source, entry, kernel,\n"
+    "                    initrd, command line) and exit\n"
     "\n"
     "Exit status: 0 guest reset or quit, 1 error, 2 guest crashed (triple fault).\n" },
   /* Secrets: virsh's secret-* commands (pools use them to authenticate). */
