@@ -135,6 +135,7 @@ lg_load (struct pool *p, bool rdwr, struct lg **out)
   char *best = NULL;
   size_t bestlen = 0;
   uint64_t bestseq = 0;
+  char bestid[40] = "";
   int r;
 
   if ((r = open_devices (p, rdwr, &g)) < 0)
@@ -152,6 +153,8 @@ lg_load (struct pool *p, bool rdwr, struct lg **out)
     if (r == 0)
       r = pool_err (ENOENT, "pool '%s': device '%s' is not an LVM2 physical volume"
                     " (pool-build makes one)", p->def->name, dev);
+    else if (r > 0 && g->lab[i].n_mdas == 0)
+      continue;                 /* a PV without metadata (pvcreate --metadatacopies 0) */
     else if (r < 0 || (r = lvm2_read_text (&gd, &g->lab[i], &text, &len)) < 0)
       r = pool_err_from_disk (r);
     if (r < 0)
@@ -173,6 +176,14 @@ lg_load (struct pool *p, bool rdwr, struct lg **out)
       free (text);
       goto fail;
     }
+    if (best && strcmp (vg->id, bestid)) {
+      r = pool_err (EINVAL, "pool '%s': device '%s' belongs to another volume group named"
+                    " '%s' (UUID %s, not %s)", p->def->name, dev, vg->name, vg->id, bestid);
+      lvm2_vg_free (vg);
+      free (text);
+      goto fail;
+    }
+    snprintf (bestid, sizeof bestid, "%s", vg->id);
     if (!best || vg->seqno > bestseq) {
       free (best);
       best = text;
@@ -182,6 +193,10 @@ lg_load (struct pool *p, bool rdwr, struct lg **out)
     else
       free (text);
     lvm2_vg_free (vg);
+  }
+  if (!best) {
+    r = pool_err (ENOENT, "pool '%s': no source device has LVM2 metadata", p->def->name);
+    goto fail;
   }
   if ((r = lvm2_parse (best, bestlen, &g->root)) < 0 ||
       (r = lvm2_vg_from_text (g->root, p->def->devices[0], &g->vg)) < 0) {
@@ -206,8 +221,10 @@ lg_load (struct pool *p, bool rdwr, struct lg **out)
                     g->vg->pvs[k].id, g->vgname);
       goto fail;
     }
-    if ((g->vg->pvs[k].pe_start + g->vg->pvs[k].pe_count * g->vg->extent_size) * 512 >
-        g->size[g->devof[k]]) {
+    /* pe_start < 2^50 and pe_count < 2^40 (reader), extent_size <= 2^32 */
+    if (g->vg->pvs[k].pe_count > g->size[g->devof[k]] / 512 / g->vg->extent_size ||
+        (g->vg->pvs[k].pe_start + g->vg->pvs[k].pe_count * g->vg->extent_size) >
+        g->size[g->devof[k]] / 512) {
       r = pool_err (EIO, "pool '%s': PV %s extends beyond the end of '%s'", p->def->name,
                     g->vg->pvs[k].name, g->hint[k]);
       goto fail;
