@@ -124,12 +124,14 @@ static const struct command commands[] = {
     "                          [--source-dev DEV] [--source-name N] [--target PATH]\n"
     "                          [--source-format FMT] [--print-xml]\n"
     "\n"
-    "Define (but do not start) a pool.  TYPE is dir or fs.  As in virsh, the\n"
+    "Define (but do not start) a pool.  TYPE is dir, fs or logical.  As in virsh, the\n"
     "options after TYPE may also be given in this order without their names.\n"
     "\n"
     "  --target PATH        the directory (dir) or mount point (fs) of the pool\n"
     "  --source-dev DEV     fs: the block device, partition or image file\n"
     "  --source-format FMT  fs: auto (default), ext2, ext3, ext4, xfs, btrfs, vfat\n"
+    "  logical: --source-dev is a PV (device or image file; pool XML lists several),\n"
+    "  --source-name the volume group (default: the pool name), --target /dev/VG\n"
     "  --print-xml          print the pool XML instead of defining it\n"
     "\n"
     "Pools live in the state dir: /var/lib/vdk for root, else $XDG_DATA_HOME/vdk\n"
@@ -155,7 +157,11 @@ static const struct command commands[] = {
     "                  filesystem, partition table or any other data is an error\n"
     "  --overwrite     always: whatever the device holds is destroyed\n"
     "  (neither)       only if the device is blank (first 64 KiB are zeroes);\n"
-    "                  a device holding anything is left as it is\n" },
+    "                  a device holding anything is left as it is\n"
+    "logical: writes an LVM2 PV label on every source device and the volume\n"
+    "group (4 MiB extents) itself, as pvcreate + vgcreate would.  Devices that\n"
+    "already hold the pool's VG are adopted unchanged (unless --overwrite);\n"
+    "any other data is an error without --overwrite.\n" },
   { "pool-start", cmd_pool_start, "start an inactive pool",
     "Usage: vdk pool-start POOL [--build] [--overwrite | --no-overwrite]\n"
     "       vdk pool-start --autostart\n"
