@@ -176,7 +176,8 @@ static const struct command commands[] = {
   { "pool-delete", cmd_pool_delete, "delete an inactive, empty pool's storage",
     "Usage: vdk pool-delete POOL\n"
     "\n"
-    "Removes the target directory; refused while it holds anything.\n" },
+    "Removes the target directory; refused while it holds anything.\n"
+    "logical: removes the PV labels; refused while the VG has logical volumes.\n" },
   { "pool-undefine", cmd_pool_undefine, "undefine a persistent pool",
     "Usage: vdk pool-undefine POOL\n"
     "\n"
