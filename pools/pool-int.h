@@ -37,6 +37,8 @@ struct pool_type_ops {
   /* Refuse (EBUSY) when V is open for writing; NULL: open V's path with
    * libdisk (pool_vol_check_not_in_use). */
   int (*vol_check_not_in_use) (struct pool *p, struct pool_vol *v);
+  /* Can V's path be opened for data (vol: specs, copies)?  NULL: yes. */
+  int (*vol_check_io) (struct pool *p, const struct pool_vol *v);
 };
 
 extern const struct pool_type_ops pool_type_dir;

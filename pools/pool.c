@@ -1010,6 +1010,8 @@ pool_vol_create_from (struct pool *p, const struct vol_def *d, const struct pool
   r = pool_vol_create (p, &nd, &v);
   if (r < 0)
     goto out;
+  if (p->ops->vol_check_io && (r = p->ops->vol_check_io (p, v)) < 0)
+    goto fail;
   r = disk_open (&dst, v->path, v->format, DISK_OPEN_RDWR, NULL);
   if (r < 0) {
     r = pool_err_from_disk (r);
@@ -1125,7 +1127,9 @@ pool_spec_resolver (const char *spec, unsigned flags, char **path_out, char *err
     if (!(*path_out = p->ops->vol_path (p, slash + 1)))
       r = pool_err (ENOMEM, "out of memory");
   }
-  else if ((r = pool_vol_lookup (p, slash + 1, &v)) == 0 && !(*path_out = strdup (v->path)))
+  else if ((r = pool_vol_lookup (p, slash + 1, &v)) == 0 &&
+           (!p->ops->vol_check_io || (r = p->ops->vol_check_io (p, v)) == 0) &&
+           !(*path_out = strdup (v->path)))
     r = pool_err (ENOMEM, "out of memory");
  out:
   if (r < 0)

@@ -965,6 +965,16 @@ lg_vol_check_not_in_use (struct pool *p, struct pool_vol *v)
   return pool_vol_check_not_in_use (v->name, v->path);
 }
 
+static int
+lg_vol_check_io (struct pool *p, const struct pool_vol *v)
+{
+  if (!strncmp (v->path, "driver=", 7))
+    return 0;
+  return pool_err (ENOTSUP, "storage vol '%s' of pool '%s' is a logical volume of several"
+                   " segments: vdk maps only single-segment LVs for data access",
+                   v->name, p->def->name);
+}
+
 const struct pool_type_ops pool_type_logical = {
   .name = "logical",
   .needs_device = true,
@@ -982,4 +992,5 @@ const struct pool_type_ops pool_type_logical = {
   .vol_resize = lg_vol_resize,
   .vol_wipe = lg_vol_wipe,
   .vol_check_not_in_use = lg_vol_check_not_in_use,
+  .vol_check_io = lg_vol_check_io,
 };

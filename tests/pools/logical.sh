@@ -88,6 +88,7 @@ f 4194304 $d1:10-10" "multi-segment e"
 check_vg vg1
 expect_eq "$($VDK vol-path --pool=lp e)" "/dev/vg1/e"
 expect_fail $VDK convert -n -O raw x.raw vol:lp/e
+expect_grep "vol:lp/e: storage vol 'e' of pool 'lp' is a logical volume of several segments" "$TMP/err"
 # no free space left
 expect_fail $VDK vol-create-as lp g 12M
 expect_grep "not enough free space in volume group 'vg1': 3 extents needed, 0 free" "$TMP/err"
