@@ -5,10 +5,30 @@
 # extents read with dd, an lvm2-made VG adopted (and its small metadata
 # ring wrapped by vdk), and the refusals.
 . "$(dirname "$0")/../functions.sh"
-requires_root
-requires losetup pvs vgs lvs vgck vgcreate lvcreate pvcreate
 export VDK_STATE_DIR=$TMP/state LVM_SUPPRESS_FD_WARNINGS=1
 MiB=1048576
+
+# ---- image files as PVs (no root needed) ----
+truncate -s 32M f.img
+$VDK pool-create-as lf logical --source-dev "$TMP/f.img" --source-name vgf --target /dev/vgf \
+  --build >/dev/null
+$VDK vol-create-as lf one 5M >/dev/null
+expect_eq "$($VDK vol-info one --pool lf --bytes | awk '/Capacity/{print $2}')" 8388608
+head -c $((5 * MiB)) /dev/urandom > o.raw
+$VDK convert -n -O raw o.raw vol:lf/one
+dd if=f.img bs=$MiB skip=1 count=5 status=none | cmp - o.raw || fail "image-file PV extents"
+expect_rc 0 $VDK compare o.raw vol:lf/one
+expect_eq "$($VDK info --output=json vol:lf/one | json_get /dev/stdin 'j["virtual-size"]')" 8388608
+# a corrupt metadata area header is one clear error
+$VDK pool-destroy lf >/dev/null
+printf 'X' | dd of=f.img bs=1 seek=$((4096 + 100)) conv=notrunc status=none
+expect_fail $VDK pool-create-as lf logical --source-dev "$TMP/f.img" --source-name vgf \
+  --target /dev/vgf
+expect_grep "f.img: LVM2 metadata area header checksum mismatch" "$TMP/err"
+expect_eq "$(wc -l < "$TMP/err")" 1
+
+requires_root
+requires losetup pvs vgs lvs vgck vgcreate lvcreate pvcreate
 
 loops=()
 newloop () {   # newloop FILE SIZE -> sets $dev
