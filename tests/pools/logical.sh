@@ -78,6 +78,8 @@ b 8388608 $d1:3-4
 c 4194304 $d1:5-5" "lvs after create"
 check_vg vg1
 expect_eq "$($VDK vol-info b --pool lp | awk '/Capacity/{print $2 $3}')" "8.00MiB"
+expect_eq "$($VDK vol-key b --pool lp)" "$(rep lvs "${O[@]}" -o lv_uuid vg1/b)" "vol-key = LV UUID"
+expect_eq "$($VDK pool-info lp --bytes | awk '/Capacity/{print $2}')" 62914560
 expect_eq "$($VDK vol-path --pool=lp a)" \
   "driver=raw,offset=1048576,size=12582912,file.filename=$d1"
 
