@@ -34,10 +34,16 @@ struct pool_type_ops {
   int (*vol_resize) (struct pool *p, struct pool_vol *v, uint64_t capacity, unsigned flags);
   int (*vol_wipe) (struct pool *p, struct pool_vol *v);
   /* New callbacks go here, at the end. */
+  /* Refuse (EBUSY) when V is open for writing; NULL: open V's path with
+   * libdisk (pool_vol_check_not_in_use). */
+  int (*vol_check_not_in_use) (struct pool *p, struct pool_vol *v);
+  /* Can V's path be opened for data (vol: specs, copies)?  NULL: yes. */
+  int (*vol_check_io) (struct pool *p, const struct pool_vol *v);
 };
 
 extern const struct pool_type_ops pool_type_dir;
 extern const struct pool_type_ops pool_type_fs;
+extern const struct pool_type_ops pool_type_logical;
 const struct pool_type_ops *pool_find_type (const char *name);
 
 /* ---- helpers (util.c) ----------------------------------------------------- */

@@ -33,6 +33,7 @@ static struct pool_ctx *current_ctx;
 static const struct pool_type_ops *const pool_types[] = {
   &pool_type_dir,
   &pool_type_fs,
+  &pool_type_logical,
   NULL,
 };
 
@@ -1009,6 +1010,8 @@ pool_vol_create_from (struct pool *p, const struct vol_def *d, const struct pool
   r = pool_vol_create (p, &nd, &v);
   if (r < 0)
     goto out;
+  if (p->ops->vol_check_io && (r = p->ops->vol_check_io (p, v)) < 0)
+    goto fail;
   r = disk_open (&dst, v->path, v->format, DISK_OPEN_RDWR, NULL);
   if (r < 0) {
     r = pool_err_from_disk (r);
@@ -1043,13 +1046,22 @@ pool_vol_create_from (struct pool *p, const struct vol_def *d, const struct pool
   return r;
 }
 
+/* A type whose volumes are not plain libdisk specs checks them itself. */
+static int
+vol_not_in_use (struct pool *p, struct pool_vol *v)
+{
+  if (p->ops->vol_check_not_in_use)
+    return p->ops->vol_check_not_in_use (p, v);
+  return pool_vol_check_not_in_use (v->name, v->path);
+}
+
 int
 pool_vol_delete (struct pool *p, struct pool_vol *v)
 {
   int r;
 
   if ((r = need_exclusive (p->ctx)) < 0 || (r = need_active (p)) < 0 ||
-      (r = pool_vol_check_not_in_use (v->name, v->path)) < 0)
+      (r = vol_not_in_use (p, v)) < 0)
     return r;
   return p->ops->vol_delete (p, v);
 }
@@ -1059,7 +1071,7 @@ pool_vol_wipe (struct pool *p, struct pool_vol *v)
 {
   int r;
 
-  if ((r = need_active (p)) < 0 || (r = pool_vol_check_not_in_use (v->name, v->path)) < 0)
+  if ((r = need_active (p)) < 0 || (r = vol_not_in_use (p, v)) < 0)
     return r;
   return p->ops->vol_wipe (p, v);
 }
@@ -1115,7 +1127,9 @@ pool_spec_resolver (const char *spec, unsigned flags, char **path_out, char *err
     if (!(*path_out = p->ops->vol_path (p, slash + 1)))
       r = pool_err (ENOMEM, "out of memory");
   }
-  else if ((r = pool_vol_lookup (p, slash + 1, &v)) == 0 && !(*path_out = strdup (v->path)))
+  else if ((r = pool_vol_lookup (p, slash + 1, &v)) == 0 &&
+           (!p->ops->vol_check_io || (r = p->ops->vol_check_io (p, v)) == 0) &&
+           !(*path_out = strdup (v->path)))
     r = pool_err (ENOMEM, "out of memory");
  out:
   if (r < 0)

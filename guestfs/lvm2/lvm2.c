@@ -482,6 +482,14 @@ parse_lv (struct lvm2_vg *vg, const struct lvm2_value *sec, const char *where, s
   if ((r = get_str (sec, "id", where, lv->id, sizeof lv->id)) < 0)
     return r;
   lv->visible = list_has (lvm2_get (sec, "status"), "VISIBLE");
+  {
+    const struct lvm2_value *ct = lvm2_get (sec, "creation_time"),
+      *ch = lvm2_get (sec, "creation_host");
+    if (ct && ct->type == LVM2_INT)
+      lv->creation_time = ct->i;
+    if (ch && ch->type == LVM2_STR)
+      snprintf (lv->creation_host, sizeof lv->creation_host, "%s", ch->s);
+  }
   if ((r = get_int (sec, "segment_count", where, &count)) < 0)
     return r;
   if (count == 0 || count > LVM2_MAX_SEGS)

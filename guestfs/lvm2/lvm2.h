@@ -63,6 +63,8 @@ struct lvm2_lv {
   char id[40];
   bool visible;
   uint64_t extents;           /* sum of segment extent counts */
+  int64_t creation_time;      /* 0: not recorded */
+  char creation_host[128];
   struct lvm2_segment *segs;
   size_t n_segs;
 };
@@ -88,5 +90,41 @@ int lvm2_vg_from_text (const struct lvm2_value *root, const char *name, struct l
 void lvm2_vg_free (struct lvm2_vg *vg);
 /* "abcdef..." (32) -> "abcdef-ghij-...": out has room for 39 bytes. */
 void lvm2_dash_id (const char *raw, char out[40]);
+
+
+/* ---- writer (write.c): what pvcreate/vgcreate/lvcreate write ---- */
+#define LVM2_SECTOR       512u
+#define LVM2_MDA_START    4096u            /* first metadata area */
+#define LVM2_PE_START     (1u << 20)       /* default data offset (bytes) */
+#define LVM2_EXTENT_SIZE  8192u            /* default extent size (sectors: 4 MiB) */
+
+/* A device for the reader over an open file descriptor (stack object, no
+ * close callback; NAME must outlive it). */
+void lvm2_fd_dev (struct gfs_dev *dev, int fd, const char *name, uint64_t size);
+/* A random LVM2 UUID: 32 characters of [0-9a-zA-Z], NUL-terminated. */
+int lvm2_gen_id (char out[33]);
+/* Write the label sector (sector 1) with its PV header: one data area
+ * starting at PE_START (bytes), one metadata area; IN_VG sets PV_EXT_USED. */
+int lvm2_write_label (int fd, const char *name, const char *pv_uuid, uint64_t dev_size,
+                      uint64_t pe_start, uint64_t mda_start, uint64_t mda_size, bool in_vg);
+/* Write an empty metadata area header (no committed text). */
+int lvm2_mda_init (int fd, const char *name, uint64_t mda_start, uint64_t mda_size);
+/* Where the next text goes in the ring after the text at OLD_OFF+OLD_SIZE
+ * (0, 0: none), relative to the area start. */
+uint64_t lvm2_mda_next_offset (uint64_t old_off, uint64_t old_size, uint64_t mda_size);
+/* The largest text (NUL included) an area of MDA_SIZE bytes holds. */
+uint64_t lvm2_mda_max_text (uint64_t mda_size);
+/* Commit TEXT (SIZE bytes, its NUL included) as the area's new metadata:
+ * written after the current text (wrapping around the ring), then the
+ * header's raw_locn[0] and checksums. */
+int lvm2_mda_commit (int fd, const char *name, uint64_t mda_start, uint64_t mda_size,
+                     const char *text, size_t size);
+/* VG -> text as lvm2 writes it into metadata areas (NUL-terminated; *LEN
+ * counts the NUL).  DEVICES[i] is the device hint of PV i. */
+int lvm2_format_text (const struct lvm2_vg *vg, const char *const *devices, const char *desc,
+                      char **out, size_t *len);
+/* Can vdk rewrite this VG without losing anything?  Only plain linear
+ * (striped, one stripe) visible LVs and the keys lvcreate writes. */
+int lvm2_vg_writable (const struct lvm2_value *root, const struct lvm2_vg *vg, const char *name);
 
 #endif

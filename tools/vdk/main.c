@@ -1,4 +1,5 @@
 /* vdk: one command-line tool for images, pools, guests and VMs. */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -149,12 +150,14 @@ static const struct command commands[] = {
     "                          [--source-dev DEV] [--source-name N] [--target PATH]\n"
     "                          [--source-format FMT] [--print-xml]\n"
     "\n"
-    "Define (but do not start) a pool.  TYPE is dir or fs.  As in virsh, the\n"
+    "Define (but do not start) a pool.  TYPE is dir, fs or logical.  As in virsh, the\n"
     "options after TYPE may also be given in this order without their names.\n"
     "\n"
     "  --target PATH        the directory (dir) or mount point (fs) of the pool\n"
     "  --source-dev DEV     fs: the block device, partition or image file\n"
     "  --source-format FMT  fs: auto (default), ext2, ext3, ext4, xfs, btrfs, vfat\n"
+    "  logical: --source-dev is a PV (device or image file; pool XML lists several),\n"
+    "  --source-name the volume group (default: the pool name), --target /dev/VG\n"
     "  --print-xml          print the pool XML instead of defining it\n"
     "\n"
     "Pools live in the state dir: /var/lib/vdk for root, else $XDG_DATA_HOME/vdk\n"
@@ -180,7 +183,11 @@ static const struct command commands[] = {
     "                  filesystem, partition table or any other data is an error\n"
     "  --overwrite     always: whatever the device holds is destroyed\n"
     "  (neither)       only if the device is blank (first 64 KiB are zeroes);\n"
-    "                  a device holding anything is left as it is\n" },
+    "                  a device holding anything is left as it is\n"
+    "logical: writes an LVM2 PV label on every source device and the volume\n"
+    "group (4 MiB extents) itself, as pvcreate + vgcreate would.  Devices that\n"
+    "already hold the pool's VG are adopted unchanged (unless --overwrite);\n"
+    "any other data is an error without --overwrite.\n" },
   { "pool-start", cmd_pool_start, "start an inactive pool",
     "Usage: vdk pool-start POOL [--build] [--overwrite | --no-overwrite]\n"
     "       vdk pool-start --autostart\n"
@@ -195,7 +202,8 @@ static const struct command commands[] = {
   { "pool-delete", cmd_pool_delete, "delete an inactive, empty pool's storage",
     "Usage: vdk pool-delete POOL\n"
     "\n"
-    "Removes the target directory; refused while it holds anything.\n" },
+    "Removes the target directory; refused while it holds anything.\n"
+    "logical: removes the PV labels; refused while the VG has logical volumes.\n" },
   { "pool-undefine", cmd_pool_undefine, "undefine a persistent pool",
     "Usage: vdk pool-undefine POOL\n"
     "\n"
@@ -446,6 +454,10 @@ int
 main (int argc, char **argv)
 {
   const struct command *c;
+
+  /* Network protocols write to sockets whose peer may be gone: get EPIPE,
+   * not a silent death by SIGPIPE (qemu-img ignores it too). */
+  signal (SIGPIPE, SIG_IGN);
 
   /* "vol:POOL/VOL" image specs go through the storage pools. */
   disk_set_spec_resolver (pool_spec_resolver);
