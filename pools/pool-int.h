@@ -38,6 +38,7 @@ struct pool_type_ops {
 
 extern const struct pool_type_ops pool_type_dir;
 extern const struct pool_type_ops pool_type_fs;
+extern const struct pool_type_ops pool_type_disk;
 const struct pool_type_ops *pool_find_type (const char *name);
 
 /* ---- helpers (util.c) ----------------------------------------------------- */

@@ -33,6 +33,7 @@ static struct pool_ctx *current_ctx;
 static const struct pool_type_ops *const pool_types[] = {
   &pool_type_dir,
   &pool_type_fs,
+  &pool_type_disk,
   NULL,
 };
 
@@ -1112,8 +1113,10 @@ pool_spec_resolver (const char *spec, unsigned flags, char **path_out, char *err
     /* info also checks the pool's storage is there (an fs pool mounted). */
     if ((r = check_vol_name (slash + 1)) < 0 || (r = p->ops->info (p, &info)) < 0)
       goto out;
+    /* vol_path sets its own error when it refuses. */
+    pool_err (ENOMEM, "out of memory");
     if (!(*path_out = p->ops->vol_path (p, slash + 1)))
-      r = pool_err (ENOMEM, "out of memory");
+      r = -pool_last_errno ();
   }
   else if ((r = pool_vol_lookup (p, slash + 1, &v)) == 0 && !(*path_out = strdup (v->path)))
     r = pool_err (ENOMEM, "out of memory");
