@@ -34,6 +34,8 @@ struct pool_type_ops {
   int (*vol_resize) (struct pool *p, struct pool_vol *v, uint64_t capacity, unsigned flags);
   int (*vol_wipe) (struct pool *p, struct pool_vol *v);
   /* New callbacks go here, at the end. */
+  /* Pools of this type share their target directory (disk: /dev). */
+  bool shared_target;
 };
 
 extern const struct pool_type_ops pool_type_dir;

@@ -559,7 +559,8 @@ check_conflicts (struct pool_ctx *c, const struct pool_def *d)
     if (d->uuid[0] && !strcmp (o->uuid, d->uuid))
       r = pool_err (EEXIST, "operation failed: pool '%s' already exists with uuid %s",
                     o->name, o->uuid);
-    else if (same_path (o->target, d->target))
+    else if (!(all[i]->ops->shared_target && d->type && !strcmp (o->type, d->type)) &&
+             same_path (o->target, d->target))
       r = pool_err (EEXIST, "Storage source conflict with pool: '%s' (same target path %s)",
                     o->name, d->target);
     for (size_t j = 0; r == 0 && j < o->n_devices; j++)

@@ -8,6 +8,7 @@
  * partition's device node in the target directory when the kernel has it,
  * else a libdisk spec for the window of the device or image:
  * driver=raw,offset=N,size=M,file.filename=DEV. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -121,27 +122,98 @@ load (struct pool *p, bool rw, struct dev *v, struct pl_label *l)
   return r;
 }
 
-/* Tell the kernel about the new table of a block device: re-read it, or,
- * when a partition is busy, change the one partition NUM (OP) in place. */
-static void
-kernel_sync (struct dev *v, int op, const struct pl_part *part, unsigned num)
+static int
+blkpg (int fd, int op, unsigned num, uint64_t start, uint64_t len)
 {
   struct blkpg_partition bp;
   struct blkpg_ioctl_arg a;
 
-  if (!v->blk || ioctl (v->fd, BLKRRPART) == 0 || errno != EBUSY)
-    return;
   memset (&bp, 0, sizeof bp);
   bp.pno = (int) num;
-  if (part) {
-    bp.start = (long long) (part->start * v->ss);
-    bp.length = (long long) (part->size * v->ss);
-  }
+  bp.start = (long long) start;
+  bp.length = (long long) len;
   memset (&a, 0, sizeof a);
   a.op = op;
   a.datalen = sizeof bp;
   a.data = &bp;
-  ioctl (v->fd, BLKPG, &a);
+  return ioctl (fd, BLKPG, &a);
+}
+
+/* Tell the kernel about the new table of a block device: re-read it, then
+ * make its partitions match the table one by one (BLKRRPART does nothing
+ * on some loop devices, and fails while a partition is in use). */
+static void
+kernel_sync (struct dev *v, const struct pl_label *l)
+{
+  char dir[128];
+  struct { unsigned num; uint64_t start, size; } k[PL_MAX_PARTS];
+  size_t nk = 0;
+  DIR *d;
+  struct dirent *e;
+
+  if (!v->blk)
+    return;
+  ioctl (v->fd, BLKRRPART);
+  snprintf (dir, sizeof dir, "/sys/dev/block/%u:%u", major (v->st.st_rdev),
+            minor (v->st.st_rdev));
+  if (!(d = opendir (dir)))
+    return;
+  while ((e = readdir (d)) && nk < PL_MAX_PARTS) {
+    char path[600];
+    unsigned long long num, start, size;
+    FILE *f;
+    bool ok;
+    if (e->d_name[0] == '.')
+      continue;
+    snprintf (path, sizeof path, "%s/%s/partition", dir, e->d_name);
+    if (!(f = fopen (path, "re")))
+      continue;
+    ok = fscanf (f, "%llu", &num) == 1;
+    fclose (f);
+    snprintf (path, sizeof path, "%s/%s/start", dir, e->d_name);
+    if (ok && (f = fopen (path, "re"))) {
+      ok = fscanf (f, "%llu", &start) == 1;
+      fclose (f);
+    }
+    snprintf (path, sizeof path, "%s/%s/size", dir, e->d_name);
+    if (ok && (f = fopen (path, "re"))) {
+      ok = fscanf (f, "%llu", &size) == 1;
+      fclose (f);
+    }
+    if (ok) {
+      k[nk].num = (unsigned) num;
+      k[nk].start = start * 512;
+      k[nk].size = size * 512;
+      nk++;
+    }
+  }
+  closedir (d);
+  /* Stale partitions go (a busy one is resized in place if it can be). */
+  for (size_t i = 0; i < nk; i++) {
+    const struct pl_part *t = NULL;
+    for (size_t j = 0; j < l->n; j++)
+      if (l->parts[j].num == k[i].num && !l->parts[j].extended)
+        t = &l->parts[j];
+    if (t && t->start * l->ss == k[i].start && t->size * l->ss == k[i].size)
+      continue;
+    if (t && t->start * l->ss == k[i].start &&
+        blkpg (v->fd, BLKPG_RESIZE_PARTITION, t->num, k[i].start, t->size * l->ss) == 0) {
+      k[i].size = t->size * l->ss;
+      continue;
+    }
+    if (blkpg (v->fd, BLKPG_DEL_PARTITION, k[i].num, 0, 0) == 0)
+      k[i].num = 0;
+  }
+  for (size_t j = 0; j < l->n; j++) {
+    const struct pl_part *t = &l->parts[j];
+    bool have = false;
+    if (t->extended)
+      continue;
+    for (size_t i = 0; i < nk; i++)
+      have |= k[i].num == t->num;
+    if (!have)
+      blkpg (v->fd, BLKPG_ADD_PARTITION, t->num, t->start * l->ss, t->size * l->ss);
+  }
 }
 
 /* ---- volumes ------------------------------------------------------------------------- */
@@ -342,14 +414,13 @@ disk_vol_path (struct pool *p, const char *name)
 
 /* Write L and tell the kernel. */
 static int
-commit (struct pool *p, struct dev *v, struct pl_label *l, int op, const struct pl_part *part,
-        unsigned num)
+commit (struct pool *p, struct dev *v, struct pl_label *l)
 {
   int r = pl_write (v->fd, l);
   if (r < 0)
     return pool_err (-r, "pool '%s': %s: cannot write the partition table: %s", p->def->name,
                      p->def->devices[0], l->err);
-  kernel_sync (v, op, part, num);
+  kernel_sync (v, l);
   return 0;
 }
 
@@ -405,7 +476,7 @@ disk_vol_create (struct pool *p, const struct vol_def *d)
     r = pool_err (-r, "cannot create volume '%s' in pool '%s': %s", d->name, p->def->name,
                   l->err);
   if (r == 0)
-    r = commit (p, &dv, l, BLKPG_ADD_PARTITION, &l->parts[idx], l->parts[idx].num);
+    r = commit (p, &dv, l);
   dev_close (&dv);
   free (l);
   return r;
@@ -434,7 +505,6 @@ disk_vol_delete (struct pool *p, struct pool_vol *v)
 {
   struct pl_label *l;
   struct dev dv;
-  unsigned num;
   int r;
 
   if ((r = check_node_free (v->name, v->path)) < 0)
@@ -447,11 +517,10 @@ disk_vol_delete (struct pool *p, struct pool_vol *v)
   }
   if ((r = find_part (p, l, v->name)) >= 0) {
     size_t idx = (size_t) r;
-    num = l->parts[idx].num;
     if ((r = pl_remove (l, idx)) < 0)
       r = pool_err (-r, "pool '%s': %s", p->def->name, l->err);
     else
-      r = commit (p, &dv, l, BLKPG_DEL_PARTITION, NULL, num);
+      r = commit (p, &dv, l);
   }
   dev_close (&dv);
   free (l);
@@ -479,7 +548,7 @@ disk_vol_resize (struct pool *p, struct pool_vol *v, uint64_t capacity, unsigned
     else if ((r = pl_resize (l, idx, (capacity + dv.ss - 1) / dv.ss)) < 0)
       r = pool_err (-r, "cannot resize volume '%s': %s", v->name, l->err);
     else
-      r = commit (p, &dv, l, BLKPG_RESIZE_PARTITION, &l->parts[idx], l->parts[idx].num);
+      r = commit (p, &dv, l);
   }
   dev_close (&dv);
   free (l);
@@ -553,7 +622,7 @@ disk_build (struct pool *p, unsigned flags)
                   p->def->name, dev, strerror (-r));
     goto out;
   }
-  r = commit (p, &dv, l, 0, NULL, 0);
+  r = commit (p, &dv, l);
  out:
   r = r > 0 ? 0 : r;
   dev_close (&dv);
@@ -603,8 +672,10 @@ disk_delete (struct pool *p)
   else if ((r = pl_wipe_ends (dv.fd, dv.size, !dv.blk)) < 0)
     r = pool_err (-r, "cannot delete pool '%s': %s: %s", p->def->name, p->def->devices[0],
                   strerror (-r));
-  else if (dv.blk)
-    ioctl (dv.fd, BLKRRPART);
+  else {
+    l->n = 0;
+    kernel_sync (&dv, l);
+  }
   dev_close (&dv);
   free (l);
   return r;
@@ -657,4 +728,5 @@ const struct pool_type_ops pool_type_disk = {
   .vol_delete = disk_vol_delete,
   .vol_resize = disk_vol_resize,
   .vol_wipe = disk_vol_wipe,
+  .shared_target = true,
 };

@@ -639,7 +639,20 @@ write_dos (int fd, struct pl_label *l)
   }
   mbr[510] = 0x55;
   mbr[511] = 0xaa;
-  /* Logicals are numbered in disk order (pl_add, pl_remove keep it so). */
+  /* Logicals are numbered in disk order (pl_add, pl_remove keep it so).
+   * The first EBR is at the start of the extended partition; the others
+   * where they were, or 1 MiB before their partition (sfdisk's place) when
+   * the old place is taken. */
+  static uint64_t at_of[PL_MAX_LOGICAL];
+  for (size_t i = 0; i < nl; i++) {
+    uint64_t prev_end = i ? lg[i - 1]->start + lg[i - 1]->size - 1 : 0;
+    at_of[i] = lg[i]->ebr;
+    if (i == 0)
+      at_of[i] = ext->start;
+    else if (at_of[i] <= prev_end || at_of[i] >= lg[i]->start)
+      at_of[i] = lg[i]->start > pl_align (l) && lg[i]->start - pl_align (l) > prev_end
+        ? lg[i]->start - pl_align (l) : prev_end + 1;
+  }
   for (size_t i = 0; ext && (i < nl || i == 0); i++) {
     memset (ebr, 0, sizeof ebr);
     ebr[510] = 0x55;
@@ -650,12 +663,12 @@ write_dos (int fd, struct pl_label *l)
       break;
     }
     const struct pl_part *p = lg[i];
-    uint64_t at = i == 0 ? ext->start : p->ebr;
+    uint64_t at = at_of[i];
     put_mbr_entry (ebr + 446, p->boot, p->mbr_type, p->start, p->start - at, p->size);
     if (i + 1 < nl) {
       const struct pl_part *q = lg[i + 1];
-      put_mbr_entry (ebr + 462, 0, 0x05, q->ebr, q->ebr - ext->start,
-                     q->start + q->size - q->ebr);
+      put_mbr_entry (ebr + 462, 0, 0x05, at_of[i + 1], at_of[i + 1] - ext->start,
+                     q->start + q->size - at_of[i + 1]);
     }
     if ((r = wr (l, fd, ebr, sizeof ebr, at * l->ss)) < 0)
       return r;
@@ -695,6 +708,15 @@ pl_wipe_ends (int fd, uint64_t size, bool regular_file)
   return r;
 }
 
+static const struct pl_part *
+find_ext (const struct pl_label *l)
+{
+  for (size_t i = 0; i < l->n; i++)
+    if (l->parts[i].extended)
+      return &l->parts[i];
+  return NULL;
+}
+
 /* ---- changing partitions --------------------------------------------------------- */
 /* The partitions that bound free space at the level of P (NULL: the disk
  * level; else inside the extended partition), sorted by start. */
@@ -708,8 +730,10 @@ level_spans (const struct pl_label *l, bool inside, struct span *out)
     const struct pl_part *p = &l->parts[i];
     if (p->logical != inside)
       continue;
-    /* A logical's EBR belongs to it. */
-    out[n].start = inside ? p->ebr : p->start;
+    /* A logical's EBR belongs to it; the first one's, at the start of the
+     * extended partition, moves to the sector before it when another
+     * logical partition goes in front of it. */
+    out[n].start = !inside ? p->start : p->ebr == find_ext (l)->start ? p->start - 1 : p->ebr;
     out[n].end = p->start + p->size - 1;
     n++;
   }
@@ -720,15 +744,6 @@ level_spans (const struct pl_label *l, bool inside, struct span *out)
       out[j - 1] = t;
     }
   return n;
-}
-
-static const struct pl_part *
-find_ext (const struct pl_label *l)
-{
-  for (size_t i = 0; i < l->n; i++)
-    if (l->parts[i].extended)
-      return &l->parts[i];
-  return NULL;
 }
 
 /* The usable range at a level. */
@@ -762,10 +777,13 @@ find_gap (const struct pl_label *l, bool inside, uint64_t size, uint64_t *ebr_ou
   size_t n = level_spans (l, inside, s);
 
   level_range (l, inside, &lo, &hi);
+  /* Logical partitions only go after the last one: one placed before
+   * others would renumber them, and their volumes' names would change. */
+  for (int pass = inside ? 0 : 1; pass < (inside ? 1 : 2); pass++) {
   a = lo;
   for (size_t i = 0; i <= n; i++) {
     uint64_t b = i < n ? s[i].start : hi + 1;   /* the gap is [a, b) */
-    if (b > a) {
+    if (b > a && (pass == 1 || i == n)) {
       uint64_t start = inside ? align_up (l, a + 1) : align_up (l, a > pl_align (l) ? a
                                                                 : pl_align (l));
       if (start < b && size <= b - start) {
@@ -778,6 +796,7 @@ find_gap (const struct pl_label *l, bool inside, uint64_t size, uint64_t *ebr_ou
     }
     if (i < n && s[i].end + 1 > a)
       a = s[i].end + 1;
+  }
   }
   return false;
 }
