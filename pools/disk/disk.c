@@ -26,7 +26,14 @@
 #include "../pool-int.h"
 #include "label.h"
 
-static const char *const disk_formats[] = { "auto", "dos", "gpt", NULL };
+/* "unknown" is what libvirt calls auto-detection. */
+static const char *const disk_formats[] = { "auto", "unknown", "dos", "gpt", NULL };
+
+static bool
+format_auto (const char *f)
+{
+  return !f || !strcmp (f, "auto") || !strcmp (f, "unknown");
+}
 
 static int
 disk_check (const struct pool_def *d)
@@ -113,7 +120,7 @@ load (struct pool *p, bool rw, struct dev *v, struct pl_label *l)
   else if (r == 0)
     r = pool_err (ENOENT, "pool '%s': no partition table on '%s' (run pool-build)",
                   p->def->name, path);
-  else if (want && strcmp (want, "auto") && strcmp (want, pl_kind_name (l->kind)))
+  else if (!format_auto (want) && strcmp (want, pl_kind_name (l->kind)))
     r = pool_err (EINVAL, "pool '%s': the partition table of '%s' is %s, not %s as the pool's"
                   " source format says", p->def->name, path, pl_kind_name (l->kind), want);
   else
@@ -597,7 +604,7 @@ disk_build (struct pool *p, unsigned flags)
   if (!(flags & POOL_BUILD_OVERWRITE)) {
     int found = pl_read (dv.fd, dv.size, dv.ss, l);
     if (found > 0 && !(flags & POOL_BUILD_NO_OVERWRITE) &&
-        (!fmt || !strcmp (fmt, "auto") || l->kind == kind))
+        (format_auto (fmt) || l->kind == kind))
       goto out;   /* already built */
     if (found > 0)
       snprintf (what, sizeof what, "%s partition table", pl_kind_name (l->kind));
