@@ -643,7 +643,7 @@ write_dos (int fd, struct pl_label *l)
    * The first EBR is at the start of the extended partition; the others
    * where they were, or 1 MiB before their partition (sfdisk's place) when
    * the old place is taken. */
-  static uint64_t at_of[PL_MAX_LOGICAL];
+  uint64_t at_of[PL_MAX_LOGICAL];
   for (size_t i = 0; i < nl; i++) {
     uint64_t prev_end = i ? lg[i - 1]->start + lg[i - 1]->size - 1 : 0;
     at_of[i] = lg[i]->ebr;
@@ -772,7 +772,7 @@ static bool
 find_gap (const struct pl_label *l, bool inside, uint64_t size, uint64_t *ebr_out,
           uint64_t *start_out, uint64_t *gap_end)
 {
-  static struct span s[PL_MAX_PARTS + 4];
+  struct span s[PL_MAX_PARTS + 4];
   uint64_t lo, hi, a;
   size_t n = level_spans (l, inside, s);
 
@@ -1013,7 +1013,7 @@ pl_resize (struct pl_label *l, size_t idx, uint64_t size)
 uint64_t
 pl_free_sectors (const struct pl_label *l, uint64_t *largest)
 {
-  static struct span s[PL_MAX_PARTS + 4];
+  struct span s[PL_MAX_PARTS + 4];
   uint64_t total = 0, big = 0;
 
   for (int inside = 0; inside < 2; inside++) {
