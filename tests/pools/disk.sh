@@ -151,6 +151,14 @@ for i in 1 2 3 5 6 7; do
   dos_ok m.img
 done
 expect_parts m.img "1 2048 8192 83;2 10240 8192 83;3 18432 8192 83;4 26624 104448 5;5 28672 8192 83;6 38912 8192 83;7 49152 8192 83;"
+# vdk's own partition reader (guestfs) sees the same table.
+if command -v mkfs.ext4 >/dev/null; then
+  mkfs.ext4 -q -L six -E offset=$((38912 * 512)) m.img 4M
+  $VDK filesystems -a m.img --all --long > out
+  expect_eq "$(awk '$2=="partition"{print $1, $5, $6}' out | tr '\n' ';')" \
+    "/dev/sda1 83 4194304;/dev/sda2 83 4194304;/dev/sda3 83 4194304;/dev/sda4 05 1024;/dev/sda5 83 4194304;/dev/sda6 83 4194304;/dev/sda7 83 4194304;"
+  expect_grep "^/dev/sda6 filesystem ext4    six " out
+fi
 expect_fail $VDK vol-create-as mp data 4M
 expect_grep "partitions of a dos label have no names; the new partition will be 'm.img8' (use that name)" "$TMP/err"
 rand_file data 3
