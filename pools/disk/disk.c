@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -114,6 +115,17 @@ load (struct pool *p, bool rw, struct dev *v, struct pl_label *l)
 
   if ((r = dev_open (p, rw, v)) < 0)
     return r;
+  /* Changes read, modify and write the table under an exclusive flock of
+   * the device (vol-resize runs under the state dir's shared lock), which
+   * also keeps udev from probing half-written tables (systemd's block
+   * device locking convention). */
+  while (rw && flock (v->fd, LOCK_EX) < 0)
+    if (errno != EINTR) {
+      r = pool_err (errno, "pool '%s': cannot lock '%s': %s", p->def->name, path,
+                    strerror (errno));
+      dev_close (v);
+      return r;
+    }
   r = pl_read (v->fd, v->size, v->ss, l);
   if (r < 0)
     r = pool_err (-r, "pool '%s': %s: damaged partition table: %s", p->def->name, path, l->err);
@@ -601,6 +613,12 @@ disk_build (struct pool *p, unsigned flags)
     free (l);
     return r;
   }
+  while (flock (dv.fd, LOCK_EX) < 0)
+    if (errno != EINTR) {
+      r = pool_err (errno, "pool '%s': cannot lock '%s': %s", p->def->name, dev,
+                    strerror (errno));
+      goto out;
+    }
   if (!(flags & POOL_BUILD_OVERWRITE)) {
     int found = pl_read (dv.fd, dv.size, dv.ss, l);
     if (found > 0 && !(flags & POOL_BUILD_NO_OVERWRITE) &&
