@@ -98,6 +98,15 @@ expect_eq "$($VDK vol-create-as gp new 4M)" "Vol new created"
 expect_parts g.img "1 2048 32768 $LINUX root;2 34816 8192 $LINUX new;3 51200 24576 $LINUX swap;"
 gpt_ok g.img
 expect_eq "$(sfdisk --disk-id g.img)" "$guid" "the disk GUID stays"
+# vol-resize runs under the state dir's shared lock: two at once must not
+# lose one another's change (the device's flock serialises them).
+for i in 1 2 3; do
+  $VDK vol-resize new $((4 + i))M --pool gp & a=$!
+  $VDK vol-resize swap $((12 + i))M --pool gp & b=$!
+  wait $a && wait $b || fail "parallel vol-resize"
+  expect_parts g.img "1 2048 32768 $LINUX root;2 34816 $(( (4 + i) * 2048 )) $LINUX new;3 51200 $(( (12 + i) * 2048 )) $LINUX swap;"
+done
+gpt_ok g.img
 dd if=data of=g.img bs=1M seek=1 conv=notrunc status=none
 expect_rc 0 $VDK vol-wipe root --pool gp
 cmp -n 16777216 /dev/zero <(dd if=g.img bs=1M skip=1 count=16 status=none) || fail "vol-wipe"
