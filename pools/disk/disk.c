@@ -211,8 +211,10 @@ kernel_sync (struct dev *v, const struct pl_label *l)
   for (size_t i = 0; i < nk; i++) {
     const struct pl_part *t = NULL;
     for (size_t j = 0; j < l->n; j++)
-      if (l->parts[j].num == k[i].num && !l->parts[j].extended)
+      if (l->parts[j].num == k[i].num)
         t = &l->parts[j];
+    if (t && t->extended && t->start * l->ss == k[i].start)
+      continue;   /* the kernel shows an extended partition as 1 KiB */
     if (t && t->start * l->ss == k[i].start && t->size * l->ss == k[i].size)
       continue;
     if (t && t->start * l->ss == k[i].start &&

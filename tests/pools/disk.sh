@@ -304,3 +304,33 @@ gpt_ok "$dev"
 expect_parts "$dev" "1 2048 49152 $LINUX root;"
 expect_rc 0 $VDK pool-destroy lp
 expect_rc 0 $VDK pool-undefine lp
+
+# DOS with logical partitions on the loop device: deleting one renumbers
+# the kernel's partitions after it too.
+b=${dev#/dev/}
+expect_rc 0 $VDK pool-create-as ld disk --source-dev "$dev" --source-format dos --target /dev \
+  --build --overwrite
+for n in 1 2 3 5 6; do expect_rc 0 $VDK vol-create-as ld ${b}p$n 4M; done
+dos_ok "$dev"
+expect_eq "$(cat /sys/class/block/${b}p6/start)" 38912
+expect_rc 0 $VDK vol-delete ${b}p5 --pool ld
+expect_eq "$(cat /sys/class/block/${b}p5/start)" 38912
+[ -b "${dev}p6" ] && fail "the kernel still has ${dev}p6"
+expect_parts "$dev" "1 2048 8192 83;2 10240 8192 83;3 18432 8192 83;4 26624 104448 5;5 38912 8192 83;"
+expect_rc 0 $VDK pool-destroy ld
+
+# 4 KiB logical sectors: entries, alignment and the kernel's view follow.
+truncate -s 64M k.img
+dev4=$(losetup -b 4096 -P -f --show k.img 2>/dev/null) || skip "no loop devices with 4 KiB sectors"
+cleanup_fn "partx -d $dev4 2>/dev/null; losetup -d $dev4"
+expect_rc 0 $VDK pool-create-as kp disk --source-dev "$dev4" --target /dev --build
+expect_rc 0 $VDK vol-create-as kp a 8M
+expect_rc 0 $VDK vol-create-as kp b 4M
+gpt_ok "$dev4"
+expect_parts "$dev4" "1 256 2048 $LINUX a;2 2304 1024 $LINUX b;"
+expect_eq "$($VDK vol-path b --pool kp)" "${dev4}p2"
+expect_eq "$(blockdev --getsize64 "${dev4}p2")" 4194304
+expect_rc 0 $VDK vol-delete a --pool kp
+gpt_ok "$dev4"
+[ -b "${dev4}p1" ] && fail "the kernel still has ${dev4}p1"
+expect_rc 0 $VDK pool-destroy kp
