@@ -621,6 +621,18 @@ disk_build (struct pool *p, unsigned flags)
                     strerror (errno));
       goto out;
     }
+  if (dv.blk) {
+    /* Never a new label under a mounted partition: the kernel refuses an
+     * exclusive open of a disk while one of its partitions is claimed. */
+    int fd = open (dev, O_RDONLY | O_EXCL | O_CLOEXEC);
+    if (fd < 0 && errno == EBUSY) {
+      r = pool_err (EBUSY, "cannot build pool '%s': device '%s' is in use (a partition is"
+                    " mounted or held by another device)", p->def->name, dev);
+      goto out;
+    }
+    if (fd >= 0)
+      close (fd);
+  }
   if (!(flags & POOL_BUILD_OVERWRITE)) {
     int found = pl_read (dv.fd, dv.size, dv.ss, l);
     if (found > 0 && !(flags & POOL_BUILD_NO_OVERWRITE) &&

@@ -294,6 +294,10 @@ expect_fail $VDK vol-delete root --pool lp
 expect_grep "volume 'root' is in use: ${dev}p1 is busy" "$TMP/err"
 expect_fail $VDK vol-wipe root --pool lp
 expect_grep "volume 'root' is in use" "$TMP/err"
+expect_rc 0 $VDK pool-destroy lp
+expect_fail $VDK pool-build lp --overwrite
+expect_grep "cannot build pool 'lp': device '$dev' is in use" "$TMP/err"
+expect_rc 0 $VDK pool-start lp
 # Another partition changes while one is mounted.
 expect_rc 0 $VDK vol-delete data --pool lp
 [ -b "${dev}p2" ] && fail "the kernel still has ${dev}p2"
