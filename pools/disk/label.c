@@ -594,6 +594,7 @@ write_gpt (int fd, struct pl_label *l)
   memcpy (mbr, l->boot_code, sizeof l->boot_code);
   put_mbr_entry (mbr + 446, 0, 0xee, 1, 1, l->nsectors - 1 > 0xffffffffull ? 0xffffffffull
                  : l->nsectors - 1);
+  memset (mbr + 446 + 5, 0xff, 3);   /* the end CHS as sfdisk and sgdisk write it */
   mbr[510] = 0x55;
   mbr[511] = 0xaa;
   /* Backup first, then the primary: a crash in between leaves one good copy. */

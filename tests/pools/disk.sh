@@ -40,6 +40,10 @@ expect_eq "$(label g.img)" "gpt"
 expect_parts g.img ""
 gpt_ok g.img
 guid=$(sfdisk --disk-id g.img)
+truncate -s 64M p.img
+echo 'label: gpt' | sfdisk -q p.img
+cmp <(od -An -tx1 -j 446 -N 66 g.img) <(od -An -tx1 -j 446 -N 66 p.img) ||
+  fail "the protective MBR differs from sfdisk's"
 expect_fail $VDK pool-build gp --no-overwrite
 expect_grep "device '$TMP/g.img' already contains data (gpt partition table) (use --overwrite" "$TMP/err"
 expect_rc 0 $VDK pool-build gp
@@ -170,6 +174,14 @@ if command -v mkfs.ext4 >/dev/null; then
 fi
 expect_fail $VDK vol-create-as mp data 4M
 expect_grep "partitions of a dos label have no names; the new partition will be 'm.img8' (use that name)" "$TMP/err"
+# Byte for byte what sfdisk writes for the same layout (CHS fields, EBRs).
+sfdisk -d m.img | sed 's/m\.img/n.img/g; /label-id/d' > layout
+truncate -s 64M n.img
+sfdisk -q n.img < layout
+for off in 446 $((26624 * 512 + 446)) $((36864 * 512 + 446)) $((47104 * 512 + 446)); do
+  cmp <(od -An -tx1 -j $off -N 66 m.img) <(od -An -tx1 -j $off -N 66 n.img) ||
+    fail "the partition entries at byte $off differ from sfdisk's"
+done
 rand_file data 3
 expect_rc 0 $VDK vol-upload m.img6 data --pool mp
 expect_rc 0 $VDK vol-download vol:mp/m.img6 out
