@@ -71,18 +71,52 @@ fail (struct pl_label *l, int errnum, const char *fmt, ...)
   return -errnum;
 }
 
-static int
-rd (struct pl_label *l, int fd, void *buf, size_t len, uint64_t off)
+struct reader {
+  pl_pread_fn fn;
+  pl_warn_fn warn;
+  void *opaque;
+  unsigned flags;
+};
+
+static void
+warn (const struct reader *rr, const char *fmt, ...) __attribute__((format (printf, 2, 3)));
+static void
+warn (const struct reader *rr, const char *fmt, ...)
 {
+  char msg[512];
+  va_list ap;
+  if (!rr->warn)
+    return;
+  va_start (ap, fmt);
+  vsnprintf (msg, sizeof msg, fmt, ap);
+  va_end (ap);
+  rr->warn (rr->opaque, msg);
+}
+
+#define LENIENT(rr) ((rr)->flags & PL_READ_LENIENT)
+
+static int
+rd (struct pl_label *l, const struct reader *rr, void *buf, size_t len, uint64_t off)
+{
+  int r = rr->fn (rr->opaque, buf, len, off);
+  if (r < 0 && !l->err[0])
+    return fail (l, -r, "read error at offset %" PRIu64 ": %s", off, strerror (-r));
+  return r < 0 ? r : 0;
+}
+
+static int
+fd_pread (void *opaque, void *buf, size_t len, uint64_t off)
+{
+  int fd = *(int *) opaque;
   size_t done = 0;
   while (done < len) {
     ssize_t n = pread (fd, (uint8_t *) buf + done, len - done, off + done);
     if (n < 0 && errno == EINTR)
       continue;
     if (n < 0)
-      return fail (l, errno, "read error at offset %" PRIu64 ": %s", off + done, strerror (errno));
+      return -errno;
     if (n == 0)
-      return fail (l, EIO, "unexpected end of the disk at offset %" PRIu64, off + done);
+      return -EIO;
     done += n;
   }
   return 0;
@@ -170,7 +204,7 @@ struct gpt_hdr {
 
 /* 1 = valid, 0 = not (WHY says why), -errno. */
 static int
-read_gpt_hdr (struct pl_label *l, int fd, uint64_t lba, struct gpt_hdr *h, uint8_t **entries,
+read_gpt_hdr (struct pl_label *l, const struct reader *rr, uint64_t lba, struct gpt_hdr *h, uint8_t **entries,
               const char **why)
 {
   uint8_t *sec;
@@ -185,7 +219,7 @@ read_gpt_hdr (struct pl_label *l, int fd, uint64_t lba, struct gpt_hdr *h, uint8
   }
   if (!(sec = malloc (l->ss)))
     return fail (l, ENOMEM, "out of memory");
-  if ((r = rd (l, fd, sec, l->ss, lba * l->ss)) < 0)
+  if ((r = rd (l, rr, sec, l->ss, lba * l->ss)) < 0)
     goto out;
   r = 0;
   if (memcmp (sec, "EFI PART", 8)) {
@@ -216,8 +250,8 @@ read_gpt_hdr (struct pl_label *l, int fd, uint64_t lba, struct gpt_hdr *h, uint8
     *why = "header does not point at itself";
     goto out;
   }
-  if (h->esize != GPT_ENTRY) {
-    *why = "unsupported partition entry size (vdk handles 128-byte entries)";
+  if (h->esize < GPT_ENTRY || h->esize % 8 || h->esize > 4096) {
+    *why = "bad partition entry size";
     goto out;
   }
   if (h->n == 0 || (uint64_t) h->n * h->esize > PL_MAX_GPT_ENTRY_BYTES) {
@@ -233,7 +267,7 @@ read_gpt_hdr (struct pl_label *l, int fd, uint64_t lba, struct gpt_hdr *h, uint8
     r = fail (l, ENOMEM, "out of memory");
     goto out;
   }
-  if ((r = rd (l, fd, *entries, total, h->entries_lba * l->ss)) < 0)
+  if ((r = rd (l, rr, *entries, total, h->entries_lba * l->ss)) < 0)
     goto out;
   if (pl_crc32 (*entries, total) != h->ecrc) {
     *why = "partition entry array CRC mismatch";
@@ -251,7 +285,7 @@ read_gpt_hdr (struct pl_label *l, int fd, uint64_t lba, struct gpt_hdr *h, uint8
 }
 
 static int
-read_gpt (struct pl_label *l, int fd)
+read_gpt (struct pl_label *l, const struct reader *rr)
 {
   struct gpt_hdr pri, bak, *h;
   uint8_t *pe = NULL, *be = NULL, *e;
@@ -260,10 +294,10 @@ read_gpt (struct pl_label *l, int fd)
   int rp, rb, r = 1;
 
   l->kind = PL_GPT;
-  rp = read_gpt_hdr (l, fd, 1, &pri, &pe, &whyp);
+  rp = read_gpt_hdr (l, rr, 1, &pri, &pe, &whyp);
   if (rp < 0)
     return rp;
-  rb = read_gpt_hdr (l, fd, rp > 0 && pri.alt < l->nsectors ? pri.alt : l->nsectors - 1, &bak,
+  rb = read_gpt_hdr (l, rr, rp > 0 && pri.alt < l->nsectors ? pri.alt : l->nsectors - 1, &bak,
                      &be, &whyb);
   if (rb < 0) {
     free (pe);
@@ -272,6 +306,10 @@ read_gpt (struct pl_label *l, int fd)
   if (rp == 0 && rb == 0)
     return fail (l, EINVAL, "protective MBR but both GPT headers are damaged (primary: %s;"
                  " backup: %s)", whyp, whyb);
+  if (rp == 0)
+    warn (rr, "GPT primary header is damaged (%s), using the backup header", whyp);
+  else if (rb == 0)
+    warn (rr, "GPT backup header is damaged (%s)", whyb);
   h = rp > 0 ? &pri : &bak;
   e = rp > 0 ? pe : be;
   l->gpt_damaged = rp == 0 || rb == 0 || pri.alt != l->nsectors - 1;
@@ -279,18 +317,24 @@ read_gpt (struct pl_label *l, int fd)
   l->n_entries = h->n;
   l->entry_size = h->esize;
   esec = gpt_entry_sectors (l);
-  if (l->nsectors < 2 * esec + 4) {
+  if (l->nsectors < 2 * esec + 4 && !LENIENT (rr)) {
     r = fail (l, EINVAL, "GPT entry array too large for the disk");
     goto out;
   }
   /* Written back with the entries at LBA 2 and the backup at the end. */
-  last = l->nsectors - 2 - esec;
+  last = l->nsectors >= 2 * esec + 4 ? l->nsectors - 2 - esec : l->nsectors - 1;
   if (h->first < 2 + esec || h->first > last) {
-    r = fail (l, EINVAL, "GPT first usable LBA %" PRIu64 " is out of range", h->first);
-    goto out;
+    if (!LENIENT (rr)) {
+      r = fail (l, EINVAL, "GPT first usable LBA %" PRIu64 " is out of range", h->first);
+      goto out;
+    }
   }
   l->first_usable = h->first;
   l->last_usable = last;
+  if (LENIENT (rr)) {   /* a reader only: what the disk holds */
+    l->first_usable = 0;
+    l->last_usable = l->nsectors - 1;
+  }
   for (uint32_t i = 0; i < h->n; i++) {
     const uint8_t *ent = e + (size_t) i * h->esize;
     static const uint8_t zero[16];
@@ -302,11 +346,19 @@ read_gpt (struct pl_label *l, int fd)
     s = le64 (ent + 32);
     end = le64 (ent + 40);
     if (end < s || s < l->first_usable || end > l->last_usable) {
+      if (LENIENT (rr)) {
+        warn (rr, "GPT entry %" PRIu32 " has an invalid range, ignored", i + 1);
+        continue;
+      }
       r = fail (l, EINVAL, "GPT partition %" PRIu32 " (sectors %" PRIu64 "-%" PRIu64
                 ") is outside the usable area", i + 1, s, end);
       goto out;
     }
     if (l->n >= PL_MAX_PARTS) {
+      if (LENIENT (rr)) {
+        warn (rr, "more than %d GPT partitions, the rest are ignored", PL_MAX_PARTS);
+        break;
+      }
       r = fail (l, E2BIG, "more than %d GPT partitions", PL_MAX_PARTS);
       goto out;
     }
@@ -326,7 +378,7 @@ read_gpt (struct pl_label *l, int fd)
       p->name[k] = c >= 0x20 && c < 0x7f ? (char) c : '?';
     }
   }
-  r = check_overlaps (l);
+  r = LENIENT (rr) ? 0 : check_overlaps (l);
   r = r < 0 ? r : 1;
  out:
   free (pe);
@@ -335,17 +387,31 @@ read_gpt (struct pl_label *l, int fd)
 }
 
 /* ---- reading DOS ----------------------------------------------------------------- */
+/* 1 = added (*OUT), 0 = skipped (lenient), -errno. */
 static int
-add_dos (struct pl_label *l, unsigned num, const uint8_t *e, uint64_t base, struct pl_part **out)
+add_dos (struct pl_label *l, const struct reader *rr, unsigned num, const uint8_t *e,
+         uint64_t base, struct pl_part **out)
 {
   uint64_t s = base + le32 (e + 8), size = le32 (e + 12);
   struct pl_part *p;
 
-  if (s == 0 || s + size > l->nsectors)
-    return fail (l, EINVAL, "DOS partition %u (sectors %" PRIu64 "+%" PRIu64
-                 ") extends beyond the end of the disk", num, s, size);
-  if (l->n >= PL_MAX_PARTS)
+  if (s == 0 || s + size > l->nsectors) {
+    /* A reader keeps an extended partition whose start is on the disk. */
+    bool keep = LENIENT (rr) && is_extended_type (e[4]) && s > 0 && s + 2 <= l->nsectors;
+    if (!LENIENT (rr))
+      return fail (l, EINVAL, "DOS partition %u (sectors %" PRIu64 "+%" PRIu64
+                   ") extends beyond the end of the disk", num, s, size);
+    if (!keep) {
+      warn (rr, "partition %u (sectors %" PRIu64 "+%" PRIu64 ") extends beyond the end of the"
+            " disk, ignored", num, s, size);
+      return 0;
+    }
+  }
+  if (l->n >= PL_MAX_PARTS) {
+    if (LENIENT (rr))
+      return 0;
     return fail (l, E2BIG, "too many partitions");
+  }
   p = &l->parts[l->n++];
   memset (p, 0, sizeof *p);
   p->num = num;
@@ -354,11 +420,11 @@ add_dos (struct pl_label *l, unsigned num, const uint8_t *e, uint64_t base, stru
   p->mbr_type = e[4];
   p->boot = e[0];
   *out = p;
-  return 0;
+  return 1;
 }
 
 static int
-read_logicals (struct pl_label *l, int fd, const struct pl_part *ext)
+read_logicals (struct pl_label *l, const struct reader *rr, const struct pl_part *ext)
 {
   uint8_t sec[MBR_SIZE];
   uint64_t ebr = ext->start, ext_end = ext->start + ext->size;
@@ -369,40 +435,64 @@ read_logicals (struct pl_label *l, int fd, const struct pl_part *ext)
     const uint8_t *e0 = sec + 446, *e1 = sec + 462;
     struct pl_part *p;
 
-    if ((r = rd (l, fd, sec, MBR_SIZE, ebr * l->ss)) < 0)
+    if ((r = rd (l, rr, sec, MBR_SIZE, ebr * l->ss)) < 0)
       return r;
     if (sec[510] != 0x55 || sec[511] != 0xaa) {
+      if (LENIENT (rr)) {
+        warn (rr, "extended boot record at sector %" PRIu64 " has no signature, logical"
+              " partitions end here", ebr);
+        return 0;
+      }
       if (ebr == ext->start)
         return 0;   /* an empty extended partition */
       return fail (l, EINVAL, "extended boot record at sector %" PRIu64 " has no signature", ebr);
     }
     if (e0[4] != 0 && le32 (e0 + 12) != 0) {
-      if ((r = add_dos (l, num, e0, ebr, &p)) < 0)
+      if ((r = add_dos (l, rr, num, e0, ebr, &p)) < 0)
         return r;
-      if (p->start <= ebr || p->start + p->size > ext_end)
-        return fail (l, EINVAL, "logical partition %u lies outside its extended partition", num);
-      p->logical = true;
-      p->ebr = ebr;
+      if (r > 0) {
+        if (p->start <= ebr || p->start + p->size > ext_end) {
+          if (!LENIENT (rr))
+            return fail (l, EINVAL, "logical partition %u lies outside its extended partition",
+                         num);
+          warn (rr, "logical partition %u lies outside its extended partition", num);
+        }
+        p->logical = true;
+        p->ebr = ebr;
+      }
       num++;
     }
     if (e1[4] == 0 || le32 (e1 + 12) == 0)
       return 0;
-    if (!is_extended_type (e1[4]))
+    if (!is_extended_type (e1[4])) {
+      if (LENIENT (rr))
+        return 0;
       return fail (l, EINVAL, "extended boot record at sector %" PRIu64 " links with type 0x%02x",
                    ebr, e1[4]);
+    }
     {
       uint64_t next = ext->start + le32 (e1 + 8);
-      if (next <= ebr || next >= ext_end)
+      if (next <= ebr || next >= ext_end) {
+        if (LENIENT (rr)) {
+          warn (rr, "extended boot record chain goes backwards or leaves the extended"
+                " partition, stopped");
+          return 0;
+        }
         return fail (l, EINVAL, "the chain of extended boot records goes backwards or leaves"
                      " the extended partition at sector %" PRIu64, ebr);
+      }
       ebr = next;
     }
+  }
+  if (LENIENT (rr)) {
+    warn (rr, "more than %d logical partitions, the rest are ignored", PL_MAX_LOGICAL);
+    return 0;
   }
   return fail (l, E2BIG, "more than %d logical partitions", PL_MAX_LOGICAL);
 }
 
 static int
-read_dos (struct pl_label *l, int fd, const uint8_t *mbr)
+read_dos (struct pl_label *l, const struct reader *rr, const uint8_t *mbr)
 {
   struct pl_part *ext = NULL;
   int r;
@@ -414,27 +504,34 @@ read_dos (struct pl_label *l, int fd, const uint8_t *mbr)
     struct pl_part *p;
     if (e[4] == 0 || le32 (e + 12) == 0)
       continue;
-    if ((r = add_dos (l, i + 1, e, 0, &p)) < 0)
+    if ((r = add_dos (l, rr, i + 1, e, 0, &p)) < 0)
       return r;
-    if (is_extended_type (e[4])) {
-      if (ext)
+    if (r == 0 || !is_extended_type (e[4]))
+      continue;
+    p->extended = true;
+    if (ext) {
+      if (!LENIENT (rr))
         return fail (l, ENOTSUP, "more than one extended partition");
-      p->extended = true;
-      ext = p;
+      continue;
     }
+    ext = p;
   }
   if (ext) {
     struct pl_part copy = *ext;
-    if ((r = read_logicals (l, fd, &copy)) < 0)
+    if (copy.start + copy.size > l->nsectors)
+      warn (rr, "extended partition extends beyond the end of the disk");
+    else if ((r = read_logicals (l, rr, &copy)) < 0)
       return r;
   }
-  r = check_overlaps (l);
+  r = LENIENT (rr) ? 0 : check_overlaps (l);
   return r < 0 ? r : 1;
 }
 
 int
-pl_read (int fd, uint64_t size, uint32_t ss, struct pl_label *l)
+pl_read_with (pl_pread_fn fn, pl_warn_fn warn_fn, void *opaque, uint64_t size, uint32_t ss,
+              unsigned flags, struct pl_label *l)
 {
+  const struct reader reader = { fn, warn_fn, opaque, flags }, *rr = &reader;
   uint8_t mbr[MBR_SIZE];
   bool protective = false;
   int r;
@@ -444,7 +541,7 @@ pl_read (int fd, uint64_t size, uint32_t ss, struct pl_label *l)
   l->nsectors = size / ss;
   if (size < 2 * (uint64_t) ss || ss < MBR_SIZE)
     return 0;
-  if ((r = rd (l, fd, mbr, MBR_SIZE, 0)) < 0)
+  if ((r = rd (l, rr, mbr, MBR_SIZE, 0)) < 0)
     return r;
   memcpy (l->boot_code, mbr, sizeof l->boot_code);
   if (mbr[510] != 0x55 || mbr[511] != 0xaa)
@@ -457,10 +554,16 @@ pl_read (int fd, uint64_t size, uint32_t ss, struct pl_label *l)
       return 0;
     protective |= e[4] == 0xee;
   }
-  r = protective ? read_gpt (l, fd) : read_dos (l, fd, mbr);
+  r = protective ? read_gpt (l, rr) : read_dos (l, rr, mbr);
   if (r >= 0)
     sort_parts (l);
   return r;
+}
+
+int
+pl_read (int fd, uint64_t size, uint32_t ss, struct pl_label *l)
+{
+  return pl_read_with (fd_pread, NULL, &fd, size, ss, 0, l);
 }
 
 /* ---- new labels ------------------------------------------------------------------ */
@@ -575,6 +678,11 @@ write_gpt (int fd, struct pl_label *l)
 
   if (!ent || !sec) {
     fail (l, ENOMEM, "out of memory");
+    goto out;
+  }
+  if (l->entry_size != GPT_ENTRY) {
+    r = fail (l, ENOTSUP, "vdk writes 128-byte GPT entries only (this table has %" PRIu32 ")",
+              l->entry_size);
     goto out;
   }
   for (size_t i = 0; i < l->n; i++) {

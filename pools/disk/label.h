@@ -53,6 +53,15 @@ struct pl_label {
  * 1 and fills L when a table was found, 0 when there is none (L->kind =
  * PL_NONE), -errno with L->err on damage or I/O errors. */
 int pl_read (int fd, uint64_t size, uint32_t ss, struct pl_label *l);
+/* The same through a reader (returns 0 or -errno, reads all of LEN).  With
+ * PL_READ_LENIENT damaged parts are skipped with a message to WARN (may be
+ * NULL) instead of failing, as a reader of guest disks wants; the label
+ * is then for reading only (no overlap or usable-area checks). */
+typedef int (*pl_pread_fn) (void *opaque, void *buf, size_t len, uint64_t off);
+typedef void (*pl_warn_fn) (void *opaque, const char *msg);
+#define PL_READ_LENIENT 0x1u
+int pl_read_with (pl_pread_fn fn, pl_warn_fn warn, void *opaque, uint64_t size, uint32_t ss,
+                  unsigned flags, struct pl_label *l);
 /* A new empty label of KIND on a disk of SIZE bytes. */
 int pl_new (struct pl_label *l, enum pl_kind kind, uint64_t size, uint32_t ss);
 /* Write the whole table (both GPT copies, the protective MBR / the MBR and
