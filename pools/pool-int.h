@@ -39,11 +39,14 @@ struct pool_type_ops {
   int (*vol_check_not_in_use) (struct pool *p, struct pool_vol *v);
   /* Can V's path be opened for data (vol: specs, copies)?  NULL: yes. */
   int (*vol_check_io) (struct pool *p, const struct pool_vol *v);
+  /* Pools of this type share their target directory (disk: /dev). */
+  bool shared_target;
 };
 
 extern const struct pool_type_ops pool_type_dir;
 extern const struct pool_type_ops pool_type_fs;
 extern const struct pool_type_ops pool_type_logical;
+extern const struct pool_type_ops pool_type_disk;
 const struct pool_type_ops *pool_find_type (const char *name);
 
 /* ---- helpers (util.c) ----------------------------------------------------- */

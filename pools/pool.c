@@ -34,6 +34,7 @@ static const struct pool_type_ops *const pool_types[] = {
   &pool_type_dir,
   &pool_type_fs,
   &pool_type_logical,
+  &pool_type_disk,
   NULL,
 };
 
@@ -559,7 +560,8 @@ check_conflicts (struct pool_ctx *c, const struct pool_def *d)
     if (d->uuid[0] && !strcmp (o->uuid, d->uuid))
       r = pool_err (EEXIST, "operation failed: pool '%s' already exists with uuid %s",
                     o->name, o->uuid);
-    else if (same_path (o->target, d->target))
+    else if (!(all[i]->ops->shared_target && d->type && !strcmp (o->type, d->type)) &&
+             same_path (o->target, d->target))
       r = pool_err (EEXIST, "Storage source conflict with pool: '%s' (same target path %s)",
                     o->name, d->target);
     for (size_t j = 0; r == 0 && j < o->n_devices; j++)
@@ -1124,8 +1126,10 @@ pool_spec_resolver (const char *spec, unsigned flags, char **path_out, char *err
     /* info also checks the pool's storage is there (an fs pool mounted). */
     if ((r = check_vol_name (slash + 1)) < 0 || (r = p->ops->info (p, &info)) < 0)
       goto out;
+    /* vol_path sets its own error when it refuses. */
+    pool_err (ENOMEM, "out of memory");
     if (!(*path_out = p->ops->vol_path (p, slash + 1)))
-      r = pool_err (ENOMEM, "out of memory");
+      r = -pool_last_errno ();
   }
   else if ((r = pool_vol_lookup (p, slash + 1, &v)) == 0 &&
            (!p->ops->vol_check_io || (r = p->ops->vol_check_io (p, v)) == 0) &&

@@ -547,7 +547,8 @@ pool_capabilities_xml (void)
     sb_add (&b, "    <volOptions>\n      <defaultFormat type='raw'/>\n"
             "      <enum name='targetFormatType'>\n");
     for (size_t j = 0; fmts[j]; j++)
-      if (disk_create_options (fmts[j], ignore_opt, NULL) != -ENOTSUP)
+      if ((strcmp (t->name, "disk") || !strcmp (fmts[j], "raw")) &&   /* partitions */
+          disk_create_options (fmts[j], ignore_opt, NULL) != -ENOTSUP)
         sb_add (&b, "        <value>%s</value>\n", fmts[j]);
     sb_add (&b, "      </enum>\n    </volOptions>\n  </pool>\n");
   }

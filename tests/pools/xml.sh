@@ -143,8 +143,8 @@ expect_grep "too large" "$TMP/err"
 expect_fail $VDK pool-define-as "$(printf 'bad\001name')" dir --target /tmp/x
 expect_grep "invalid pool name" "$TMP/err"
 expect_fail $VDK pool-define-as "" dir --target /tmp/x
-expect_fail $VDK pool-define-as x disk --source-dev /dev/null --target /tmp/x
-expect_grep "unsupported storage pool type 'disk'" "$TMP/err"
+expect_fail $VDK pool-define-as x zfs --source-dev /dev/null --target /tmp/x
+expect_grep "unsupported storage pool type 'zfs'" "$TMP/err"
 
 # Volume XML: units, format, bad capacity.
 expect_rc 0 $VDK pool-start default
@@ -175,7 +175,7 @@ expect_grep "<format type='raw'/>" vd.xml
 $VDK pool-capabilities > caps
 expect_grep "<pool type='dir' supported='yes'>" caps
 expect_grep "<pool type='fs' supported='yes'>" caps
-expect_grep "<pool type='disk' supported='no'>" caps
+expect_grep "<pool type='zfs' supported='no'>" caps
 expect_grep "<value>raw</value>" caps
 if command -v xmllint >/dev/null; then xmllint --noout caps dump.xml vd.xml || fail "xmllint"; fi
 echo OK
