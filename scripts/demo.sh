@@ -28,7 +28,9 @@ for fmt in $("$VDK" --help | sed -n 's/^Formats: //p'); do
   [ "$fmt" = raw ] && continue
   echo
   echo "== convert to $fmt =="
-  "$VDK" convert -p -O "$fmt" "$prev" "sample.$fmt"
+  opts=
+  [ "$fmt" = vpc ] && opts="-o force_size=on"   # exact size, not CHS-rounded
+  "$VDK" convert -p -O "$fmt" $opts "$prev" "sample.$fmt"
   "$VDK" info "sample.$fmt" | head -4
   prev=sample.$fmt
 done
