@@ -8,8 +8,10 @@
  * most a leaked cluster. */
 #include <inttypes.h>
 #include <stdio.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zlib.h>
 #include <zstd.h>
 
@@ -929,6 +931,83 @@ compress_cluster (struct vdk_node *n, const uint8_t *in, uint8_t *out, size_t *o
   return 0;
 }
 
+/* Compress every cluster of a request at once on all CPUs (compression is
+ * a pure function of the data; allocation and writing stay sequential in
+ * the caller, under the node lock).  The last cluster may be partial: it is
+ * padded with zeroes. */
+struct zpar {
+  struct vdk_node *n;
+  const uint8_t *buf;
+  size_t len, ncl;
+  uint8_t *outs;        /* ncl * cluster_size */
+  size_t *clens;
+  size_t next;          /* next cluster to take (atomic) */
+  int err;
+};
+
+static void *
+zpar_worker (void *arg)
+{
+  struct zpar *z = arg;
+  struct qcow2 *s = z->n->priv;
+  size_t cs = s->cluster_size;
+  uint8_t *in = malloc (cs);
+
+  if (!in) {
+    __atomic_store_n (&z->err, -ENOMEM, __ATOMIC_RELAXED);
+    return NULL;
+  }
+  for (;;) {
+    size_t i = __atomic_fetch_add (&z->next, 1, __ATOMIC_RELAXED), l;
+    if (i >= z->ncl)
+      break;
+    l = VDK_MIN (z->len - i * cs, cs);
+    memcpy (in, z->buf + i * cs, l);
+    if (l < cs)
+      memset (in + l, 0, cs - l);
+    if (compress_cluster (z->n, in, z->outs + i * cs, &z->clens[i]) < 0)
+      __atomic_store_n (&z->err, -EIO, __ATOMIC_RELAXED);
+  }
+  free (in);
+  return NULL;
+}
+
+static int
+compress_all (struct vdk_node *n, const uint8_t *buf, size_t len, uint8_t **outs,
+              size_t **clens)
+{
+  struct qcow2 *s = n->priv;
+  size_t cs = s->cluster_size;
+  struct zpar z = { .n = n, .buf = buf, .len = len, .ncl = (len + cs - 1) / cs };
+  long cpus = sysconf (_SC_NPROCESSORS_ONLN);
+  size_t nth = VDK_MIN ((size_t) (cpus > 1 ? cpus : 1), z.ncl), started = 0;
+  pthread_t th[16];
+
+  if (nth > 16)
+    nth = 16;
+  z.outs = malloc (z.ncl * cs);
+  z.clens = calloc (z.ncl, sizeof *z.clens);
+  if (!z.outs || !z.clens) {
+    free (z.outs);
+    free (z.clens);
+    return vdk_err (ENOMEM, "out of memory");
+  }
+  for (size_t t = 1; t < nth; t++)
+    if (pthread_create (&th[started], NULL, zpar_worker, &z) == 0)
+      started++;
+  zpar_worker (&z);           /* the caller works too */
+  for (size_t t = 0; t < started; t++)
+    pthread_join (th[t], NULL);
+  if (z.err) {
+    free (z.outs);
+    free (z.clens);
+    return vdk_err (-z.err, "%s: compression failed", n->filename);
+  }
+  *outs = z.outs;
+  *clens = z.clens;
+  return 0;
+}
+
 /* Link a batch of compressed clusters whose data is written: one flush
  * (refcounts and data on disk), then the L2 entries, then the old clusters
  * are released. */
@@ -971,9 +1050,11 @@ qcow2_pwrite_compressed (struct vdk_node *n, const void *vbuf, size_t len, uint6
   const uint8_t *buf = vbuf;
   uint64_t cs = s->cluster_size;
   struct zbatch *b;
-  uint8_t *in, *out;
+  uint8_t *out;
   const uint8_t *pbuf = NULL;   /* a pending run of incompressible clusters */
   uint64_t poff = 0, plen = 0;
+  uint8_t *zouts = NULL;        /* every cluster compressed up front */
+  size_t *zlens = NULL, zi = 0;
   int r = 0;
 
   if (s->data_node)
@@ -985,23 +1066,20 @@ qcow2_pwrite_compressed (struct vdk_node *n, const void *vbuf, size_t len, uint6
     return vdk_err (EIO, "%s: image is marked corrupt; writes are refused", n->filename);
   if ((r = set_dirty (n)) < 0)
     return r;
-  in = malloc (cs);
-  out = malloc (cs);
   b = calloc (1, sizeof *b);
-  if (!in || !out || !b) {
+  if (!b) {
     r = vdk_err (ENOMEM, "out of memory");
     goto out;
   }
+  if ((r = compress_all (n, buf, len, &zouts, &zlens)) < 0)
+    goto out;
   while (len > 0 && r == 0) {
-    size_t l = VDK_MIN (len, (size_t) cs), clen = 0;
+    size_t l = VDK_MIN (len, (size_t) cs), clen = zlens[zi];
     uint64_t l2off, coff, nsec;
     int64_t host;
 
-    memcpy (in, buf, l);
-    if (l < cs)
-      memset (in + l, 0, cs - l);
-    if ((r = compress_cluster (n, in, out, &clen)) < 0)
-      break;
+    out = zouts + zi * cs;
+    zi++;
     if (clen >= cs || (l < cs && off + l != n->size)) {
       /* incompressible: store it plainly, contiguous ones together */
       if (plen && poff + plen != off) {
@@ -1050,8 +1128,8 @@ qcow2_pwrite_compressed (struct vdk_node *n, const void *vbuf, size_t len, uint6
     r = zbatch_commit (n, b);
  out:
   free (b);
-  free (in);
-  free (out);
+  free (zouts);
+  free (zlens);
   return r;
 }
 
