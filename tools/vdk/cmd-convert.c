@@ -16,6 +16,8 @@
 #include "vdk.h"
 
 #define CHUNK (2u << 20)
+#define VDK_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define VDK_ROUND_UP_CS(x, a) ((((x) + (a) - 1) / (a)) * (a))
 #define MAX_SOURCES 64
 
 enum { OPT_TARGET_ZERO = 256, OPT_PROGRESS };
@@ -41,6 +43,7 @@ struct job {
   struct disk *dst;
   struct disk_queue *q;
   bool target_zero, has_backing_target, out_of_order, compress;
+  uint64_t cluster_size;   /* of the target, for compressed output */
   uint64_t sparse;         /* 0 = write everything */
   uint64_t total, done, next_off;
   /* Block status is asked for large ranges and cached: one answer usually
@@ -103,16 +106,30 @@ issue_writes (struct job *j, struct slot *s)
 {
   uint64_t gran = j->sparse;
   size_t pos = 0;
-  int r;
+  int r = 0;
 
   s->state = SLOT_WRITING;
   s->pending_writes = 1;   /* guard */
   if (j->err)
     goto out;
   if (j->compress) {
-    r = disk_pwrite (j->dst, s->buf, s->len, s->off, DISK_COMPRESSED);
-    if (r < 0)
-      job_fail (j, r);
+    /* Whole clusters (chunks are cluster-aligned in compress mode): runs of
+     * non-zero clusters are written compressed, zero clusters skipped (or
+     * zeroed when the target does not read as zeroes). */
+    uint64_t cs = j->cluster_size;
+    while (pos < s->len && r == 0) {
+      size_t run = pos;
+      bool zero = disk_is_zero_buf (s->buf + pos, VDK_MIN (cs, s->len - pos));
+      while (run < s->len && disk_is_zero_buf (s->buf + run, VDK_MIN (cs, s->len - run)) == zero)
+        run += VDK_MIN (cs, s->len - run);
+      if (!zero)
+        r = disk_pwrite (j->dst, s->buf + pos, run - pos, s->off + pos, DISK_COMPRESSED);
+      else if (!j->target_zero)
+        r = zero_range (j, s->off + pos, run - pos);
+      if (r < 0)
+        job_fail (j, r);
+      pos = run;
+    }
     goto out;
   }
   while (pos < s->len) {
@@ -199,7 +216,22 @@ start_next (struct job *j, struct slot *s)
       st = j->st;
       st.length = j->st_end - off;
     }
-    if (st.length < len)
+    if (j->compress && (st.flags & DISK_STATUS_DATA)) {
+      /* compressed output is written in whole clusters: read the whole
+       * (cluster-aligned) chunk even if block status cut it shorter */
+    }
+    else if (j->compress && st.length < len) {
+      /* a zero/unallocated range: skip only whole clusters of it */
+      uint64_t cs = j->cluster_size, end = off + st.length;
+      uint64_t aligned_end = end - end % cs;
+      if (aligned_end > off && off % cs == 0)
+        len = aligned_end - off;
+      else {
+        st.flags = DISK_STATUS_DATA;   /* a partial cluster: read it */
+        len = VDK_MIN (len, VDK_ROUND_UP_CS (off + 1, cs) - off);
+      }
+    }
+    else if (st.length < len)
       len = st.length;
     st.length = len;
     if (!(st.flags & (DISK_STATUS_DATA | DISK_STATUS_ZERO)) && j->has_backing_target) {
@@ -428,7 +460,8 @@ cmd_convert (int argc, char **argv)
   j.target_zero = target_zero_flag || (!no_create && disk_is_zero_initialized (j.dst));
   if (j.compress) {
     uint64_t cs = disk_get_cluster_size (j.dst);
-    if (!cs) {
+    j.cluster_size = cs;
+    if (!cs || CHUNK % cs) {
       error ("%s: the %s format does not support compression", out, disk_get_format (j.dst));
       goto cleanup;
     }
