@@ -3,7 +3,7 @@
 # small valid seeds made here.  Usage: run-fuzzers.sh BUILDDIR SECONDS RESULTS
 # Appends "PASS name" / "FAIL name" lines to RESULTS; exits 1 on any crash.
 set -uo pipefail
-b=$1 secs=$2 results=$3
+b=$(cd "$1" && pwd) secs=$2 results=$3
 work=$(mktemp -d "${TMPDIR:-/tmp}/vdk-fuzz.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 rc=0
