@@ -584,6 +584,56 @@ read_bat (struct vdk_node *n, struct vhdx_priv *p)
   return 0;
 }
 
+/* ---- check -------------------------------------------------------------- */
+
+struct vhdx_span { uint64_t off, end, block; };
+
+static int
+span_cmp (const void *a, const void *b)
+{
+  const struct vhdx_span *x = a, *y = b;
+  return x->off < y->off ? -1 : x->off > y->off;
+}
+
+/* Like qemu-img check for vhdx: open has already refused blocks beyond the
+ * end of the file or over the metadata; here present blocks (and sector
+ * bitmaps) must not overlap each other.  Nothing is repaired: overlapping
+ * blocks cannot be told apart. */
+static int
+vhdx_check (struct vdk_node *n, int fix, struct vdk_check *res)
+{
+  struct vhdx_priv *p = n->priv;
+  struct vhdx_span *sp;
+  size_t ns = 0;
+
+  (void) fix;
+  sp = calloc (p->bat_entries ? p->bat_entries : 1, sizeof *sp);
+  if (!sp)
+    return vdk_err (ENOMEM, "out of memory");
+  for (uint64_t b = 0; b < p->data_blocks; b++) {
+    uint64_t e = p->bat[payload_index (p, b)];
+    unsigned st = BAT_STATE (e);
+    if (st == PB_FULLY_PRESENT || st == PB_PARTIALLY_PRESENT)
+      sp[ns++] = (struct vhdx_span) { BAT_OFFSET (e), BAT_OFFSET (e) + block_used (p, b), b };
+    if (st == PB_PARTIALLY_PRESENT) {
+      uint64_t sb = p->bat[bitmap_index (p, b)];
+      sp[ns++] = (struct vhdx_span) { BAT_OFFSET (sb), BAT_OFFSET (sb) + MiB, b };
+    }
+  }
+  qsort (sp, ns, sizeof *sp, span_cmp);
+  for (size_t i = 1; i < ns; i++)
+    if (sp[i].off < sp[i - 1].end) {
+      char msg[256];
+      snprintf (msg, sizeof msg, "ERROR: VHDX blocks %" PRIu64 " and %" PRIu64
+                " overlap at offset %#" PRIx64, sp[i - 1].block, sp[i].block, sp[i].off);
+      if (res->report)
+        res->report (res->opaque, msg);
+      res->corruptions++;
+    }
+  free (sp);
+  return 0;
+}
+
 /* ---- open/close ------------------------------------------------------- */
 
 static void
@@ -1428,4 +1478,5 @@ const struct vdk_format vdk_format_vhdx = {
   .create = vhdx_create,
   .create_opts = vhdx_create_opts,
   .info = vhdx_info,
+  .check = vhdx_check,
 };
