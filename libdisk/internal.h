@@ -81,6 +81,12 @@ static inline bool vdk_range_ok (uint64_t off, uint64_t len, uint64_t limit)
   return off <= limit && len <= limit - off;
 }
 
+/* ---- text (unicode.c) ----------------------------------------------------- */
+/* UTF-8 S -> UTF-16 (big-endian if BE) at DST, at most MAX_UNITS code units;
+ * invalid bytes become U+FFFD; with SLASH '/' becomes '\\'.  Returns the
+ * bytes written. */
+size_t vdk_utf8_to_utf16 (uint8_t *dst, const char *s, size_t max_units, bool be, bool slash);
+
 /* ---- options (opts.c) --------------------------------------------------- */
 /* An ordered list of key=value pairs, as given by "-o" or a spec.  Keys may be
  * dotted ("file.filename").  Drivers take what they use with vdk_opts_take*;

@@ -1120,47 +1120,6 @@ vhdx_truncate (struct vdk_node *n, uint64_t size, enum vdk_prealloc pa, bool shr
 
 /* ---- create ----------------------------------------------------------- */
 
-/* UTF-8 S -> UTF-16 at DST (at most MAX_UNITS code units; invalid bytes
- * become U+FFFD); SLASH: '/' -> '\\'.  Returns the bytes written. */
-static size_t
-utf8_to_utf16 (uint8_t *dst, const char *s, size_t max_units, bool be, bool slash)
-{
-  const unsigned char *u = (const unsigned char *) s;
-  size_t n = 0;
-
-  while (*u && n < max_units) {
-    uint32_t c = *u++;
-    int more = c >= 0xF0 ? 3 : c >= 0xE0 ? 2 : c >= 0xC0 ? 1 : 0;
-    if (c >= 0x80 && c < 0xC0)
-      c = 0xFFFD;
-    else if (more) {
-      c &= 0x3F >> more;
-      for (; more && (*u & 0xC0) == 0x80; more--)
-        c = (c << 6) | (*u++ & 0x3F);
-      if (more || c > 0x10FFFF || (c >= 0xD800 && c < 0xE000))
-        c = 0xFFFD;
-    }
-    if (slash && c == '/')
-      c = '\\';
-    if (c >= 0x10000) {
-      if (n + 2 > max_units)
-        break;
-      uint16_t hi = 0xD800 + ((c - 0x10000) >> 10), lo = 0xDC00 + ((c - 0x10000) & 0x3FF);
-      if (be) { vdk_put_be16 (dst + 2 * n, hi); vdk_put_be16 (dst + 2 * n + 2, lo); }
-      else { vdk_put_le16 (dst + 2 * n, hi); vdk_put_le16 (dst + 2 * n + 2, lo); }
-      n += 2;
-    }
-    else {
-      if (be)
-        vdk_put_be16 (dst + 2 * n, c);
-      else
-        vdk_put_le16 (dst + 2 * n, c);
-      n++;
-    }
-  }
-  return 2 * n;
-}
-
 /* Write a parent locator for BACKING with linkage GUID into ITEM (zeroed,
  * MAX_LOCATOR_SIZE bytes); returns its length. */
 static uint32_t
@@ -1176,10 +1135,10 @@ make_locator (uint8_t *item, const char *linkage, const char *relative, const ch
     uint8_t *e = item + 20 + i * 12;
     size_t kl, vl;
     vdk_put_le32 (e, pos);
-    kl = utf8_to_utf16 (item + pos, keys[i], 256, false, false);
+    kl = vdk_utf8_to_utf16 (item + pos, keys[i], 256, false, false);
     pos += kl;
     vdk_put_le32 (e + 4, pos);
-    vl = utf8_to_utf16 (item + pos, vals[i], 4096, false, false);
+    vl = vdk_utf8_to_utf16 (item + pos, vals[i], 4096, false, false);
     pos += vl;
     vdk_put_le16 (e + 8, kl);
     vdk_put_le16 (e + 10, vl);
@@ -1313,7 +1272,7 @@ vhdx_create (struct vdk_node *file, uint64_t size, struct vdk_opts *opts)
 
   /* File type identifier */
   memcpy (buf, "vhdxfile", 8);
-  utf8_to_utf16 (buf + 8, "vdk " VDK_VERSION, 256, false, false);
+  vdk_utf8_to_utf16 (buf + 8, "vdk " VDK_VERSION, 256, false, false);
   if ((r = vdk_node_pwrite (file, buf, 8 + 512, 0, 0)) < 0)
     goto out;
 

@@ -712,47 +712,6 @@ put_footer (uint8_t *f, uint32_t type, uint64_t size, uint16_t cyls, uint8_t hea
   vdk_put_be32 (f + F_CHECKSUM, vpc_checksum (f, VPC_FOOTER_SIZE, F_CHECKSUM));
 }
 
-/* UTF-8 S -> UTF-16 at DST (at most MAX_UNITS code units; invalid bytes
- * become U+FFFD); SLASH: '/' -> '\\'.  Returns the bytes written. */
-static size_t
-utf8_to_utf16 (uint8_t *dst, const char *s, size_t max_units, bool be, bool slash)
-{
-  const unsigned char *u = (const unsigned char *) s;
-  size_t n = 0;
-
-  while (*u && n < max_units) {
-    uint32_t c = *u++;
-    int more = c >= 0xF0 ? 3 : c >= 0xE0 ? 2 : c >= 0xC0 ? 1 : 0;
-    if (c >= 0x80 && c < 0xC0)
-      c = 0xFFFD;
-    else if (more) {
-      c &= 0x3F >> more;
-      for (; more && (*u & 0xC0) == 0x80; more--)
-        c = (c << 6) | (*u++ & 0x3F);
-      if (more || c > 0x10FFFF || (c >= 0xD800 && c < 0xE000))
-        c = 0xFFFD;
-    }
-    if (slash && c == '/')
-      c = '\\';
-    if (c >= 0x10000) {
-      if (n + 2 > max_units)
-        break;
-      uint16_t hi = 0xD800 + ((c - 0x10000) >> 10), lo = 0xDC00 + ((c - 0x10000) & 0x3FF);
-      if (be) { vdk_put_be16 (dst + 2 * n, hi); vdk_put_be16 (dst + 2 * n + 2, lo); }
-      else { vdk_put_le16 (dst + 2 * n, hi); vdk_put_le16 (dst + 2 * n + 2, lo); }
-      n += 2;
-    }
-    else {
-      if (be)
-        vdk_put_be16 (dst + 2 * n, c);
-      else
-        vdk_put_le16 (dst + 2 * n, c);
-      n++;
-    }
-  }
-  return 2 * n;
-}
-
 /* The parent of a differencing image: its footer (whose size fields and
  * creator the child copies, so both have the same virtual size), its
  * modification time and absolute path. */
@@ -880,7 +839,7 @@ vpc_create (struct vdk_node *file, uint64_t size, struct vdk_opts *opts)
 
     memcpy (dyn + D_PARENT_UUID, pfooter + F_UUID, 16);
     vdk_put_be32 (dyn + D_PARENT_TIME, ptime);
-    utf8_to_utf16 (dyn + D_PARENT_NAME, base, 256, true, false);
+    vdk_utf8_to_utf16 (dyn + D_PARENT_NAME, base, 256, true, false);
     for (int i = 0; i < 2 && r == 0; i++) {
       uint8_t *l = dyn + D_LOCATORS + 24 * i;
       size_t len;
@@ -895,7 +854,7 @@ vpc_create (struct vdk_node *file, uint64_t size, struct vdk_opts *opts)
         break;
       }
       memset (loc, 0, VPC_LOCATOR_MAX);
-      len = utf8_to_utf16 (loc, rel ? rel : paths[i], VPC_LOCATOR_MAX / 2, false, true);
+      len = vdk_utf8_to_utf16 (loc, rel ? rel : paths[i], VPC_LOCATOR_MAX / 2, false, true);
       free (rel);
       memcpy (l, codes[i], 4);
       vdk_put_be32 (l + 4, VDK_ROUND_UP (len, VPC_SECTOR));   /* space, bytes */
