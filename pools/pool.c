@@ -276,9 +276,7 @@ pool_def_validate (const struct pool_def *d)
   const struct pool_type_ops *t;
 
   if (!d->type || !(t = pool_find_type (d->type)))
-    return pool_err (ENOTSUP, "unsupported storage pool type '%s'%s", d->type ? d->type : "",
-                     d->type && (!strcmp (d->type, "disk") || !strcmp (d->type, "logical"))
-                     ? " (not implemented yet)" : "");
+    return pool_err (ENOTSUP, "unsupported storage pool type '%s'", d->type ? d->type : "");
   if (!pool_name_valid (d->name))
     return pool_err (EINVAL, "invalid pool name '%s': it must not be empty, contain '/', '..'"
                      " or control characters", d->name ? d->name : "");
