@@ -44,6 +44,13 @@ struct pool_def {
   char *source_dir;            /* <source><dir path=.../> */
   char *source_host;           /* <source><host name=.../> */
   char *source_name;           /* <source><name> */
+  long source_port;            /* <source><host port=...>, 0 when not given */
+  char *source_protocol_ver;   /* <source><protocol ver=.../> (netfs) */
+  char *initiator_iqn;         /* <source><initiator><iqn name=.../> (iscsi) */
+  char *auth_type;             /* <source><auth type=...> ("chap", "ceph") */
+  char *auth_username;         /* <source><auth username=...> */
+  char *auth_secret_usage;     /* <auth><secret usage=.../> */
+  char *auth_secret_uuid;      /* <auth><secret uuid=.../> */
   char *target;                /* <target><path> */
   char *mode;                  /* <target><permissions><mode> (octal), or NULL */
   long owner, group;           /* -1 when not given */

@@ -26,6 +26,12 @@ pool_def_free (struct pool_def *d)
   free (d->source_dir);
   free (d->source_host);
   free (d->source_name);
+  free (d->source_protocol_ver);
+  free (d->initiator_iqn);
+  free (d->auth_type);
+  free (d->auth_username);
+  free (d->auth_secret_usage);
+  free (d->auth_secret_uuid);
   free (d->target);
   free (d->mode);
   free (d);
@@ -218,7 +224,7 @@ int
 pool_def_parse (const char *xml, size_t len, const char *src, struct pool_def **out)
 {
   xmlDocPtr doc = parse_doc (xml, len, src, "pool");
-  xmlNodePtr root, s, t, perm;
+  xmlNodePtr root, s, t, perm, a;
   struct pool_def *d;
   char *v;
   int r = -ENOMEM;
@@ -271,6 +277,34 @@ pool_def_parse (const char *xml, size_t len, const char *src, struct pool_def **
     d->source_dir = attr (child (s, "dir"), "path");
     d->source_host = attr (child (s, "host"), "name");
     d->source_name = text (child (s, "name"));
+    if ((v = attr (child (s, "host"), "port"))) {
+      char *end;
+      errno = 0;
+      d->source_port = strtol (v, &end, 10);
+      if (errno || end == v || *end || d->source_port < 1 || d->source_port > 65535) {
+        r = pool_err (EINVAL, "%s: Invalid port number: %s", src, v);
+        free (v);
+        goto fail;
+      }
+      free (v);
+    }
+    d->source_protocol_ver = attr (child (s, "protocol"), "ver");
+    d->initiator_iqn = attr (child (child (s, "initiator"), "iqn"), "name");
+    if ((a = child (s, "auth"))) {
+      d->auth_type = attr (a, "type");
+      d->auth_username = attr (a, "username");
+      d->auth_secret_usage = attr (child (a, "secret"), "usage");
+      d->auth_secret_uuid = attr (child (a, "secret"), "uuid");
+      if (!d->auth_type || !d->auth_username) {
+        r = pool_err (EINVAL, "%s: missing auth type or username", src);
+        goto fail;
+      }
+      if (!d->auth_secret_usage == !d->auth_secret_uuid) {
+        r = pool_err (EINVAL, "%s: either a secret uuid or usage is required in <auth><secret>",
+                      src);
+        goto fail;
+      }
+    }
   }
   if ((t = child (root, "target"))) {
     d->target = text (child (t, "path"));
@@ -426,6 +460,8 @@ pool_def_format (const struct pool_def *d, const struct pool_info *info)
   if (d->source_host) {
     sb_add (&b, "    <host name='");
     sb_esc (&b, d->source_host);
+    if (d->source_port > 0)
+      sb_add (&b, "' port='%ld", d->source_port);
     sb_add (&b, "'/>\n");
   }
   for (size_t i = 0; i < d->n_devices; i++) {
@@ -443,9 +479,29 @@ pool_def_format (const struct pool_def *d, const struct pool_info *info)
     sb_esc (&b, d->source_name);
     sb_add (&b, "</name>\n");
   }
+  if (d->initiator_iqn) {
+    sb_add (&b, "    <initiator>\n      <iqn name='");
+    sb_esc (&b, d->initiator_iqn);
+    sb_add (&b, "'/>\n    </initiator>\n");
+  }
   if (d->source_format) {
     sb_add (&b, "    <format type='");
     sb_esc (&b, d->source_format);
+    sb_add (&b, "'/>\n");
+  }
+  if (d->auth_type) {
+    sb_add (&b, "    <auth type='");
+    sb_esc (&b, d->auth_type);
+    sb_add (&b, "' username='");
+    sb_esc (&b, d->auth_username ? d->auth_username : "");
+    sb_add (&b, "'>\n      <secret ");
+    sb_add (&b, d->auth_secret_uuid ? "uuid='" : "usage='");
+    sb_esc (&b, d->auth_secret_uuid ? d->auth_secret_uuid : d->auth_secret_usage);
+    sb_add (&b, "'/>\n    </auth>\n");
+  }
+  if (d->source_protocol_ver) {
+    sb_add (&b, "    <protocol ver='");
+    sb_esc (&b, d->source_protocol_ver);
     sb_add (&b, "'/>\n");
   }
   sb_add (&b, "  </source>\n");

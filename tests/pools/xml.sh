@@ -171,6 +171,43 @@ expect_grep "^<volume type='file'>$" vd.xml
 expect_grep "<capacity unit='bytes'>1000000</capacity>" vd.xml
 expect_grep "<format type='raw'/>" vd.xml
 
+# Network pool source elements (host port, auth with a secret, initiator,
+# protocol version) survive define/dumpxml, and bad ones are refused.
+cat > net.xml <<XML
+<pool type='dir'>
+  <name>netsrc</name>
+  <source>
+    <host name='nfs.example.com' port='2049'/>
+    <dir path='/export'/>
+    <initiator><iqn name='iqn.2026-11.org.example:init'/></initiator>
+    <auth type='chap' username='bob'><secret usage='libvirtiscsi'/></auth>
+    <protocol ver='3'/>
+  </source>
+  <target><path>$TMP/netimages</path></target>
+</pool>
+XML
+mkdir netimages
+$VDK pool-define net.xml >/dev/null
+$VDK pool-dumpxml netsrc > netdump.xml
+expect_grep "<host name='nfs.example.com' port='2049'/>" netdump.xml
+expect_grep "<iqn name='iqn.2026-11.org.example:init'/>" netdump.xml
+expect_grep "<auth type='chap' username='bob'>" netdump.xml
+expect_grep "<secret usage='libvirtiscsi'/>" netdump.xml
+expect_grep "<protocol ver='3'/>" netdump.xml
+$VDK pool-undefine netsrc >/dev/null
+sed "s/port='2049'/port='70000'/" net.xml > badport.xml
+expect_fail $VDK pool-define badport.xml
+expect_grep "Invalid port number: 70000" "$TMP/err"
+sed "s/<secret usage='libvirtiscsi'\/>//" net.xml > nosecret.xml
+expect_fail $VDK pool-define nosecret.xml
+expect_grep "secret uuid or usage is required" "$TMP/err"
+$VDK pool-define-as n2 dir --target "$TMP/netimages" --auth-type ceph --auth-username admin \
+  --secret-uuid 2ec115d7-3a88-3ceb-bc12-0ac909a6fd87 --source-protocol-ver 3 --print-xml > n2.xml
+expect_grep "<secret uuid='2ec115d7-3a88-3ceb-bc12-0ac909a6fd87'/>" n2.xml
+expect_grep "<protocol ver='3'/>" n2.xml
+expect_fail $VDK pool-define-as n3 dir --target "$TMP/images" --auth-type chap
+expect_grep "auth-username" "$TMP/err"
+
 # pool-capabilities lists dir and fs as supported, the rest not.
 $VDK pool-capabilities > caps
 expect_grep "<pool type='dir' supported='yes'>" caps

@@ -100,6 +100,12 @@ static const struct vopt as_opts[] = {
   { "source-name", true, true, false },
   { "target", true, true, false },
   { "source-format", true, false, false },
+  { "auth-type", true, false, false },
+  { "auth-username", true, false, false },
+  { "secret-usage", true, false, false },
+  { "secret-uuid", true, false, false },
+  { "source-initiator", true, false, false },
+  { "source-protocol-ver", true, false, false },
   { "print-xml", false, false, false },
   { "build", false, false, false },
   { "overwrite", false, false, false },
@@ -113,6 +119,7 @@ def_from_args (const char *cmd, const struct vargs *a, struct pool_def **out)
   struct pool_def *d = calloc (1, sizeof *d);
   const char *v;
 
+  *out = NULL;
   if (!d)
     goto oom;
   d->owner = d->group = -1;
@@ -134,6 +141,36 @@ def_from_args (const char *cmd, const struct vargs *a, struct pool_def **out)
     goto oom;
   if ((v = vget (as_opts, a, "target")) && v[0] && !(d->target = strdup (v)))
     goto oom;
+  if ((v = vget (as_opts, a, "source-initiator")) && v[0] && !(d->initiator_iqn = strdup (v)))
+    goto oom;
+  if ((v = vget (as_opts, a, "source-protocol-ver")) && v[0]) {
+    char *end;
+    unsigned long ver = strtoul (v, &end, 10);
+    if (end == v || *end || ver == 0 || ver > 4) {
+      pool_def_free (d);
+      return usage_error (cmd, "Unable to parse protocol version '%s'", v);
+    }
+    if (!(d->source_protocol_ver = strdup (v)))
+      goto oom;
+  }
+  {
+    const char *at = vget (as_opts, a, "auth-type");
+    const char *au = vget (as_opts, a, "auth-username");
+    const char *su = vget (as_opts, a, "secret-usage");
+    const char *sid = vget (as_opts, a, "secret-uuid");
+    if (at || au || su || sid) {
+      /* virsh's rule: all of type, username and one secret, or none */
+      if (!at || !au || !at[0] || !au[0] || (!su && !sid) || (su && sid)) {
+        pool_def_free (d);
+        return usage_error (cmd, "Either both --auth-type and --auth-username and one of "
+                            "--secret-usage or --secret-uuid are required, or none");
+      }
+      if (!(d->auth_type = strdup (at)) || !(d->auth_username = strdup (au)) ||
+          (su && !(d->auth_secret_usage = strdup (su))) ||
+          (sid && !(d->auth_secret_uuid = strdup (sid))))
+        goto oom;
+    }
+  }
   (void) cmd;
   *out = d;
   return 0;

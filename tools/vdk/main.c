@@ -148,7 +148,10 @@ static const struct command commands[] = {
   { "pool-define-as", cmd_pool_define_as, "define a persistent pool from arguments",
     "Usage: vdk pool-define-as NAME TYPE [--source-host H] [--source-path P]\n"
     "                          [--source-dev DEV] [--source-name N] [--target PATH]\n"
-    "                          [--source-format FMT] [--print-xml]\n"
+    "                          [--source-format FMT] [--auth-type T --auth-username U\n"
+    "                          (--secret-usage S | --secret-uuid UUID)]\n"
+    "                          [--source-initiator IQN] [--source-protocol-ver N]\n"
+    "                          [--print-xml]\n"
     "\n"
     "Define (but do not start) a pool.  TYPE is dir, fs or logical.  As in virsh, the\n"
     "options after TYPE may also be given in this order without their names.\n"
