@@ -131,7 +131,7 @@ pool_vol_upload (struct pool_vol *v, int fd, uint64_t offset, uint64_t length, b
   struct disk *d;
   uint8_t *buf;
   uint64_t done = 0;
-  int r = disk_open (&d, v->path, v->format, DISK_OPEN_RDWR, NULL);
+  int r = disk_open (&d, pool_vol_spec (v), v->format, DISK_OPEN_RDWR, NULL);
 
   if (r < 0)
     return pool_err_from_disk (r);
@@ -221,7 +221,7 @@ pool_vol_download (struct pool_vol *v, int fd, uint64_t offset, uint64_t length,
   uint64_t done = 0;
   struct stat st;
   bool seekable;
-  int r = disk_open (&d, v->path, v->format, 0, NULL);
+  int r = disk_open (&d, pool_vol_spec (v), v->format, 0, NULL);
 
   if (r < 0)
     return pool_err_from_disk (r);

@@ -41,12 +41,22 @@ struct pool_type_ops {
   int (*vol_check_io) (struct pool *p, const struct pool_vol *v);
   /* Pools of this type share their target directory (disk: /dev). */
   bool shared_target;
+  /* No <target> (rbd): volumes are found by the key SOURCE-NAME/VOLUME. */
+  bool no_target;
+  /* vol-delete with flags (POOL_VOL_DELETE_*); NULL: vol_delete. */
+  int (*vol_delete_flags) (struct pool *p, struct pool_vol *v, unsigned flags);
+  /* Make D from SRC within the pool without copying data (rbd: a layered
+   * clone); 1 when SRC is not in P (the framework copies), 0, -errno. */
+  int (*vol_clone) (struct pool *p, const struct vol_def *d, const struct pool_vol *src);
 };
 
 extern const struct pool_type_ops pool_type_dir;
 extern const struct pool_type_ops pool_type_fs;
 extern const struct pool_type_ops pool_type_logical;
 extern const struct pool_type_ops pool_type_disk;
+#ifdef VDK_HAVE_RBD
+extern const struct pool_type_ops pool_type_rbd;
+#endif
 const struct pool_type_ops *pool_find_type (const char *name);
 
 /* ---- helpers (util.c) ----------------------------------------------------- */

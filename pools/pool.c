@@ -35,6 +35,9 @@ static const struct pool_type_ops *const pool_types[] = {
   &pool_type_fs,
   &pool_type_logical,
   &pool_type_disk,
+#ifdef VDK_HAVE_RBD
+  &pool_type_rbd,
+#endif
   NULL,
 };
 
@@ -280,11 +283,13 @@ pool_def_validate (const struct pool_def *d)
   if (!pool_name_valid (d->name))
     return pool_err (EINVAL, "invalid pool name '%s': it must not be empty, contain '/', '..'"
                      " or control characters", d->name ? d->name : "");
-  if (!d->target || d->target[0] != '/')
+  if (t->no_target && !d->target)
+    ;   /* rbd: no local target */
+  else if (!d->target || d->target[0] != '/')
     return pool_err (EINVAL, "pool '%s': the target path must be an absolute path%s%s%s",
                      d->name, d->target ? " ('" : "", d->target ? d->target : "",
                      d->target ? "')" : "");
-  for (const char *p = d->target; *p; p++)
+  for (const char *p = d->target; p && *p; p++)
     if ((unsigned char) *p < 0x20)
       return pool_err (EINVAL, "pool '%s': control characters in the target path", d->name);
   if (t->needs_device && d->n_devices == 0)
@@ -559,7 +564,7 @@ check_conflicts (struct pool_ctx *c, const struct pool_def *d)
       r = pool_err (EEXIST, "operation failed: pool '%s' already exists with uuid %s",
                     o->name, o->uuid);
     else if (!(all[i]->ops->shared_target && d->type && !strcmp (o->type, d->type)) &&
-             same_path (o->target, d->target))
+             o->target && d->target && same_path (o->target, d->target))
       r = pool_err (EEXIST, "Storage source conflict with pool: '%s' (same target path %s)",
                     o->name, d->target);
     for (size_t j = 0; r == 0 && j < o->n_devices; j++)
@@ -843,6 +848,7 @@ pool_vol_free (struct pool_vol *v)
   free (v->format);
   free (v->backing);
   free (v->backing_format);
+  free (v->spec);
   free (v);
 }
 
@@ -932,7 +938,21 @@ pool_vol_find (struct pool_ctx *c, const char *key, struct pool **pool_out, stru
     const char *name;
     if (!all[i]->active)
       continue;
-    if (!realpath (all[i]->def->target, tcanon))
+    if (all[i]->ops->no_target) {
+      /* rbd: the key is SOURCE-NAME/VOLUME */
+      const char *sn = all[i]->def->source_name;
+      size_t sl = sn ? strlen (sn) : 0;
+      if (sl && !strncmp (key, sn, sl) && key[sl] == '/' && pool_name_valid (key + sl + 1) &&
+          all[i]->ops->vol_lookup (all[i], key + sl + 1, out) == 0) {
+        r = 0;
+        if (pool_out) {
+          *pool_out = all[i];
+          all[i] = NULL;
+        }
+      }
+      continue;
+    }
+    if (!all[i]->def->target || !realpath (all[i]->def->target, tcanon))
       continue;
     tl = strlen (tcanon);
     if (tl == 1)
@@ -1000,8 +1020,19 @@ pool_vol_create_from (struct pool *p, const struct vol_def *d, const struct pool
 
   if ((r = need_active (p)) < 0)
     return r;
+  if (p->ops->vol_clone) {
+    if ((r = need_exclusive (p->ctx)) < 0 || (r = check_vol_name (d->name)) < 0)
+      return r;
+    struct pool_vol *old;
+    if (p->ops->vol_lookup (p, d->name, &old) == 0) {
+      pool_vol_free (old);
+      return pool_err (EEXIST, "storage vol '%s' already exists", d->name);
+    }
+    if ((r = p->ops->vol_clone (p, d, src)) <= 0)
+      return r < 0 ? r : p->ops->vol_lookup (p, d->name, out);
+  }
   /* Open the source first: a volume somebody writes is refused here. */
-  r = disk_open (&in, src->path, src->format, 0, NULL);
+  r = disk_open (&in, pool_vol_spec (src), src->format, 0, NULL);
   if (r < 0)
     return pool_err_from_disk (r);
   if (nd.capacity < (uint64_t) disk_get_size (in))
@@ -1012,7 +1043,7 @@ pool_vol_create_from (struct pool *p, const struct vol_def *d, const struct pool
     goto out;
   if (p->ops->vol_check_io && (r = p->ops->vol_check_io (p, v)) < 0)
     goto fail;
-  r = disk_open (&dst, v->path, v->format, DISK_OPEN_RDWR, NULL);
+  r = disk_open (&dst, pool_vol_spec (v), v->format, DISK_OPEN_RDWR, NULL);
   if (r < 0) {
     r = pool_err_from_disk (r);
     goto fail;
@@ -1058,11 +1089,21 @@ vol_not_in_use (struct pool *p, struct pool_vol *v)
 int
 pool_vol_delete (struct pool *p, struct pool_vol *v)
 {
+  return pool_vol_delete_flags (p, v, 0);
+}
+
+int
+pool_vol_delete_flags (struct pool *p, struct pool_vol *v, unsigned flags)
+{
   int r;
 
   if ((r = need_exclusive (p->ctx)) < 0 || (r = need_active (p)) < 0 ||
       (r = vol_not_in_use (p, v)) < 0)
     return r;
+  if (flags & ~POOL_VOL_DELETE_WITH_SNAPSHOTS)
+    return pool_err (EINVAL, "unsupported flags (0x%x) in vol-delete", flags);
+  if (p->ops->vol_delete_flags)
+    return p->ops->vol_delete_flags (p, v, flags);
   return p->ops->vol_delete (p, v);
 }
 
@@ -1131,7 +1172,7 @@ pool_spec_resolver (const char *spec, unsigned flags, char **path_out, char *err
   }
   else if ((r = pool_vol_lookup (p, slash + 1, &v)) == 0 &&
            (!p->ops->vol_check_io || (r = p->ops->vol_check_io (p, v)) == 0) &&
-           !(*path_out = strdup (v->path)))
+           !(*path_out = strdup (pool_vol_spec (v))))
     r = pool_err (ENOMEM, "out of memory");
  out:
   if (r < 0)

@@ -25,6 +25,8 @@
 #define POOL_MAX_DEVICES 64
 #define POOL_MAX_VOLUMES 65536
 #define POOL_MAX_XML (1u << 20)      /* pool / volume XML files */
+#define POOL_MAX_CONFIG_OPTS 16
+#define POOL_RBD_XMLNS "http://libvirt.org/schemas/storagepool/rbd/1.0"
 
 /* ---- errors ------------------------------------------------------------ */
 const char *pool_last_error (void);
@@ -51,6 +53,9 @@ struct pool_def {
   char *auth_username;         /* <source><auth username=...> */
   char *auth_secret_usage;     /* <auth><secret usage=.../> */
   char *auth_secret_uuid;      /* <auth><secret uuid=.../> */
+  /* libvirt's <rbd:config_opts><rbd:option name=... value=.../> (rbd) */
+  size_t n_config_opts;
+  char *config_opt_names[POOL_MAX_CONFIG_OPTS], *config_opt_values[POOL_MAX_CONFIG_OPTS];
   char *target;                /* <target><path> */
   char *mode;                  /* <target><permissions><mode> (octal), or NULL */
   long owner, group;           /* -1 when not given */
@@ -147,7 +152,15 @@ struct pool_vol {
   uid_t uid;
   gid_t gid;
   struct timespec atime, mtime, ctime;
+  /* What libdisk opens when that is not PATH (rbd: PATH is libvirt's
+   * "RADOSPOOL/IMAGE", SPEC the rbd: spec with the pool's connection). */
+  char *spec;
 };
+static inline const char *
+pool_vol_spec (const struct pool_vol *v)
+{
+  return v->spec ? v->spec : v->path;
+}
 void pool_vol_free (struct pool_vol *v);
 void pool_vol_list_free (struct pool_vol **v, size_t n);
 
@@ -162,6 +175,10 @@ int pool_vol_create (struct pool *p, const struct vol_def *d, struct pool_vol **
 int pool_vol_create_from (struct pool *p, const struct vol_def *d, const struct pool_vol *src,
                           struct pool_vol **out);
 int pool_vol_delete (struct pool *p, struct pool_vol *v);
+/* libvirt's VIR_STORAGE_VOL_DELETE_WITH_SNAPSHOTS: also the volume's
+ * snapshots (rbd); types without snapshots of their own ignore it. */
+#define POOL_VOL_DELETE_WITH_SNAPSHOTS 0x02u
+int pool_vol_delete_flags (struct pool *p, struct pool_vol *v, unsigned flags);
 int pool_vol_wipe (struct pool *p, struct pool_vol *v);
 #define POOL_RESIZE_ALLOCATE 0x01u
 #define POOL_RESIZE_SHRINK   0x02u

@@ -818,3 +818,31 @@ pool_secret_lookup_uuid (const char *uuid, unsigned char **value, size_t *len)
 {
   return internal_value (NULL, NULL, uuid ? uuid : "", value, len);
 }
+
+int
+pool_secret_value_file (const char *type, const char *id, const char *uuid, char **path)
+{
+  struct pool_ctx *c = pool_ctx_current (), *mine = NULL;
+  struct pool_secret *s = NULL;
+  int r;
+
+  *path = NULL;
+  if (!c) {
+    if ((r = pool_ctx_open (&mine, NULL, false)) < 0)
+      return r;
+    c = mine;
+  }
+  r = uuid ? pool_secret_lookup (c, uuid, &s) : pool_secret_lookup_by_usage (c, type, id, &s);
+  if (r == 0) {
+    if (!(*path = spath (c, s->def->ephemeral, s->def->uuid, ".base64")))
+      r = pool_err (ENOMEM, "out of memory");
+    else if (!exists (*path)) {
+      r = pool_err (ENOENT, "secret '%s' has no value", s->def->uuid);
+      free (*path);
+      *path = NULL;
+    }
+  }
+  pool_secret_free (s);
+  pool_ctx_close (mine);
+  return r;
+}

@@ -94,6 +94,10 @@ void pool_secret_value_free (unsigned char *value, size_t len);
 int pool_secret_lookup_usage (const char *type, const char *id, unsigned char **value,
                               size_t *len);
 int pool_secret_lookup_uuid (const char *uuid, unsigned char **value, size_t *len);
+/* The state file holding that secret's value (0600 in a 0700 directory,
+ * base64 without a newline: what Ceph's "keyfile" option reads), malloc'd
+ * in *PATH; ENOENT when the secret has no value.  USAGE_ID or UUID. */
+int pool_secret_value_file (const char *type, const char *id, const char *uuid, char **path);
 
 /* Base64 (RFC 4648, standard alphabet, padded).  Decoding is strict but
  * skips white space (files end with a newline, base64(1) wraps lines) and

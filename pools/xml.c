@@ -32,6 +32,10 @@ pool_def_free (struct pool_def *d)
   free (d->auth_username);
   free (d->auth_secret_usage);
   free (d->auth_secret_uuid);
+  for (size_t i = 0; i < d->n_config_opts; i++) {
+    free (d->config_opt_names[i]);
+    free (d->config_opt_values[i]);
+  }
   free (d->target);
   free (d->mode);
   free (d);
@@ -306,6 +310,26 @@ pool_def_parse (const char *xml, size_t len, const char *src, struct pool_def **
       }
     }
   }
+  /* libvirt's rbd namespace: <rbd:config_opts><rbd:option name= value=/> */
+  if ((a = child (root, "config_opts")) && a->ns && a->ns->href &&
+      !strcmp ((const char *) a->ns->href, POOL_RBD_XMLNS)) {
+    for (xmlNodePtr c = a->children; c; c = c->next) {
+      if (c->type != XML_ELEMENT_NODE || strcmp ((const char *) c->name, "option"))
+        continue;
+      if (d->n_config_opts == POOL_MAX_CONFIG_OPTS) {
+        r = pool_err (EINVAL, "%s: more than %d rbd:config_opts options", src,
+                      POOL_MAX_CONFIG_OPTS);
+        goto fail;
+      }
+      d->config_opt_names[d->n_config_opts] = attr (c, "name");
+      d->config_opt_values[d->n_config_opts++] = attr (c, "value");
+      if (!d->config_opt_names[d->n_config_opts - 1] ||
+          !d->config_opt_values[d->n_config_opts - 1]) {
+        r = pool_err (EINVAL, "%s: an rbd:option needs a name and a value", src);
+        goto fail;
+      }
+    }
+  }
   if ((t = child (root, "target"))) {
     d->target = text (child (t, "path"));
     if ((perm = child (t, "permissions"))) {
@@ -450,6 +474,8 @@ pool_def_format (const struct pool_def *d, const struct pool_info *info)
     info = &zero;
   sb_add (&b, "<pool type='");
   sb_esc (&b, d->type);
+  if (d->n_config_opts)
+    sb_add (&b, "' xmlns:rbd='%s", POOL_RBD_XMLNS);
   sb_add (&b, "'>\n  <name>");
   sb_esc (&b, d->name);
   sb_add (&b, "</name>\n  <uuid>%s</uuid>\n", d->uuid);
@@ -523,6 +549,17 @@ pool_def_format (const struct pool_def *d, const struct pool_info *info)
       sb_add (&b, "    </permissions>\n");
     }
     sb_add (&b, "  </target>\n");
+  }
+  if (d->n_config_opts) {
+    sb_add (&b, "  <rbd:config_opts>\n");
+    for (size_t i = 0; i < d->n_config_opts; i++) {
+      sb_add (&b, "    <rbd:option name='");
+      sb_esc (&b, d->config_opt_names[i]);
+      sb_add (&b, "' value='");
+      sb_esc (&b, d->config_opt_values[i]);
+      sb_add (&b, "'/>\n");
+    }
+    sb_add (&b, "  </rbd:config_opts>\n");
   }
   sb_add (&b, "</pool>\n");
   return sb_done (&b);

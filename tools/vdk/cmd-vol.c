@@ -136,7 +136,7 @@ resolve_backing (struct pool_ctx *c, struct pool *p, const char *spec, char **pa
     }
     return pool_fail ();
   }
-  *path = strdup (v->path);
+  *path = strdup (pool_vol_spec (v));
   pool_vol_free (v);
   pool_free (bp);
   return *path ? 0 : 1;
@@ -399,6 +399,13 @@ static const struct vopt vol_pool_opts[] = {
   { NULL },
 };
 
+static const struct vopt delete_opts[] = {
+  { "vol", true, true, true },
+  { "pool", true, false, false },
+  { "delete-snapshots", false, false, false },
+  { NULL },
+};
+
 int
 cmd_vol_delete (int argc, char **argv)
 {
@@ -408,10 +415,11 @@ cmd_vol_delete (int argc, char **argv)
   struct pool_vol *v;
   int rc = 0;
 
-  if (vparse (argv[0], vol_pool_opts, argc, argv, &a) ||
-      get_vol (vget (vol_pool_opts, &a, "vol"), vget (vol_pool_opts, &a, "pool"), true, &c, &p, &v))
+  if (vparse (argv[0], delete_opts, argc, argv, &a) ||
+      get_vol (vget (delete_opts, &a, "vol"), vget (delete_opts, &a, "pool"), true, &c, &p, &v))
     return 1;
-  if (pool_vol_delete (p, v) < 0)
+  if (pool_vol_delete_flags (p, v, vhas (delete_opts, &a, "delete-snapshots")
+                             ? POOL_VOL_DELETE_WITH_SNAPSHOTS : 0) < 0)
     rc = pool_fail ();
   else
     printf ("Vol %s deleted\n", v->name);
