@@ -153,7 +153,7 @@ static const struct command commands[] = {
     "                          [--source-initiator IQN] [--source-protocol-ver N]\n"
     "                          [--print-xml]\n"
     "\n"
-    "Define (but do not start) a pool.  TYPE is dir, fs or logical.  As in virsh, the\n"
+    "Define (but do not start) a pool.  TYPE is dir, fs, logical or rbd.  As in virsh, the\n"
     "options after TYPE may also be given in this order without their names.\n"
     "\n"
     "  --target PATH        the directory (dir) or mount point (fs) of the pool\n"
@@ -161,6 +161,11 @@ static const struct command commands[] = {
     "  --source-format FMT  fs: auto (default), ext2, ext3, ext4, xfs, btrfs, vfat\n"
     "  logical: --source-dev is a PV (device or image file; pool XML lists several),\n"
     "  --source-name the volume group (default: the pool name), --target /dev/VG\n"
+    "  rbd: --source-name the RADOS pool, --source-host the monitor (H or H:PORT,\n"
+    "  port 6789 by default), --auth-type ceph --auth-username admin and a ceph\n"
+    "  secret holding the key (secret-set-value UUID --base64 AQ..); no --target.\n"
+    "  Pool XML may add libvirt's <rbd:config_opts> (rados_conf_set options; the\n"
+    "  option 'conf' reads a ceph.conf, with or instead of <host> and <auth>)\n"
     "  --print-xml          print the pool XML instead of defining it\n"
     "\n"
     "Pools live in the state dir: /var/lib/vdk for root, else $XDG_DATA_HOME/vdk\n"
@@ -245,13 +250,19 @@ static const struct command commands[] = {
   { "vol-create-from", cmd_vol_create_from, "create a volume from XML as a copy of another",
     "Usage: vdk vol-create-from POOL FILE VOL [--inputpool POOL] [--prealloc-metadata]\n"
     "\n"
-    "The new volume (any format, any pool) gets VOL's contents, flattened.\n" },
+    "The new volume (any format, any pool) gets VOL's contents, flattened.\n"
+    "rbd: within the same pool, a layered RBD clone of a protected snapshot of\n"
+    "VOL (as libvirt), which the rbd CLI shows as its parent.\n" },
   { "vol-clone", cmd_vol_clone, "copy a volume within its pool",
-    "Usage: vdk vol-clone VOL NEWNAME [--pool POOL] [--prealloc-metadata]\n" },
-  { "vol-delete", cmd_vol_delete, "delete a volume",
-    "Usage: vdk vol-delete VOL [--pool POOL]\n"
+    "Usage: vdk vol-clone VOL NEWNAME [--pool POOL] [--prealloc-metadata]\n"
     "\n"
-    "Refused while another process has the volume open.\n" },
+    "rbd: a layered RBD clone, as vol-create-from.\n" },
+  { "vol-delete", cmd_vol_delete, "delete a volume",
+    "Usage: vdk vol-delete VOL [--pool POOL] [--delete-snapshots]\n"
+    "\n"
+    "Refused while another process has the volume open.  rbd: an image with\n"
+    "snapshots is refused unless --delete-snapshots (which unprotects and\n"
+    "removes them; refused while a snapshot has clones).\n" },
   { "vol-wipe", cmd_vol_wipe, "zero a volume's contents",
     "Usage: vdk vol-wipe VOL [--pool POOL] [--algorithm zero]\n"
     "\n"
