@@ -645,24 +645,43 @@ disk_check (struct disk *d, unsigned fix, struct disk_check_result *res,
   return r;
 }
 
-static int
-snapshot_op (struct disk *d, const char *name,
-             int (*const *op) (struct vdk_node *, const char *))
+struct vdk_node *
+vdk_snapshot_node (struct vdk_node *n)
 {
-  struct vdk_node *n = d->root;
+  if (n->fmt && !n->fmt->snapshot_list && !strcmp (n->fmt->name, "raw") && n->file &&
+      n->file->proto && n->file->proto->snapshot_list)
+    return n->file;
+  return n;
+}
+
+enum snapshot_op { SNAP_CREATE, SNAP_APPLY, SNAP_DELETE };
+
+static int
+snapshot_op (struct disk *d, const char *name, enum snapshot_op which)
+{
+  struct vdk_node *n = d->root, *s = vdk_snapshot_node (n);
+  int (*op) (struct vdk_node *, const char *) = NULL;
   int r;
 
   vdk_err_clear ();
   if (!name || !name[0])
     return vdk_err (EINVAL, "%s: empty snapshot name", n->filename);
-  if (!n->fmt || !*op)
+  if (s->fmt)
+    op = which == SNAP_CREATE ? s->fmt->snapshot_create
+      : which == SNAP_APPLY ? s->fmt->snapshot_apply : s->fmt->snapshot_delete;
+  else if (s != n)
+    op = which == SNAP_CREATE ? s->proto->snapshot_create
+      : which == SNAP_APPLY ? s->proto->snapshot_apply : s->proto->snapshot_delete;
+  if (!op)
     return vdk_err (ENOTSUP, "%s: the %s format does not support internal snapshots",
                     n->filename, n->fmt ? n->fmt->name : n->proto->name);
   if (!(n->flags & VDK_O_RDWR))
     return vdk_err (EROFS, "%s: image is opened read-only", n->filename);
-  pthread_mutex_lock (&n->lock);
-  r = (*op) (n, name);
-  pthread_mutex_unlock (&n->lock);
+  if (s != n && (r = vdk_node_flush (n)) < 0)
+    return r;
+  pthread_mutex_lock (&s->lock);
+  r = op (s, name);
+  pthread_mutex_unlock (&s->lock);
   if (r == 0)
     r = vdk_node_flush (n);
   return r;
@@ -671,19 +690,19 @@ snapshot_op (struct disk *d, const char *name,
 int
 disk_snapshot_create (struct disk *d, const char *name)
 {
-  return snapshot_op (d, name, d->root->fmt ? &d->root->fmt->snapshot_create : NULL);
+  return snapshot_op (d, name, SNAP_CREATE);
 }
 
 int
 disk_snapshot_apply (struct disk *d, const char *name)
 {
-  return snapshot_op (d, name, d->root->fmt ? &d->root->fmt->snapshot_apply : NULL);
+  return snapshot_op (d, name, SNAP_APPLY);
 }
 
 int
 disk_snapshot_delete (struct disk *d, const char *name)
 {
-  return snapshot_op (d, name, d->root->fmt ? &d->root->fmt->snapshot_delete : NULL);
+  return snapshot_op (d, name, SNAP_DELETE);
 }
 
 int

@@ -109,6 +109,13 @@ node_info (struct vdk_node *n, unsigned flags, struct disk_info **out)
     r = n->fmt->snapshot_list (n, &info->snapshots, &info->n_snapshots);
     pthread_mutex_unlock (&n->lock);
   }
+  else if (r == 0 && vdk_snapshot_node (n) != n) {
+    /* raw over a protocol with snapshots (rbd) */
+    struct vdk_node *s = vdk_snapshot_node (n);
+    pthread_mutex_lock (&s->lock);
+    r = s->proto->snapshot_list (s, &info->snapshots, &info->n_snapshots);
+    pthread_mutex_unlock (&s->lock);
+  }
   if (r == 0 && (flags & DISK_INFO_CHAIN) && n->backing)
     r = node_info (n->backing, flags, &info->backing);
   if (r < 0) {

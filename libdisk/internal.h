@@ -220,6 +220,12 @@ struct vdk_protocol {
   /* Async: submit a leaf I/O on queue Q; complete it later with vdk_io_done().
    * May be NULL: the core then runs pread/pwrite synchronously. */
   int (*submit) (struct vdk_node *n, struct disk_queue *q, struct vdk_io *io);
+  /* Snapshots of the object itself (rbd), used through a raw format on top
+   * as qemu-img does (vdk_snapshot_node).  Each may be NULL. */
+  int (*snapshot_list) (struct vdk_node *n, struct disk_snapshot **out, size_t *n_out);
+  int (*snapshot_create) (struct vdk_node *n, const char *name);
+  int (*snapshot_apply) (struct vdk_node *n, const char *name_or_id);
+  int (*snapshot_delete) (struct vdk_node *n, const char *name_or_id);
 };
 
 /* ---- format drivers (formats/<name>/) ----------------------------------- */
@@ -384,5 +390,9 @@ struct vdk_io {
 void vdk_io_done (struct disk_queue *q, struct vdk_io *io, int ret);
 /* For protocols using io_uring: the queue's ring (NULL if none). */
 struct io_uring *vdk_queue_ring (struct disk_queue *q);
+
+/* The node whose internal snapshots N means: N, or for raw over a protocol
+ * that has snapshots of its own (rbd), that protocol node (disk.c). */
+struct vdk_node *vdk_snapshot_node (struct vdk_node *n);
 
 #endif /* VDK_INTERNAL_H */
