@@ -12,7 +12,9 @@
  *
  * librbd is thread-safe; async I/O uses rbd_aio_* and posts completions from
  * librbd's callback thread into the core's queue (netio.c).  Snapshots open
- * read-only. */
+ * read-only.  vdk snapshot -l/-c/-a/-d on a raw image works on RBD
+ * snapshots (the core passes them through raw, as qemu-img does); a
+ * protected snapshot is not deleted. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -537,6 +539,156 @@ rbd_proto_remove (const char *filename)
   return r;
 }
 
+/* ---- snapshots (vdk snapshot -l/-c/-a/-d on raw over rbd, as qemu-img) ---- */
+#define RBD_MAX_SNAPS 65536
+
+/* The image's snapshots, *N of them; free with snaps_free. */
+static int
+snaps_get (struct vdk_node *n, rbd_snap_info_t **out, int *count)
+{
+  struct rbd_priv *p = n->priv;
+  rbd_snap_info_t *s = NULL;
+  int max = 16;
+
+  for (;;) {
+    rbd_snap_info_t *ns = realloc (s, (size_t) max * sizeof *s);
+    int r;
+    if (!ns) {
+      free (s);
+      return vdk_err (ENOMEM, "out of memory");
+    }
+    s = ns;
+    r = rbd_snap_list (p->img, s, &max);
+    if (r >= 0) {
+      *out = s;
+      *count = r;
+      return 0;
+    }
+    if (r != -ERANGE || max > RBD_MAX_SNAPS) {
+      free (s);
+      return vdk_err (r == -ERANGE ? EFBIG : -r, "%s: cannot list the snapshots: %s",
+                      n->filename, r == -ERANGE ? "too many" : strerror (-r));
+    }
+  }
+}
+
+static void
+snaps_free (rbd_snap_info_t *s, int count)
+{
+  if (count > 0)
+    rbd_snap_list_end (s);
+  free (s);
+}
+
+static int
+rbd_proto_snapshot_list (struct vdk_node *n, struct disk_snapshot **out, size_t *n_out)
+{
+  struct rbd_priv *p = n->priv;
+  struct disk_snapshot *v;
+  rbd_snap_info_t *s;
+  int count, r = snaps_get (n, &s, &count);
+
+  if (r < 0)
+    return r;
+  v = calloc (count ? (size_t) count : 1, sizeof *v);
+  if (!v) {
+    snaps_free (s, count);
+    return vdk_err (ENOMEM, "out of memory");
+  }
+  /* As qemu-img shows them: the name is the id too, the size the VM size. */
+  for (int i = 0; i < count; i++) {
+    struct timespec ts = { 0 };
+    snprintf (v[i].id, sizeof v[i].id, "%s", s[i].name);
+    snprintf (v[i].name, sizeof v[i].name, "%s", s[i].name);
+    v[i].vm_state_size = s[i].size;
+    if (rbd_snap_get_timestamp (p->img, s[i].id, &ts) == 0) {
+      v[i].date_sec = (uint32_t) ts.tv_sec;
+      v[i].date_nsec = (uint32_t) ts.tv_nsec;
+    }
+  }
+  snaps_free (s, count);
+  *out = v;
+  *n_out = (size_t) count;
+  return 0;
+}
+
+/* The name of the snapshot called NAME_OR_ID, or whose RBD id it is. */
+static int
+snap_find (struct vdk_node *n, const char *name_or_id, char *name, size_t len)
+{
+  rbd_snap_info_t *s;
+  int count, r = snaps_get (n, &s, &count);
+
+  if (r < 0)
+    return r;
+  r = vdk_err (ENOENT, "%s: no snapshot '%s'", n->filename, name_or_id);
+  for (int i = 0; i < count && r < 0; i++)
+    if (!strcmp (s[i].name, name_or_id))
+      r = 0, snprintf (name, len, "%s", s[i].name);
+  for (int i = 0; i < count && r < 0; i++) {
+    char id[32];
+    snprintf (id, sizeof id, "%" PRIu64, s[i].id);
+    if (!strcmp (id, name_or_id))
+      r = 0, snprintf (name, len, "%s", s[i].name);
+  }
+  if (r == 0)
+    vdk_err_clear ();
+  snaps_free (s, count);
+  return r;
+}
+
+static int
+rbd_proto_snapshot_create (struct vdk_node *n, const char *name)
+{
+  struct rbd_priv *p = n->priv;
+  int r;
+
+  if (strlen (name) >= 256 || strpbrk (name, "@/"))
+    return vdk_err (EINVAL, "%s: invalid snapshot name '%s'", n->filename, name);
+  r = rbd_snap_create (p->img, name);
+  if (r < 0)
+    return vdk_err (-r, "%s: cannot create snapshot '%s': %s", n->filename, name,
+                    r == -EEXIST ? "it exists" : strerror (-r));
+  return 0;
+}
+
+static int
+rbd_proto_snapshot_delete (struct vdk_node *n, const char *name_or_id)
+{
+  struct rbd_priv *p = n->priv;
+  char name[256];
+  int prot = 0, r = snap_find (n, name_or_id, name, sizeof name);
+
+  if (r < 0)
+    return r;
+  if (rbd_snap_is_protected (p->img, name, &prot) == 0 && prot)
+    return vdk_err (EBUSY, "%s: snapshot '%s' is protected (clones may depend on it: 'rbd snap"
+                    " unprotect' first)", n->filename, name);
+  r = rbd_snap_remove (p->img, name);
+  if (r < 0)
+    return vdk_err (-r, "%s: cannot delete snapshot '%s': %s", n->filename, name, strerror (-r));
+  return 0;
+}
+
+static int
+rbd_proto_snapshot_apply (struct vdk_node *n, const char *name_or_id)
+{
+  struct rbd_priv *p = n->priv;
+  char name[256];
+  uint64_t size;
+  int r = snap_find (n, name_or_id, name, sizeof name);
+
+  if (r < 0)
+    return r;
+  r = rbd_snap_rollback (p->img, name);
+  if (r < 0)
+    return vdk_err (-r, "%s: cannot roll back to snapshot '%s': %s", n->filename, name,
+                    strerror (-r));
+  if (rbd_get_size (p->img, &size) == 0)
+    n->size = size;
+  return 0;
+}
+
 /* ---- asynchronous I/O ------------------------------------------------------ */
 
 struct rbd_aio {
@@ -632,4 +784,8 @@ const struct vdk_protocol vdk_protocol_rbd = {
   .create = rbd_proto_create,
   .remove = rbd_proto_remove,
   .submit = rbd_proto_submit,
+  .snapshot_list = rbd_proto_snapshot_list,
+  .snapshot_create = rbd_proto_snapshot_create,
+  .snapshot_apply = rbd_proto_snapshot_apply,
+  .snapshot_delete = rbd_proto_snapshot_delete,
 };

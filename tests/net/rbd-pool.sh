@@ -111,6 +111,29 @@ cmp -n $((4 << 20)) new.raw b.raw || fail "clone b does not read back what was w
 cmp -i $((4 << 20)) src.raw b.raw || fail "clone b lost its parent's data after 4 MiB"
 qemu-img compare -f raw -F raw src.raw "rbd:rbd/a:conf=$CONF" >/dev/null || fail "the parent changed"
 
+# vdk snapshot on RBD images (vol: and rbd: specs): RBD snapshots, as qemu-img
+"$VDK" vol-create-as rp s 4M >/dev/null
+"$VDK" vol-upload vol:rp/s new.raw
+"$VDK" snapshot -c s1 vol:rp/s
+"$VDK" snapshot -c s2 "rbd:rbd/s:conf=$CONF"
+expect_eq "$($R snap ls --format json rbd/s | json_get /dev/stdin "[s['name'] for s in j]")" \
+  "['s1', 's2']" "rbd snap ls after vdk snapshot -c"
+"$VDK" snapshot -l vol:rp/s > sl.txt
+qemu-img snapshot -l "rbd:rbd/s:conf=$CONF" > ql.txt
+expect_eq "$(awk 'NR > 2 {print $1, $2, $3, $4}' sl.txt)" "$(awk 'NR > 2 {print $1, $2, $3, $4}' ql.txt)" \
+  "vdk and qemu-img snapshot -l"
+"$VDK" vol-wipe vol:rp/s >/dev/null
+"$VDK" snapshot -a s1 vol:rp/s
+"$VDK" compare new.raw vol:rp/s >/dev/null || fail "snapshot -a did not roll back"
+"$VDK" snapshot -d s1 vol:rp/s
+expect_eq "$($R snap ls --format json rbd/s | json_get /dev/stdin "[s['name'] for s in j]")" \
+  "['s2']" "rbd snap ls after vdk snapshot -d"
+expect_fail "$VDK" snapshot -d s1 vol:rp/s
+expect_grep "no snapshot 's1'" "$TMP/err"
+expect_fail "$VDK" snapshot -d "${parent#rbd/a@}" vol:rp/a
+expect_grep "is protected" "$TMP/err"
+"$VDK" vol-delete vol:rp/s --delete-snapshots >/dev/null
+
 # resize (grow, shrink only with --shrink), wipe, download
 "$VDK" vol-resize vol:rp/c 32M >/dev/null
 expect_eq "$($R info --format json rbd/c | json_get /dev/stdin "j['size']")" $((32 << 20)) "grown"
