@@ -876,11 +876,17 @@ rbd_vol_clone (struct pool *p, const struct vol_def *d, const struct pool_vol *s
     goto out;
   }
   if (d->capacity > size) {
-    if ((r = rbd_open (c.io, d->name, &img, NULL)) < 0)
+    rbd_image_t ni;
+    if ((r = rbd_open (c.io, d->name, &ni, NULL)) < 0)
       r = image_err (p, d->name, r, "cannot open the clone");
-    else if ((r = rbd_resize (img, d->capacity)) < 0)
-      r = pool_err (-r, "cannot grow the clone '%s' to %" PRIu64 " bytes: %s", d->name,
-                    d->capacity, strerror (-r));
+    else {
+      if ((r = rbd_resize (ni, d->capacity)) < 0)
+        r = pool_err (-r, "cannot grow the clone '%s' to %" PRIu64 " bytes: %s", d->name,
+                      d->capacity, strerror (-r));
+      rbd_close (ni);
+    }
+    if (r < 0)
+      rbd_remove (c.io, d->name);   /* no half-made volume */
   }
  out:
   if (img)

@@ -143,6 +143,19 @@ expect_grep "shrink" "$TMP/err"
 expect_eq "$($R info --format json rbd/c | json_get /dev/stdin "j['size']")" $((8 << 20)) "shrunk"
 expect_fail "$VDK" vol-resize vol:rp/c 16M --allocate
 expect_grep "do not preallocate" "$TMP/err"
+# an image open elsewhere (a watch on its header) is in use: no wipe, no delete
+mkfifo hold
+timeout 60 $R watch rbd/c < hold >/dev/null 2>&1 &
+WATCH=$!
+cleanup_fn "kill $WATCH 2>/dev/null"
+exec 7>hold
+for ((i = 0; i < 100; i++)); do [[ $($R status rbd/c) == *watcher=* ]] && break; sleep 0.1; done
+expect_fail "$VDK" vol-wipe vol:rp/c
+expect_grep "storage vol 'c' is in use: 1 client has the RBD image open" "$TMP/err"
+expect_fail "$VDK" vol-delete vol:rp/c
+expect_grep "storage vol 'c' is in use" "$TMP/err"
+exec 7>&-
+wait $WATCH || true
 "$VDK" vol-wipe vol:rp/c >/dev/null
 truncate -s 8M zero.raw
 qemu-img compare -f raw -F raw zero.raw "rbd:rbd/c:conf=$CONF" >/dev/null || fail "vol-wipe left data"

@@ -91,7 +91,10 @@ static const struct command commands[] = {
     "  -c NAME   create a snapshot NAME of the current state\n"
     "  -a NAME   apply (revert to) snapshot NAME (a name or an ID)\n"
     "  -d NAME   delete snapshot NAME (a name or an ID)\n"
-    "  -U        with -l: open without taking the image lock\n" },
+    "  -U        with -l: open without taking the image lock\n"
+    "\n"
+    "On a raw RBD image (rbd: or an rbd pool's vol:) these are RBD snapshots, as\n"
+    "with qemu-img; a protected snapshot (one that clones depend on) is kept.\n" },
   { "amend", cmd_amend, "change the format options of an image",
     "Usage: vdk amend [-q] [-f FMT] -o OPTIONS IMAGE\n"
     "\n"
