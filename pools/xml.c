@@ -640,7 +640,8 @@ pool_capabilities_xml (void)
     sb_add (&b, "    <volOptions>\n      <defaultFormat type='raw'/>\n"
             "      <enum name='targetFormatType'>\n");
     for (size_t j = 0; fmts[j]; j++)
-      if ((strcmp (t->name, "disk") || !strcmp (fmts[j], "raw")) &&   /* partitions */
+      /* partitions and RBD images are raw */
+      if (((strcmp (t->name, "disk") && strcmp (t->name, "rbd")) || !strcmp (fmts[j], "raw")) &&
           disk_create_options (fmts[j], ignore_opt, NULL) != -ENOTSUP)
         sb_add (&b, "        <value>%s</value>\n", fmts[j]);
     sb_add (&b, "      </enum>\n    </volOptions>\n  </pool>\n");

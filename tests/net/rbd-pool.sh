@@ -63,6 +63,18 @@ expect_eq "$(sed -n 's/^Capacity: *\([0-9]*\)$/\1/p' info.txt)" \
   "$(json_get df.json "j['total_space'] * 1024")" "pool capacity"
 expect_eq "$(sed -n 's/^Available: *\([0-9]*\)$/\1/p' info.txt)" \
   "$(json_get df.json "j['total_avail'] * 1024")" "pool available"
+"$VDK" pool-info rp --output=json > pi.json
+expect_eq "$(json_get pi.json "(j['type'], j['state'], 'target' in j)")" "('rbd', 'running', False)" \
+  "pool-info json"
+"$VDK" pool-list --details > pl.txt
+expect_grep '^ rp *running *no *yes ' pl.txt
+"$VDK" pool-capabilities > caps.xml
+python3 - caps.xml <<'PY' || fail "pool-capabilities: rbd should be supported with raw volumes only"
+import sys, xml.etree.ElementTree as ET
+p = [p for p in ET.parse(sys.argv[1]).getroot() if p.get('type') == 'rbd'][0]
+assert p.get('supported') == 'yes'
+assert [v.text for v in p.iter('value')] == ['raw']
+PY
 
 # volumes: created, listed, read by qemu-img through librbd
 "$VDK" vol-create-as rp a 24M > out.txt

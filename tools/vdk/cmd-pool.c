@@ -508,7 +508,8 @@ pool_json (struct jw *w, struct pool *p)
   jw_str (w, "state", p->active ? "running" : "inactive");
   jw_bool (w, "persistent", p->persistent);
   jw_bool (w, "autostart", p->autostart);
-  jw_str (w, "target", p->def->target);
+  if (p->def->target)
+    jw_str (w, "target", p->def->target);
   if (p->active && pool_get_info (p, &info) == 0) {
     jw_uint (w, "capacity", info.capacity);
     jw_uint (w, "allocation", info.allocation);
