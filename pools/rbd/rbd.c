@@ -304,8 +304,9 @@ sb_opt (struct sbuf *b, const char *k, const char *v)
   sb_esc (b, v);
 }
 
+/* The connection options of the pool's specs: ":k=v:k=v..." (maybe ""). */
 static char *
-vol_spec (struct pool *p, const char *name)
+spec_options (struct pool *p)
 {
   const struct pool_def *d = p->def;
   struct sbuf b = { 0 };
@@ -327,10 +328,7 @@ vol_spec (struct pool *p, const char *name)
     pool_err (ENOMEM, "out of memory");
     return NULL;
   }
-  sb_addn (&b, "rbd:", 4);
-  sb_esc (&b, d->source_name);
-  sb_addn (&b, "/", 1);
-  sb_esc (&b, name);
+  sb_addn (&b, "", 0);
   for (size_t i = 0; i < d->n_config_opts; i++)
     sb_opt (&b, d->config_opt_names[i], d->config_opt_values[i]);
   if (d->auth_username)
@@ -349,6 +347,37 @@ vol_spec (struct pool *p, const char *name)
     return NULL;
   }
   return b.s;
+}
+
+/* "rbd:RADOSPOOL/NAME" + OPTS */
+static char *
+spec_join (struct pool *p, const char *name, const char *opts)
+{
+  struct sbuf b = { 0 };
+
+  sb_addn (&b, "rbd:", 4);
+  sb_esc (&b, p->def->source_name);
+  sb_addn (&b, "/", 1);
+  sb_esc (&b, name);
+  sb_addn (&b, opts, strlen (opts));
+  if (b.oom) {
+    free (b.s);
+    pool_err (ENOMEM, "out of memory");
+    return NULL;
+  }
+  return b.s;
+}
+
+static char *
+vol_spec (struct pool *p, const char *name)
+{
+  char *opts = spec_options (p), *s;
+
+  if (!opts)
+    return NULL;
+  s = spec_join (p, name, opts);
+  free (opts);
+  return s;
 }
 
 static char *
@@ -442,7 +471,8 @@ image_err (struct pool *p, const char *name, int r, const char *what)
 }
 
 static int
-vol_from_image (struct pool *p, struct rbd_conn *c, const char *name, struct pool_vol **out)
+vol_from_image (struct pool *p, struct rbd_conn *c, const char *name, const char *opts,
+                struct pool_vol **out)
 {
   struct pool_vol *v;
   rbd_image_t img;
@@ -475,7 +505,7 @@ vol_from_image (struct pool *p, struct rbd_conn *c, const char *name, struct poo
     pool_vol_free (v);
     return pool_err (ENOMEM, "out of memory");
   }
-  if (!(v->spec = vol_spec (p, name))) {
+  if (!(v->spec = spec_join (p, name, opts))) {
     pool_vol_free (v);
     return -pool_last_errno ();
   }
@@ -487,16 +517,20 @@ static int
 rbd_vol_lookup (struct pool *p, const char *name, struct pool_vol **out)
 {
   struct rbd_conn c;
+  char *opts;
   int r;
 
   *out = NULL;
   if (strchr (name, '@'))
     return pool_err (ENOENT, "Storage volume not found: no storage vol with matching name '%s'",
                      name);
-  if ((r = rbd_connect (p, &c)) < 0)
-    return r;
-  r = vol_from_image (p, &c, name, out);
-  rbd_disconnect (&c);
+  if (!(opts = spec_options (p)))
+    return -pool_last_errno ();
+  if ((r = rbd_connect (p, &c)) == 0) {
+    r = vol_from_image (p, &c, name, opts, out);
+    rbd_disconnect (&c);
+  }
+  free (opts);
   return r;
 }
 
@@ -507,12 +541,17 @@ rbd_refresh (struct pool *p, struct pool_vol ***out, size_t *n)
   size_t max = 64, got = 0;
   struct pool_vol **v = NULL;
   struct rbd_conn c;
+  char *opts;
   int r;
 
   *out = NULL;
   *n = 0;
-  if ((r = rbd_connect (p, &c)) < 0)
+  if (!(opts = spec_options (p)))
+    return -pool_last_errno ();
+  if ((r = rbd_connect (p, &c)) < 0) {
+    free (opts);
     return r;
+  }
   for (;;) {
     rbd_image_spec_t *ni = realloc (imgs, max * sizeof *imgs);
     if (!ni) {
@@ -540,7 +579,7 @@ rbd_refresh (struct pool *p, struct pool_vol ***out, size_t *n)
     goto out;
   }
   for (size_t i = 0; i < max; i++) {
-    r = vol_from_image (p, &c, imgs[i].name, &v[got]);
+    r = vol_from_image (p, &c, imgs[i].name, opts, &v[got]);
     if (r == -ENOENT)
       continue;   /* removed meanwhile */
     if (r < 0)
@@ -552,6 +591,7 @@ rbd_refresh (struct pool *p, struct pool_vol ***out, size_t *n)
   if (imgs)
     rbd_image_spec_list_cleanup (imgs, max);
   free (imgs);
+  free (opts);
   rbd_disconnect (&c);
   if (r < 0) {
     pool_vol_list_free (v, got);
