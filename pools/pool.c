@@ -567,6 +567,13 @@ check_conflicts (struct pool_ctx *c, const struct pool_def *d)
              o->target && d->target && same_path (o->target, d->target))
       r = pool_err (EEXIST, "Storage source conflict with pool: '%s' (same target path %s)",
                     o->name, d->target);
+    /* rbd, as libvirt: the same RADOS pool on the same monitor */
+    else if (all[i]->ops->no_target && d->type && !strcmp (o->type, d->type) &&
+             o->source_name && d->source_name && !strcmp (o->source_name, d->source_name) &&
+             o->source_host && d->source_host && !strcmp (o->source_host, d->source_host) &&
+             o->source_port == d->source_port)
+      r = pool_err (EEXIST, "Storage source conflict with pool: '%s' (source %s on host %s)",
+                    o->name, d->source_name, d->source_host);
     for (size_t j = 0; r == 0 && j < o->n_devices; j++)
       for (size_t k = 0; r == 0 && k < d->n_devices; k++)
         if (same_path (o->devices[j], d->devices[k]))

@@ -229,6 +229,9 @@ expect_grep "auth type 'chap' is not supported for rbd pools" "$TMP/err"
 expect_fail "$VDK" pool-create-as np rbd --source-name nopool --source-host "$MON_IP:$MON_PORT" \
   --auth-type ceph --auth-username admin --secret-uuid "$SEC"
 expect_grep "RADOS pool 'nopool' does not exist" "$TMP/err"
+sed "s/<name>rp</<name>rp2</" rp.xml > rp2.xml
+expect_fail "$VDK" pool-define rp2.xml
+expect_grep "Storage source conflict with pool: 'rp' (source rbd on host $MON_IP)" "$TMP/err"
 # a wrong key: Ceph never completes the authentication
 cat > bad.xml <<EOF
 <secret ephemeral='yes' private='yes'><usage type='ceph'><name>wrong</name></usage></secret>
@@ -238,7 +241,7 @@ python3 -c 'import base64,sys; k=bytearray(base64.b64decode(sys.argv[1])); k[-1]
 "$VDK" secret-set-value "$BAD" --file bad.b64 >/dev/null
 for spec in "wrongkey $MON_PORT $BAD" "nomon $(closed_port) $SEC"; do
   set -- $spec
-  sed -e "s/<name>rp</<name>$1</" -e "s/port='$MON_PORT'/port='$2'/" -e "s/uuid='$SEC'/uuid='$3'/" \
+  sed -e "s/<name>rp</<name>$1</" -e "s/<name>rbd</<name>$1-rados</" -e "s/port='$MON_PORT'/port='$2'/" -e "s/uuid='$SEC'/uuid='$3'/" \
     -e "s/name='rados_osd_op_timeout' value='20'/name='client_mount_timeout' value='3'/" rp.xml > $1.xml
   "$VDK" pool-define $1.xml >/dev/null
   expect_fast_fail 10 "$VDK" pool-start $1
