@@ -1028,9 +1028,9 @@ pool_vol_create_from (struct pool *p, const struct vol_def *d, const struct pool
   if ((r = need_active (p)) < 0)
     return r;
   if (p->ops->vol_clone) {
+    struct pool_vol *old;
     if ((r = need_exclusive (p->ctx)) < 0 || (r = check_vol_name (d->name)) < 0)
       return r;
-    struct pool_vol *old;
     if (p->ops->vol_lookup (p, d->name, &old) == 0) {
       pool_vol_free (old);
       return pool_err (EEXIST, "storage vol '%s' already exists", d->name);
