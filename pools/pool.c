@@ -290,6 +290,9 @@ pool_def_validate (const struct pool_def *d)
   for (const char *p = d->target; *p; p++)
     if ((unsigned char) *p < 0x20)
       return pool_err (EINVAL, "pool '%s': control characters in the target path", d->name);
+  if (d->n_mount_opts && strcmp (t->name, "netfs"))
+    return pool_err (EINVAL, "pool '%s': mount options (<fs:mount_opts>) are only supported"
+                     " for netfs pools", d->name);
   if (t->needs_device && d->n_devices == 0)
     return pool_err (EINVAL, "pool '%s': missing source device (--source-dev)", d->name);
   if (d->mode) {
@@ -306,9 +309,6 @@ pool_def_validate (const struct pool_def *d)
       return pool_err (EINVAL, "pool '%s': unknown source format '%s' for a %s pool",
                        d->name, d->source_format, t->name);
   }
-  if (d->n_mount_opts && strcmp (t->name, "netfs"))
-    return pool_err (EINVAL, "pool '%s': mount options (<fs:mount_opts>) are only supported"
-                     " for netfs pools", d->name);
   return t->check ? t->check (d) : 0;
 }
 

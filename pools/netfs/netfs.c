@@ -30,19 +30,23 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include <nfsc/libnfs.h>
 #include <nfsc/libnfs-raw.h>
 #include <nfsc/libnfs-raw-nfs.h>
+#include <nfsc/libnfs-raw-mount.h>
 
 #include "vdk/disk.h"
 #include "../pool-int.h"
 
 #define NETFS_DEFAULT_TIMEOUT_S 15
+#define NETFS_MAX_EXPORTS 4096
 
 static const char *const netfs_formats[] = { "auto", "nfs", NULL };
 
@@ -281,35 +285,185 @@ nfs_fail (const struct pool *p, struct nfs_context *nfs, int r, const char *what
                    nfs_get_error (nfs));
 }
 
-/* The export that holds S->dir: the longest leading part of it the server
- * lets us mount, connected in *OUT; *REST is the rest of the path ("" when
- * the directory is itself mountable, else "/sub/dir"). */
+/* ---- the export list (MOUNT EXPORT) ------------------------------------------ */
+struct export_call {
+  bool done;
+  int err;                     /* errno, 0 on success */
+  char msg[256];
+  char **dirs;
+  size_t n;
+};
+
+static void
+export_cb (struct rpc_context *rpc, int status, void *data, void *opaque)
+{
+  struct export_call *c = opaque;
+
+  (void) rpc;
+  if (c->done)
+    return;   /* cancelled after our deadline */
+  c->done = true;
+  if (status != RPC_STATUS_SUCCESS) {
+    c->err = status == RPC_STATUS_TIMEOUT ? ETIMEDOUT : EIO;
+    snprintf (c->msg, sizeof c->msg, "%s", status == RPC_STATUS_ERROR && data
+              ? (const char *) data : "the EXPORT call failed");
+    return;
+  }
+  /* The list is freed after the callback returns: keep the names. */
+  for (exports e = data ? *(exports *) data : NULL; e; e = e->ex_next) {
+    char **nd;
+    if (c->n == NETFS_MAX_EXPORTS) {
+      c->err = E2BIG;
+      snprintf (c->msg, sizeof c->msg, "more than %d exports", NETFS_MAX_EXPORTS);
+      return;
+    }
+    if (!e->ex_dir || !(nd = realloc (c->dirs, (c->n + 1) * sizeof *nd)) ||
+        !((c->dirs = nd)[c->n] = strndup (e->ex_dir, 4096))) {
+      c->err = e->ex_dir ? ENOMEM : EIO;
+      snprintf (c->msg, sizeof c->msg, e->ex_dir ? "out of memory" : "an export without a path");
+      return;
+    }
+    c->n++;
+  }
+}
+
+static void
+connect_cb (struct rpc_context *rpc, int status, void *data, void *opaque)
+{
+  struct export_call *c = opaque;
+
+  if (c->done)
+    return;
+  if (status != RPC_STATUS_SUCCESS) {
+    c->done = true;
+    c->err = status == RPC_STATUS_TIMEOUT ? ETIMEDOUT : ECONNREFUSED;
+    snprintf (c->msg, sizeof c->msg, "connection refused or host unreachable: %s",
+              status == RPC_STATUS_ERROR && data ? (const char *) data : "cannot connect");
+    return;
+  }
+  if (rpc_mount3_export_async (rpc, export_cb, c) != 0) {
+    c->done = true;
+    c->err = EIO;
+    snprintf (c->msg, sizeof c->msg, "cannot send the EXPORT call: %s", rpc_get_error (rpc));
+  }
+}
+
+static void
+free_dirs (char **dirs, size_t n)
+{
+  for (size_t i = 0; i < n; i++)
+    free (dirs[i]);
+  free (dirs);
+}
+
+static int64_t
+now_ms (void)
+{
+  struct timespec ts;
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The directories HOST exports, asked of its MOUNT service (at MOUNTPORT,
+ * else through the portmapper), within TIMEOUT_S seconds.  On failure the
+ * message is left in ERR. */
+static int
+list_exports (const char *host, long mountport, int timeout_s, char ***dirs, size_t *n,
+              char *err, size_t errlen)
+{
+  struct export_call c = { 0 };
+  struct rpc_context *rpc = rpc_init_context ();
+  int64_t deadline = now_ms () + (int64_t) (timeout_s ? timeout_s : NETFS_DEFAULT_TIMEOUT_S) * 1000;
+  int r;
+
+  if (!rpc) {
+    snprintf (err, errlen, "cannot create an RPC context");
+    return -ENOMEM;
+  }
+  r = mountport ? rpc_connect_async (rpc, host, (int) mountport, connect_cb, &c)
+    : rpc_connect_program_async (rpc, host, MOUNT_PROGRAM, MOUNT_V3, connect_cb, &c);
+  if (r != 0) {
+    snprintf (err, errlen, "cannot connect: %s", rpc_get_error (rpc));
+    rpc_destroy_context (rpc);
+    return -ECONNREFUSED;
+  }
+  /* The RPC layer of libnfs 4.0 has no timeout of its own for raw calls:
+   * the deadline is ours. */
+  while (!c.done) {
+    struct pollfd pfd = { .fd = rpc_get_fd (rpc), .events = (short) rpc_which_events (rpc) };
+    int64_t left = deadline - now_ms ();
+    if (left <= 0) {
+      c.err = ETIMEDOUT;
+      snprintf (c.msg, sizeof c.msg, "no answer from the MOUNT service in %d s: timed out",
+                timeout_s ? timeout_s : NETFS_DEFAULT_TIMEOUT_S);
+      break;
+    }
+    r = poll (&pfd, 1, (int) (left < 100 ? left : 100));
+    if (r < 0 && errno != EINTR) {
+      c.err = errno;
+      snprintf (c.msg, sizeof c.msg, "poll: %s", strerror (errno));
+      break;
+    }
+    if (rpc_service (rpc, r > 0 ? pfd.revents : 0) < 0 && !c.done) {
+      c.err = ECONNRESET;
+      snprintf (c.msg, sizeof c.msg, "connection lost: %s", rpc_get_error (rpc));
+      break;
+    }
+  }
+  c.done = true;
+  rpc_destroy_context (rpc);   /* a callback still pending is cancelled here */
+  if (c.err) {
+    free_dirs (c.dirs, c.n);
+    snprintf (err, errlen, "%s", c.msg);
+    return -c.err;
+  }
+  *dirs = c.dirs;
+  *n = c.n;
+  return 0;
+}
+
+/* Is directory A the same as or above directory B? */
+static bool
+dir_contains (const char *a, const char *b)
+{
+  size_t l = strlen (a);
+  while (l > 1 && a[l - 1] == '/')
+    l--;
+  if (l == 1 && a[0] == '/')
+    return true;
+  return !strncmp (a, b, l) && (b[l] == '/' || !b[l]);
+}
+
+/* The export that holds S->dir (the longest exported directory above or at
+ * it), mounted in *OUT; *REST is the rest of the path, "" when S->dir is
+ * the export itself, else "/sub/dir". */
 static int
 find_export (const struct pool_def *d, const struct netfs_src *s, struct nfs_context **out,
              const char **rest)
 {
-  char *dir = strdup (s->dir);
-  bool denied;
-  int r;
+  char **dirs = NULL, err[300], *best = NULL;
+  size_t n = 0, bl = 0;
+  int r = list_exports (s->host, s->mountport, s->timeout_s, &dirs, &n, err, sizeof err);
 
-  if (!dir)
-    return pool_err (ENOMEM, "out of memory");
-  for (;;) {
-    size_t l = strlen (dir);
-    r = nfs_connect_dir (d, s, l ? dir : "/", out, &denied);
-    if (r == 0) {
-      *rest = s->dir + l;
-      free (dir);
-      return 0;
+  if (r < 0)
+    return pool_err (-r, "pool '%s': cannot list the exports of %s: %s", d->name, s->host, err);
+  for (size_t i = 0; i < n; i++) {
+    size_t l = strlen (dirs[i]);
+    while (l > 1 && dirs[i][l - 1] == '/')
+      dirs[i][--l] = 0;
+    if (dirs[i][0] == '/' && dir_contains (dirs[i], s->dir) && (!best || l > bl)) {
+      best = dirs[i];
+      bl = l;
     }
-    if (!denied || l == 0)
-      break;
-    *strrchr (dir, '/') = 0;   /* up one directory */
   }
-  free (dir);
-  if (denied)
-    r = pool_err (ENOENT, "pool '%s': no export of %s holds '%s' (the server refuses to"
-                  " mount it or any of its parents)", d->name, s->host, s->dir);
+  if (!best) {
+    free_dirs (dirs, n);
+    return pool_err (ENOENT, "pool '%s': no export of %s holds '%s'", d->name, s->host,
+                     s->dir);
+  }
+  r = nfs_connect_dir (d, s, best, out, NULL);
+  *rest = s->dir + (bl == 1 ? 0 : bl);
+  free_dirs (dirs, n);
   return r;
 }
 
@@ -690,12 +844,12 @@ netfs_start (struct pool *p)
   /* Refused: is it a missing directory under an export? */
   if (find_export (p->def, &s, &nfs, &rest) == 0) {
     struct nfs_stat_64 st;
-    r = nfs_stat64 (nfs, rest, &st);
+    r = *rest ? nfs_stat64 (nfs, rest, &st) : 0;
     nfs_destroy_context (nfs);
-    if (r == -ENOENT)
+    if (*rest && r == -ENOENT)
       return pool_err (ENOENT, "cannot start pool '%s': directory '%s' does not exist on %s"
                        " (run pool-build)", p->def->name, s.dir, s.host);
-    if (r == 0 && !S_ISDIR (st.nfs_mode))
+    if (*rest && r == 0 && !S_ISDIR (st.nfs_mode))
       return pool_err (ENOTDIR, "cannot start pool '%s': '%s' on %s is not a directory",
                        p->def->name, s.dir, s.host);
   }
