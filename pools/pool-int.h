@@ -41,6 +41,11 @@ struct pool_type_ops {
   int (*vol_check_io) (struct pool *p, const struct pool_vol *v);
   /* Pools of this type share their target directory (disk: /dev). */
   bool shared_target;
+  /* find-storage-pool-sources(-as): the pool sources HOST (or the <host> of
+   * SRCSPEC_XML, libvirt's <source> document; both may be NULL) offers, as
+   * libvirt's <sources> XML in *XML_OUT (malloc'd).  NULL: not supported. */
+  int (*find_sources) (const char *host, const char *port, const char *srcspec_xml,
+                       char **xml_out);
 };
 
 extern const struct pool_type_ops pool_type_dir;

@@ -42,6 +42,8 @@
 #include <nfsc/libnfs-raw-nfs.h>
 #include <nfsc/libnfs-raw-mount.h>
 
+#include <libxml/tree.h>
+
 #include "vdk/disk.h"
 #include "../pool-int.h"
 
@@ -53,7 +55,7 @@ static const char *const netfs_formats[] = { "auto", "nfs", NULL };
 /* Where the pool lives: from the definition, checked by netfs_check. */
 struct netfs_src {
   const char *host;
-  const char *dir;             /* absolute, no trailing '/' unless "/" */
+  char dir[1025];              /* absolute, no trailing '/' unless "/" */
   long nfsport, mountport;     /* 0: ask the portmapper */
   int timeout_s;               /* 0: the default */
 };
@@ -138,7 +140,9 @@ get_src (const struct pool_def *d, struct netfs_src *s)
   if (d->source_protocol_ver && (r = refuse_v4 (d, d->source_protocol_ver)) < 0)
     return r;
   s->host = d->source_host;
-  s->dir = d->source_dir;
+  snprintf (s->dir, sizeof s->dir, "%s", d->source_dir);
+  for (size_t l = strlen (s->dir); l > 1 && s->dir[l - 1] == '/'; l--)
+    s->dir[l - 1] = 0;
   s->nfsport = d->source_port;
   for (size_t i = 0; i < d->n_mount_opts; i++) {
     const char *o = d->mount_opts[i], *eq = strchr (o, '=');
@@ -464,6 +468,79 @@ find_export (const struct pool_def *d, const struct netfs_src *s, struct nfs_con
   r = nfs_connect_dir (d, s, best, out, NULL);
   *rest = s->dir + (bl == 1 ? 0 : bl);
   free_dirs (dirs, n);
+  return r;
+}
+
+/* find-storage-pool-sources: the server's exports, as libvirt lists them
+ * (libvirt runs showmount -e).  PORT, when given, is the MOUNT service's
+ * port (the export list is a MOUNT call); else the portmapper is asked. */
+static int
+netfs_find_sources (const char *host, const char *port, const char *srcspec_xml,
+                    char **xml_out)
+{
+  struct _xmlDoc *doc = NULL;
+  char *spec_host = NULL, *spec_port = NULL, **dirs = NULL, err[300], *out = NULL;
+  size_t n = 0, len = 0;
+  long mport = 0;
+  FILE *f;
+  int r;
+
+  *xml_out = NULL;
+  if (srcspec_xml && srcspec_xml[0]) {
+    struct _xmlNode *root;
+    doc = pool_xml_parse (srcspec_xml, strlen (srcspec_xml), "source spec", "source");
+    if (!doc)
+      return -pool_last_errno ();
+    root = xmlDocGetRootElement (doc);
+    spec_host = pool_xml_attr (pool_xml_child (root, "host"), "name");
+    spec_port = pool_xml_attr (pool_xml_child (root, "host"), "port");
+    xmlFreeDoc (doc);
+  }
+  if (!host || !host[0])
+    host = spec_host;
+  if (!port || !port[0])
+    port = spec_port;
+  r = 0;
+  if (!host)
+    r = pool_err (EINVAL, "a netfs source search needs the server's host name");
+  else if (!host_valid (host))
+    r = pool_err (EINVAL, "invalid NFS server host name '%s'", host);
+  else if (port) {
+    char *end;
+    errno = 0;
+    mport = strtol (port, &end, 10);
+    if (errno || end == port || *end || mport < 1 || mport > 65535)
+      r = pool_err (EINVAL, "Invalid port number: %s", port);
+  }
+  if (r == 0 && (r = list_exports (host, mport, 0, &dirs, &n, err, sizeof err)) < 0)
+    r = pool_err (-r, "cannot list the exports of %s: %s", host, err);
+  if (r == 0 && !(f = open_memstream (&out, &len)))
+    r = pool_err (ENOMEM, "out of memory");
+  if (r == 0) {
+    char *h = pool_xml_escape (host);
+    fputs ("<sources>\n", f);
+    for (size_t i = 0; h && i < n; i++) {
+      char *dir = pool_xml_escape (dirs[i]);
+      if (!dir) {
+        h = (free (h), NULL);
+        break;
+      }
+      fprintf (f, "  <source>\n    <host name='%s'/>\n    <dir path='%s'/>\n"
+               "    <format type='nfs'/>\n  </source>\n", h, dir);
+      free (dir);
+    }
+    fputs ("</sources>\n", f);
+    if (fclose (f) != 0 || !h) {
+      free (out);
+      r = pool_err (ENOMEM, "out of memory");
+    }
+    else
+      *xml_out = out;
+    free (h);
+  }
+  free_dirs (dirs, n);
+  free (spec_host);
+  free (spec_port);
   return r;
 }
 
@@ -983,4 +1060,5 @@ const struct pool_type_ops pool_type_netfs = {
   .vol_wipe = pool_file_vol_wipe,
   .vol_check_not_in_use = netfs_vol_check_not_in_use,
   .vol_check_io = netfs_vol_check_io,
+  .find_sources = netfs_find_sources,
 };

@@ -32,6 +32,22 @@ H=127.0.0.1
 # qemu-img's nfs driver knows no ports: it goes through the portmapper
 QURL=nfs://$H/export
 
+# ---- find-storage-pool-sources netfs: the export list ----------------------------
+SOURCES=${BUILDDIR:-}/tests/net/netfs-sources
+if [ -x "$SOURCES" ]; then
+  printf '%s\n' "<sources>" "  <source>" "    <host name='$H'/>" "    <dir path='/export'/>" \
+    "    <format type='nfs'/>" "  </source>" "</sources>" > want
+  "$SOURCES" $H "$MNT_PORT" > out || fail "find_sources with the MOUNT port"
+  diff -u want out || fail "find_sources output"
+  "$SOURCES" "" "" "<source><host name='$H'/></source>" > out || fail "find_sources (portmapper, spec)"
+  diff -u want out || fail "find_sources output through the portmapper"
+  p=$(closed_port)
+  expect_fast_fail 5 "$SOURCES" $H "$p"
+  expect_grep "cannot list the exports of $H: connection refused" "$TMP/err"
+  expect_fail "$SOURCES" "" ""
+  expect_grep "needs the server's host name" "$TMP/err"
+fi
+
 # ---- a pool given by XML, with the server's ports (no portmapper needed) ----
 cat > np.xml <<XML
 <pool type='netfs' xmlns:fs='http://libvirt.org/schemas/storagepool/fs/1.0'>
