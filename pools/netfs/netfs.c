@@ -31,6 +31,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -298,6 +299,14 @@ struct export_call {
   size_t n;
 };
 
+static void *
+load_ptr (const void *base, size_t off)
+{
+  void *p;
+  memcpy (&p, (const char *) base + off, sizeof p);
+  return p;
+}
+
 static void
 export_cb (struct rpc_context *rpc, int status, void *data, void *opaque)
 {
@@ -313,18 +322,24 @@ export_cb (struct rpc_context *rpc, int status, void *data, void *opaque)
               ? (const char *) data : "the EXPORT call failed");
     return;
   }
-  /* The list is freed after the callback returns: keep the names. */
-  for (exports e = data ? *(exports *) data : NULL; e; e = e->ex_next) {
+  /* The list is freed after the callback returns: keep the names.  libnfs
+   * 4.0's decoder puts these structures at 4-byte aligned addresses, so
+   * their pointers are read with memcpy. */
+  const void *e = NULL;
+  if (data)
+    memcpy (&e, data, sizeof e);
+  for (; e; e = load_ptr (e, offsetof (struct exportnode, ex_next))) {
+    const char *dir = load_ptr (e, offsetof (struct exportnode, ex_dir));
     char **nd;
     if (c->n == NETFS_MAX_EXPORTS) {
       c->err = E2BIG;
       snprintf (c->msg, sizeof c->msg, "more than %d exports", NETFS_MAX_EXPORTS);
       return;
     }
-    if (!e->ex_dir || !(nd = realloc (c->dirs, (c->n + 1) * sizeof *nd)) ||
-        !((c->dirs = nd)[c->n] = strndup (e->ex_dir, 4096))) {
-      c->err = e->ex_dir ? ENOMEM : EIO;
-      snprintf (c->msg, sizeof c->msg, e->ex_dir ? "out of memory" : "an export without a path");
+    if (!dir || !(nd = realloc (c->dirs, (c->n + 1) * sizeof *nd)) ||
+        !((c->dirs = nd)[c->n] = strndup (dir, 4096))) {
+      c->err = dir ? ENOMEM : EIO;
+      snprintf (c->msg, sizeof c->msg, dir ? "out of memory" : "an export without a path");
       return;
     }
     c->n++;
