@@ -265,12 +265,14 @@ static const struct command commands[] = {
   { "vol-delete", cmd_vol_delete, "delete a volume",
     "Usage: vdk vol-delete VOL [--pool POOL]\n"
     "\n"
-    "Refused while another process has the volume open.\n" },
+    "Refused while another process has the volume open (netfs volumes excepted:\n"
+    "NFSv3 shows vdk no opens or locks of other clients).\n" },
   { "vol-wipe", cmd_vol_wipe, "zero a volume's contents",
     "Usage: vdk vol-wipe VOL [--pool POOL] [--algorithm zero]\n"
     "\n"
     "The volume reads as zeroes afterwards; its data is deallocated where the\n"
-    "format allows.  Refused while another process has the volume open.\n" },
+    "format allows.  Refused while another process has the volume open (not\n"
+    "detectable for netfs volumes).\n" },
   { "vol-resize", cmd_vol_resize, "change a volume's capacity",
     "Usage: vdk vol-resize VOL CAPACITY [--pool POOL] [--allocate] [--delta] [--shrink]\n"
     "\n"
