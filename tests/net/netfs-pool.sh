@@ -326,6 +326,21 @@ expect_rc 0 "$VDK" pool-define hung.xml
 expect_fast_fail 8 "$VDK" pool-start hung
 expect_grep "pool 'hung': cannot reach the NFS server $H .*timed out" "$TMP/err"
 
+# a running pool whose server hangs: every command fails within the timeout
+sed "s/np</fz</; s/mnt-np/mnt-fz/;
+     s/mountport=[0-9]*'/&\/><fs:option name='timeo=20'/" np.xml > fz.xml
+expect_rc 0 "$VDK" pool-create fz.xml
+GPID=$(awk '$1 == "ganesha" {print $2}' "$TMP/nfs-state/pids")
+cleanup_fn "kill -CONT $GPID 2>/dev/null"
+kill -STOP "$GPID"
+expect_fast_fail 8 "$VDK" pool-info fz
+expect_grep "pool 'fz': cannot reach the NFS server $H .*timed out" "$TMP/err"
+expect_fast_fail 8 "$VDK" vol-list fz
+expect_fast_fail 8 "$VDK" info vol:fz/q.qcow2
+kill -CONT "$GPID"
+expect_rc 0 "$VDK" vol-info q.qcow2 --pool fz
+expect_rc 0 "$VDK" pool-destroy fz
+
 # ---- cleaning up: volumes, pool-delete removes the directory ----------------------
 for v in $("$VDK" vol-list np | tail -n +3 | awk '{print $1}'); do
   expect_eq "$("$VDK" vol-delete "$v" --pool np)" "Vol $v deleted"
