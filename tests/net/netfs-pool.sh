@@ -16,6 +16,9 @@ if [ -z "${VDK_NETFS_PRIVATE:-}" ] && [ "$(id -u)" = 0 ] && command -v unshare >
   exec unshare -n -m --propagation private bash -c \
     'ip link set lo up && ip addr add 192.0.2.1/32 dev lo &&
      mount -t tmpfs -o mode=0755 tmpfs /run && exec bash "$0"' "$0"
+elif [ -z "${VDK_NETFS_PRIVATE:-}" ]; then
+  echo "note: no private network namespace (needs root, unshare and ip from iproute2):" \
+    "another NFS test running now may clobber the portmapper" >&2
 fi
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../functions.sh"
