@@ -62,6 +62,19 @@ vdk_resolve_relative (const char *base, const char *name)
     return strdup (name);
   if (strncmp (base, "json:", 5) == 0)
     return strdup (name);
+  /* A URL's query (nfs://h/e/a.qcow2?nfsport=N: how to reach the server)
+   * applies to the image next to it too. */
+  if (strstr (base, "://") && strchr (base, '?')) {
+    const char *q = strchr (base, '?'), *s = q;
+    while (s > base && s[-1] != '/')
+      s--;
+    if (s > base) {
+      if (asprintf (&out, "%.*s%s%s", (int) (s - base), base, name,
+                    strchr (name, '?') ? "" : q) < 0)
+        return NULL;
+      return out;
+    }
+  }
   if (asprintf (&out, "%.*s/%s", (int) (slash - base), base, name) < 0)
     return NULL;
   return out;

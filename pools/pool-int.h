@@ -48,6 +48,11 @@ struct pool_type_ops {
   /* Make D from SRC within the pool without copying data (rbd: a layered
    * clone); 1 when SRC is not in P (the framework copies), 0, -errno. */
   int (*vol_clone) (struct pool *p, const struct vol_def *d, const struct pool_vol *src);
+  /* find-storage-pool-sources(-as): the pool sources HOST (or the <host> of
+   * SRCSPEC_XML, libvirt's <source> document; both may be NULL) offers, as
+   * libvirt's <sources> XML in *XML_OUT (malloc'd).  NULL: not supported. */
+  int (*find_sources) (const char *host, const char *port, const char *srcspec_xml,
+                       char **xml_out);
 };
 
 extern const struct pool_type_ops pool_type_dir;
@@ -57,6 +62,7 @@ extern const struct pool_type_ops pool_type_disk;
 #ifdef VDK_HAVE_RBD
 extern const struct pool_type_ops pool_type_rbd;
 #endif
+extern const struct pool_type_ops pool_type_netfs;
 const struct pool_type_ops *pool_find_type (const char *name);
 
 /* ---- helpers (util.c) ----------------------------------------------------- */

@@ -38,6 +38,9 @@ static const struct pool_type_ops *const pool_types[] = {
 #ifdef VDK_HAVE_RBD
   &pool_type_rbd,
 #endif
+#ifdef VDK_HAVE_NFS
+  &pool_type_netfs,
+#endif
   NULL,
 };
 
@@ -292,6 +295,9 @@ pool_def_validate (const struct pool_def *d)
   for (const char *p = d->target; p && *p; p++)
     if ((unsigned char) *p < 0x20)
       return pool_err (EINVAL, "pool '%s': control characters in the target path", d->name);
+  if (d->n_mount_opts && strcmp (t->name, "netfs"))
+    return pool_err (EINVAL, "pool '%s': mount options (<fs:mount_opts>) are only supported"
+                     " for netfs pools", d->name);
   if (t->needs_device && d->n_devices == 0)
     return pool_err (EINVAL, "pool '%s': missing source device (--source-dev)", d->name);
   if (d->mode) {
@@ -976,6 +982,27 @@ pool_vol_find (struct pool_ctx *c, const char *key, struct pool **pool_out, stru
       *pool_out = all[i];
       all[i] = NULL;
     }
+  }
+  /* A key that is not a local path (netfs: an nfs:// URL): the path the
+   * pool gives its last component. */
+  if (r == 1 && key[0] != '/' && strrchr (key, '/')) {
+    const char *last = strrchr (key, '/') + 1;
+    char *name = strndup (last, strcspn (last, "?"));
+    for (size_t i = 0; name && r == 1 && i < n; i++) {
+      char *path;
+      if (!all[i] || !all[i]->active || !pool_name_valid (name) ||
+          !(path = all[i]->ops->vol_path (all[i], name)))
+        continue;
+      if (!strcmp (path, key) && all[i]->ops->vol_lookup (all[i], name, out) == 0) {
+        r = 0;
+        if (pool_out) {
+          *pool_out = all[i];
+          all[i] = NULL;
+        }
+      }
+      free (path);
+    }
+    free (name);
   }
   pool_list_free (all, n);
   if (r == 1)

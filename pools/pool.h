@@ -27,6 +27,7 @@
 #define POOL_MAX_XML (1u << 20)      /* pool / volume XML files */
 #define POOL_MAX_CONFIG_OPTS 16
 #define POOL_RBD_XMLNS "http://libvirt.org/schemas/storagepool/rbd/1.0"
+#define POOL_MAX_MOUNT_OPTS 64
 
 /* ---- errors ------------------------------------------------------------ */
 const char *pool_last_error (void);
@@ -59,6 +60,10 @@ struct pool_def {
   char *target;                /* <target><path> */
   char *mode;                  /* <target><permissions><mode> (octal), or NULL */
   long owner, group;           /* -1 when not given */
+  /* libvirt's <fs:mount_opts><fs:option name='...'/> (namespace
+   * http://libvirt.org/schemas/storagepool/fs/1.0); netfs reads some */
+  size_t n_mount_opts;
+  char *mount_opts[POOL_MAX_MOUNT_OPTS];
 };
 
 void pool_def_free (struct pool_def *d);

@@ -38,6 +38,8 @@ pool_def_free (struct pool_def *d)
   }
   free (d->target);
   free (d->mode);
+  for (size_t i = 0; i < d->n_mount_opts; i++)
+    free (d->mount_opts[i]);
   free (d);
 }
 
@@ -224,6 +226,33 @@ scaled_elem (xmlNodePtr n, const char *src, const char *what, uint64_t *out)
   return r;
 }
 
+#define FS_NS "http://libvirt.org/schemas/storagepool/fs/1.0"
+
+/* <fs:mount_opts><fs:option name='...'/>...</fs:mount_opts>, in libvirt's
+ * fs namespace only (an element of another namespace is not ours). */
+static int
+parse_mount_opts (xmlNodePtr root, const char *src, struct pool_def *d)
+{
+  for (xmlNodePtr m = root->children; m; m = m->next) {
+    if (m->type != XML_ELEMENT_NODE || strcmp ((const char *) m->name, "mount_opts") ||
+        !m->ns || !m->ns->href || strcmp ((const char *) m->ns->href, FS_NS))
+      continue;
+    for (xmlNodePtr o = m->children; o; o = o->next) {
+      char *v;
+      if (o->type != XML_ELEMENT_NODE || strcmp ((const char *) o->name, "option"))
+        continue;
+      if (d->n_mount_opts == POOL_MAX_MOUNT_OPTS)
+        return pool_err (EINVAL, "%s: more than %d mount options", src, POOL_MAX_MOUNT_OPTS);
+      if (!(v = attr (o, "name")) || !v[0]) {
+        free (v);
+        return pool_err (EINVAL, "%s: a mount option without a name", src);
+      }
+      d->mount_opts[d->n_mount_opts++] = v;
+    }
+  }
+  return 0;
+}
+
 int
 pool_def_parse (const char *xml, size_t len, const char *src, struct pool_def **out)
 {
@@ -344,6 +373,8 @@ pool_def_parse (const char *xml, size_t len, const char *src, struct pool_def **
       }
     }
   }
+  if ((r = parse_mount_opts (root, src, d)) < 0)
+    goto fail;
   xmlFreeDoc (doc);
   *out = d;
   return 0;
@@ -476,6 +507,8 @@ pool_def_format (const struct pool_def *d, const struct pool_info *info)
   sb_esc (&b, d->type);
   if (d->n_config_opts)
     sb_add (&b, "' xmlns:rbd='%s", POOL_RBD_XMLNS);
+  if (d->n_mount_opts)
+    sb_add (&b, "' xmlns:fs='%s", FS_NS);
   sb_add (&b, "'>\n  <name>");
   sb_esc (&b, d->name);
   sb_add (&b, "</name>\n  <uuid>%s</uuid>\n", d->uuid);
@@ -560,6 +593,15 @@ pool_def_format (const struct pool_def *d, const struct pool_info *info)
       sb_add (&b, "'/>\n");
     }
     sb_add (&b, "  </rbd:config_opts>\n");
+  }
+  if (d->n_mount_opts) {
+    sb_add (&b, "  <fs:mount_opts>\n");
+    for (size_t i = 0; i < d->n_mount_opts; i++) {
+      sb_add (&b, "    <fs:option name='");
+      sb_esc (&b, d->mount_opts[i]);
+      sb_add (&b, "'/>\n");
+    }
+    sb_add (&b, "  </fs:mount_opts>\n");
   }
   sb_add (&b, "</pool>\n");
   return sb_done (&b);

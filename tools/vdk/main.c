@@ -156,8 +156,8 @@ static const struct command commands[] = {
     "                          [--source-initiator IQN] [--source-protocol-ver N]\n"
     "                          [--print-xml]\n"
     "\n"
-    "Define (but do not start) a pool.  TYPE is dir, fs, logical or rbd.  As in virsh, the\n"
-    "options after TYPE may also be given in this order without their names.\n"
+    "Define (but do not start) a pool.  TYPE is dir, fs, disk, logical, netfs or rbd.  As in\n"
+    "virsh, the options after TYPE may also be given in this order without their names.\n"
     "\n"
     "  --target PATH        the directory (dir) or mount point (fs) of the pool\n"
     "  --source-dev DEV     fs: the block device, partition or image file\n"
@@ -169,6 +169,15 @@ static const struct command commands[] = {
     "  secret holding the key (secret-set-value UUID --base64 AQ..); no --target.\n"
     "  Pool XML may add libvirt's <rbd:config_opts> (rados_conf_set options; the\n"
     "  option 'conf' reads a ceph.conf, with or instead of <host> and <auth>)\n"
+    "  netfs: --source-host H --source-path /export/dir: a directory on an NFS\n"
+    "  server, reached in user space with libnfs (NFSv3; --source-protocol-ver 4 is\n"
+    "  refused).  Nothing is mounted: --target is required but not used, and a\n"
+    "  volume's path and key are its nfs:// URL (vol-path prints it; vol:POOL/VOL\n"
+    "  opens it).  --source-format: auto or nfs.  Ports: <host port='N'/> (NFS) and\n"
+    "  libvirt's <fs:mount_opts> in the pool XML (mountport=N, port=N, timeo=DSEC,\n"
+    "  nfsvers=3); else the server's portmapper.  Every RPC times out (15 s, or\n"
+    "  timeo).  NFS has no locks vdk can see: vol-delete and vol-wipe cannot tell\n"
+    "  whether a netfs volume is in use.\n"
     "  --print-xml          print the pool XML instead of defining it\n"
     "\n"
     "Pools live in the state dir: /var/lib/vdk for root, else $XDG_DATA_HOME/vdk\n"
@@ -198,12 +207,15 @@ static const struct command commands[] = {
     "logical: writes an LVM2 PV label on every source device and the volume\n"
     "group (4 MiB extents) itself, as pvcreate + vgcreate would.  Devices that\n"
     "already hold the pool's VG are adopted unchanged (unless --overwrite);\n"
-    "any other data is an error without --overwrite.\n" },
+    "any other data is an error without --overwrite.\n"
+    "netfs: creates the source directory (and its missing parents) under the\n"
+    "export that holds it, on the NFS server.\n" },
   { "pool-start", cmd_pool_start, "start an inactive pool",
     "Usage: vdk pool-start POOL [--build] [--overwrite | --no-overwrite]\n"
     "       vdk pool-start --autostart\n"
     "\n"
-    "fs pools are mounted on their target.  --autostart starts every pool marked\n"
+    "fs pools are mounted on their target; netfs pools are checked (the server\n"
+    "answers and the directory exists).  --autostart starts every pool marked\n"
     "with pool-autostart that is not running (contrib/vdk-pools.service runs it\n"
     "at boot).\n" },
   { "pool-destroy", cmd_pool_destroy, "stop a pool (no data is deleted)",
@@ -214,7 +226,9 @@ static const struct command commands[] = {
     "Usage: vdk pool-delete POOL\n"
     "\n"
     "Removes the target directory; refused while it holds anything.\n"
-    "logical: removes the PV labels; refused while the VG has logical volumes.\n" },
+    "logical: removes the PV labels; refused while the VG has logical volumes.\n"
+    "netfs: removes the (empty) source directory from the server; an export\n"
+    "itself is never removed.\n" },
   { "pool-undefine", cmd_pool_undefine, "undefine a persistent pool",
     "Usage: vdk pool-undefine POOL\n"
     "\n"
@@ -263,14 +277,16 @@ static const struct command commands[] = {
   { "vol-delete", cmd_vol_delete, "delete a volume",
     "Usage: vdk vol-delete VOL [--pool POOL] [--delete-snapshots]\n"
     "\n"
-    "Refused while another process has the volume open.  rbd: an image with\n"
+    "Refused while another process has the volume open (netfs volumes excepted:\n"
+    "NFSv3 shows vdk no opens or locks of other clients).  rbd: an image with\n"
     "snapshots is refused unless --delete-snapshots (which unprotects and\n"
     "removes them; refused while a snapshot has clones).\n" },
   { "vol-wipe", cmd_vol_wipe, "zero a volume's contents",
     "Usage: vdk vol-wipe VOL [--pool POOL] [--algorithm zero]\n"
     "\n"
     "The volume reads as zeroes afterwards; its data is deallocated where the\n"
-    "format allows.  Refused while another process has the volume open.\n" },
+    "format allows.  Refused while another process has the volume open (not\n"
+    "detectable for netfs volumes).\n" },
   { "vol-resize", cmd_vol_resize, "change a volume's capacity",
     "Usage: vdk vol-resize VOL CAPACITY [--pool POOL] [--allocate] [--delta] [--shrink]\n"
     "\n"
@@ -296,7 +312,9 @@ static const struct command commands[] = {
   { "vol-dumpxml", cmd_vol_dumpxml, "print a volume's libvirt XML",
     "Usage: vdk vol-dumpxml VOL [--pool POOL]\n" },
   { "vol-path", cmd_vol_path, "print a volume's path",
-    "Usage: vdk vol-path VOL [--pool POOL]\n" },
+    "Usage: vdk vol-path VOL [--pool POOL]\n"
+    "\n"
+    "netfs: the volume's nfs:// URL (there is no mount point); it is also its key.\n" },
   { "vol-name", cmd_vol_name, "print a volume's name from its key or path",
     "Usage: vdk vol-name KEY_OR_PATH\n" },
   { "vol-key", cmd_vol_key, "print a volume's key",
