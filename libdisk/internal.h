@@ -362,6 +362,12 @@ int vdk_open_file (struct vdk_node *relative_to, const char *name, unsigned flag
  * Returns 0 with *OUT = NULL when SPEC is not a vol: spec, 0 with a malloc'd
  * *OUT when resolved, or -errno with the message set. */
 int vdk_resolve_vol_spec (const char *spec, unsigned flags, char **out);
+/* The value of secret ID through the registered lookup
+ * (disk_set_secret_lookup), for WHO (a URL, for messages): a malloc'd
+ * string to be released with vdk_secret_free, or -errno with the message
+ * set. */
+int vdk_secret_lookup (const char *id, const char *who, char **value);
+void vdk_secret_free (char *value);
 
 /* Format-specific info helpers (info.c). */
 int vdk_info_add_str (struct disk_info *info, const char *json_key, const char *human, const char *v);

@@ -94,6 +94,9 @@ void pool_secret_value_free (unsigned char *value, size_t len);
 int pool_secret_lookup_usage (const char *type, const char *id, unsigned char **value,
                               size_t *len);
 int pool_secret_lookup_uuid (const char *uuid, unsigned char **value, size_t *len);
+/* For disk_set_secret_lookup: the value of the secret whose UUID is ID. */
+int pool_secret_disk_lookup (const char *id, unsigned char **value, size_t *len, char *err,
+                             size_t errlen);
 
 /* Base64 (RFC 4648, standard alphabet, padded).  Decoding is strict but
  * skips white space (files end with a newline, base64(1) wraps lines) and

@@ -6,6 +6,7 @@
 
 #include "vdk.h"
 #include "pool.h"
+#include "secret.h"
 
 const char *progname = "vdk";
 
@@ -464,6 +465,8 @@ main (int argc, char **argv)
 
   /* "vol:POOL/VOL" image specs go through the storage pools. */
   disk_set_spec_resolver (pool_spec_resolver);
+  /* Secrets named in specs (iscsi's password-secret=UUID): the pools' secrets. */
+  disk_set_secret_lookup (pool_secret_disk_lookup);
   /* vdk --state-dir DIR COMMAND ...: the pools' state dir. */
   while (argc >= 2 && !strncmp (argv[1], "--state-dir", 11)) {
     const char *dir = NULL;
