@@ -47,6 +47,7 @@ extern const struct pool_type_ops pool_type_dir;
 extern const struct pool_type_ops pool_type_fs;
 extern const struct pool_type_ops pool_type_logical;
 extern const struct pool_type_ops pool_type_disk;
+extern const struct pool_type_ops pool_type_iscsi;   /* with libiscsi */
 const struct pool_type_ops *pool_find_type (const char *name);
 
 /* ---- helpers (util.c) ----------------------------------------------------- */

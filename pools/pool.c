@@ -35,6 +35,9 @@ static const struct pool_type_ops *const pool_types[] = {
   &pool_type_fs,
   &pool_type_logical,
   &pool_type_disk,
+#ifdef VDK_HAVE_ISCSI
+  &pool_type_iscsi,
+#endif
   NULL,
 };
 
