@@ -565,6 +565,14 @@ check_conflicts (struct pool_ctx *c, const struct pool_def *d)
              same_path (o->target, d->target))
       r = pool_err (EEXIST, "Storage source conflict with pool: '%s' (same target path %s)",
                     o->name, d->target);
+    /* Network devices (an iSCSI target): the same name on another host or
+     * port, or through another initiator, is other storage (libvirt's
+     * rule). */
+    if ((o->source_host || d->source_host) &&
+        (!o->source_host || !d->source_host || strcmp (o->source_host, d->source_host) ||
+         o->source_port != d->source_port ||
+         (o->initiator_iqn && d->initiator_iqn && strcmp (o->initiator_iqn, d->initiator_iqn))))
+      continue;
     for (size_t j = 0; r == 0 && j < o->n_devices; j++)
       for (size_t k = 0; r == 0 && k < d->n_devices; k++)
         if (same_path (o->devices[j], d->devices[k]))

@@ -173,10 +173,16 @@ ip_logout (struct ip_session *s)
 
 /* One clear message for a failed login: what is most likely wrong. */
 static int
-login_error (struct pool *p, const struct ip_session *s, const char *m)
+login_error (struct pool *p, const struct ip_session *s, const char *msg)
 {
   const char *what = "login failed";
+  char m[512];
+  size_t l;
   int e = EIO;
+
+  snprintf (m, sizeof m, "%s", msg ? msg : "");
+  for (l = strlen (m); l > 0 && (m[l - 1] == '\n' || m[l - 1] == ' '); l--)
+    m[l - 1] = 0;
 
   if (strstr (m, "uthentication")) {
     e = EACCES;
@@ -192,8 +198,10 @@ login_error (struct pool *p, const struct ip_session *s, const char *m)
     what = "timed out";
   }
   else if (strstr (m, "onnect") || strstr (m, "refused")) {
+    /* libiscsi's words for a refused connection are about reconnecting */
     e = ECONNREFUSED;
-    what = "cannot connect to the portal (connection refused or unreachable)";
+    return pool_err (e, "pool '%s': cannot connect to the iSCSI portal %s (connection refused"
+                     " or unreachable)", p->def->name, s->portal);
   }
   return pool_err (e, "pool '%s': iSCSI login to %s at %s as %s: %s: %s", p->def->name,
                    p->def->devices[0], s->portal, s->initiator, what, m);
