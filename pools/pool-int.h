@@ -41,6 +41,14 @@ struct pool_type_ops {
   int (*vol_check_io) (struct pool *p, const struct pool_vol *v);
   /* Pools of this type share their target directory (disk: /dev). */
   bool shared_target;
+  /* find-storage-pool-sources(-as): libvirt's <sources> XML (malloc'd) of
+   * what this type finds.  HOST and PORT (may be NULL) come from the -as
+   * arguments or the spec's <host name= port=>; SRCSPEC_XML (may be NULL)
+   * is the whole <source> document (-as arguments are turned into one as
+   * virsh does: <host name= port=/>, <initiator><iqn name=/></initiator>).
+   * NULL: "does not support source discovery". */
+  int (*find_sources) (const char *host, const char *port, const char *srcspec_xml,
+                       char **xml_out);
 };
 
 extern const struct pool_type_ops pool_type_dir;

@@ -35,6 +35,8 @@
 #include <iscsi/iscsi.h>
 #include <iscsi/scsi-lowlevel.h>
 
+#include <libxml/tree.h>
+
 #include "../pool-int.h"
 #include "../secret.h"
 
@@ -423,6 +425,137 @@ list_luns (struct pool *p, int only, struct pool_vol ***out, size_t *n)
   return 0;
 }
 
+/* ---- find-storage-pool-sources: SendTargets discovery ------------------------------- */
+#define ISCSI_MAX_DISCOVERED 4096
+
+static int
+ip_find_sources (const char *host, const char *port, const char *srcspec_xml, char **xml_out)
+{
+  struct iscsi_context *ctx = NULL;
+  struct iscsi_discovery_address *da = NULL;
+  char *initiator = NULL, *portal = NULL, *ehost = NULL, *einit = NULL, *buf = NULL;
+  size_t blen = 0, n = 0;
+  FILE *f = NULL;
+  long portn = ISCSI_POOL_PORT;
+  int r;
+
+  *xml_out = NULL;
+  if (!host || !host[0])
+    return pool_err (EINVAL, "hostname must be specified for iscsi sources");
+  if (!name_ok (host, "[]_"))
+    return pool_err (EINVAL, "invalid host name '%s'", host);
+  if (port && port[0]) {
+    char *end;
+    portn = strtol (port, &end, 10);
+    if (*end || portn <= 0 || portn > 65535)
+      return pool_err (EINVAL, "invalid port '%s'", port);
+  }
+  if (srcspec_xml) {
+    struct _xmlDoc *doc = pool_xml_parse (srcspec_xml, strlen (srcspec_xml), "the source spec",
+                                          "source");
+    if (!doc)
+      return -pool_last_errno ();
+    initiator = pool_xml_attr (pool_xml_child (pool_xml_child (xmlDocGetRootElement (doc),
+                                                               "initiator"), "iqn"), "name");
+    xmlFreeDoc (doc);
+    if (initiator && !name_ok (initiator, NULL)) {
+      r = pool_err (EINVAL, "invalid initiator IQN '%s'", initiator);
+      goto out;
+    }
+  }
+  {
+    struct pool_def d = { .source_host = (char *) host, .source_port = portn,
+                          .initiator_iqn = initiator };
+    char *i2 = initiator_of (&d);
+    if (!(portal = portal_of (&d)) || !i2) {
+      free (i2);
+      r = pool_err (ENOMEM, "out of memory");
+      goto out;
+    }
+    free (initiator);
+    initiator = i2;
+  }
+  ctx = iscsi_create_context (initiator);
+  if (!ctx) {
+    r = pool_err (ENOMEM, "cannot create an iSCSI context");
+    goto out;
+  }
+  iscsi_set_session_type (ctx, ISCSI_SESSION_DISCOVERY);
+  iscsi_set_header_digest (ctx, ISCSI_HEADER_DIGEST_NONE_CRC32C);
+  iscsi_set_timeout (ctx, ISCSI_POOL_TIMEOUT);
+  iscsi_set_reconnect_max_retries (ctx, 0);
+  iscsi_set_noautoreconnect (ctx, 1);
+  if (iscsi_connect_sync (ctx, portal) != 0) {
+    r = pool_err (ECONNREFUSED, "cannot connect to the iSCSI portal %s (connection refused or"
+                  " unreachable)", portal);
+    goto out;
+  }
+  if (iscsi_login_sync (ctx) != 0) {
+    r = pool_err (EACCES, "iSCSI discovery login to %s as %s failed: %s", portal, initiator,
+                  iscsi_get_error (ctx));
+    goto out;
+  }
+  {
+    /* libiscsi returns NULL both for an error and for no targets: an
+     * error is a new error message. */
+    char before[256];
+    const char *m = iscsi_get_error (ctx);
+    snprintf (before, sizeof before, "%s", m ? m : "");
+    da = iscsi_discovery_sync (ctx);
+    m = iscsi_get_error (ctx);
+    if (!da && m && m[0] && strncmp (before, m, sizeof before - 1) != 0) {
+      r = pool_err (EIO, "iSCSI SendTargets discovery at %s failed: %s", portal, m);
+      goto out;
+    }
+  }
+  /* libvirt's <sources>: the spec's host, each target name as a device. */
+  if (!(ehost = pool_xml_escape (host)) || !(einit = pool_xml_escape (initiator)) ||
+      !(f = open_memstream (&buf, &blen))) {
+    r = pool_err (ENOMEM, "out of memory");
+    goto out;
+  }
+  fputs ("<sources>\n", f);
+  for (struct iscsi_discovery_address *a = da; a && n < ISCSI_MAX_DISCOVERED; a = a->next, n++) {
+    char *t = a->target_name ? pool_xml_escape (a->target_name) : NULL;
+    if (!t)
+      continue;
+    fprintf (f, "  <source>\n    <host name='%s'", ehost);
+    if (port && port[0])
+      fprintf (f, " port='%ld'", portn);
+    fprintf (f, "/>\n    <device path='%s'/>\n", t);
+    if (srcspec_xml && strstr (srcspec_xml, "<initiator"))
+      fprintf (f, "    <initiator>\n      <iqn name='%s'/>\n    </initiator>\n", einit);
+    fputs ("  </source>\n", f);
+    free (t);
+  }
+  fputs ("</sources>\n", f);
+  if (fclose (f) != 0) {
+    f = NULL;
+    r = pool_err (ENOMEM, "out of memory");
+    goto out;
+  }
+  f = NULL;
+  *xml_out = buf;
+  buf = NULL;
+  r = 0;
+ out:
+  if (f)
+    fclose (f);
+  free (buf);
+  if (ctx) {
+    if (da)
+      iscsi_free_discovery_data (ctx, da);
+    if (iscsi_is_logged_in (ctx))
+      iscsi_logout_sync (ctx);
+    iscsi_destroy_context (ctx);
+  }
+  free (portal);
+  free (initiator);
+  free (ehost);
+  free (einit);
+  return r;
+}
+
 /* ---- the pool type ------------------------------------------------------------ */
 static int
 ip_build (struct pool *p, unsigned flags)
@@ -595,4 +728,5 @@ const struct pool_type_ops pool_type_iscsi = {
   .vol_wipe = pool_file_vol_wipe,
   .vol_check_not_in_use = ip_vol_check_not_in_use,
   .shared_target = true,
+  .find_sources = ip_find_sources,
 };

@@ -210,6 +210,25 @@ expect_grep "unsupported authentication type 'ceph'" "$TMP/err"
 expect_fail "$VDK" pool-define-as y iscsi --source-dev "$ISCSI_IQN" --target /dev/disk/by-path
 expect_grep "missing source host" "$TMP/err"
 
+# ---- find-storage-pool-sources-as iscsi HOST PORT [INITIATOR]: SendTargets ------------
+if "$VDK" find-storage-pool-sources-as --help > /dev/null 2>&1; then
+  "$VDK" find-storage-pool-sources-as iscsi 127.0.0.1 "$ISCSI_PORT" $INIT > out
+  printf '%s\n' "<sources>" "  <source>" "    <host name='127.0.0.1' port='$ISCSI_PORT'/>" \
+    "    <device path='$ISCSI_IQN'/>" "    <initiator>" "      <iqn name='$INIT'/>" \
+    "    </initiator>" "  </source>" "</sources>" > want
+  diff -u want out || fail "find-storage-pool-sources-as iscsi"
+  # the spec's host and port from a source XML
+  printf "<source><host name='127.0.0.1' port='%s'/></source>\n" "$ISCSI_PORT" > spec.xml
+  "$VDK" find-storage-pool-sources iscsi spec.xml > out
+  expect_grep "<device path='$ISCSI_IQN'/>" out
+  expect_fail "$VDK" find-storage-pool-sources-as iscsi
+  expect_grep "hostname must be specified for iscsi sources" "$TMP/err"
+  expect_fast_fail 5 "$VDK" find-storage-pool-sources-as iscsi 127.0.0.1 "$(closed_port)"
+  expect_grep "cannot connect to the iSCSI portal" "$TMP/err"
+else
+  echo "note: no find-storage-pool-sources-as in this build"
+fi
+
 # the good pool still works; then stop it
 "$VDK" vol-list ip > out
 expect_grep "unit:0:0:3" out
