@@ -217,10 +217,15 @@ if "$VDK" find-storage-pool-sources-as --help > /dev/null 2>&1; then
     "    <device path='$ISCSI_IQN'/>" "    <initiator>" "      <iqn name='$INIT'/>" \
     "    </initiator>" "  </source>" "</sources>" > want
   diff -u want out || fail "find-storage-pool-sources-as iscsi"
-  # the spec's host and port from a source XML
-  printf "<source><host name='127.0.0.1' port='%s'/></source>\n" "$ISCSI_PORT" > spec.xml
+  # the spec's host, port and initiator from a source XML
+  printf "<source><host name='127.0.0.1' port='%s'/><initiator><iqn name='%s'/></initiator></source>\n" \
+    "$ISCSI_PORT" $INIT > spec.xml
   "$VDK" find-storage-pool-sources iscsi spec.xml > out
   expect_grep "<device path='$ISCSI_IQN'/>" out
+  # tgtd shows a target only to the initiators of its ACL
+  "$VDK" find-storage-pool-sources-as iscsi 127.0.0.1 "$ISCSI_PORT" iqn.2026-11.org.example:intruder > out
+  printf '%s\n' "<sources>" "</sources>" > want
+  diff -u want out || fail "discovery by an initiator outside the ACL"
   expect_fail "$VDK" find-storage-pool-sources-as iscsi
   expect_grep "hostname must be specified for iscsi sources" "$TMP/err"
   expect_fast_fail 5 "$VDK" find-storage-pool-sources-as iscsi 127.0.0.1 "$(closed_port)"
