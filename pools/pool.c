@@ -961,6 +961,25 @@ pool_vol_find (struct pool_ctx *c, const char *key, struct pool **pool_out, stru
       all[i] = NULL;
     }
   }
+  /* Volumes whose key/path is a URL (iscsi://) live in no directory: look
+   * through the volumes of every active pool. */
+  for (size_t i = 0; r == 1 && strstr (key, "://") && i < n; i++) {
+    struct pool_vol **vols;
+    size_t nv;
+    if (!all[i] || !all[i]->active || all[i]->ops->refresh (all[i], &vols, &nv) < 0)
+      continue;
+    for (size_t j = 0; r == 1 && j < nv; j++)
+      if ((vols[j]->key && !strcmp (vols[j]->key, key)) || !strcmp (vols[j]->path, key)) {
+        *out = vols[j];
+        vols[j] = NULL;
+        r = 0;
+        if (pool_out) {
+          *pool_out = all[i];
+          all[i] = NULL;
+        }
+      }
+    pool_vol_list_free (vols, nv);
+  }
   pool_list_free (all, n);
   if (r == 1)
     return pool_err (ENOENT, "Storage volume not found: no storage vol with matching key or"

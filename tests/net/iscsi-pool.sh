@@ -87,6 +87,9 @@ printf '%s\n' "Name:           unit:0:0:2" "Type:           block" \
 diff -u want out || fail "vol-info"
 expect_eq "$("$VDK" vol-path --pool ip unit:0:0:1)" "$URL1" "vol-path"
 expect_eq "$("$VDK" vol-key --pool ip unit:0:0:1)" "$URL1" "vol-key"
+# and a volume is found by its key or path (the URL), as in virsh
+expect_eq "$("$VDK" vol-name "$URL1")" "unit:0:0:1" "vol-name by key"
+expect_eq "$("$VDK" vol-pool "$URL1")" "ip" "vol-pool by key"
 "$VDK" vol-dumpxml --pool ip unit:0:0:3 > vol.xml
 python3 -c "
 import xml.etree.ElementTree as ET
@@ -234,9 +237,16 @@ else
   echo "note: no find-storage-pool-sources-as in this build"
 fi
 
-# the good pool still works; then stop it
+# ---- a LUN added on the target shows at the next listing --------------------------------
+truncate -s 2M "$TMP/t/lun4.img"
+TGT_IPC_SOCKET=$ISCSI_SOCK /usr/sbin/tgtadm --lld iscsi --mode logicalunit --op new --tid 1 \
+  --lun 4 --backing-store "$TMP/t/lun4.img" --bstype rdwr
+"$VDK" pool-refresh ip > out
+expect_eq "$(cat out)" "Pool ip refreshed"
 "$VDK" vol-list ip > out
-expect_grep "unit:0:0:3" out
+expect_grep "^ unit:0:0:4 " out
+"$VDK" pool-info ip > out
+expect_grep "^Capacity:       30.00 MiB$" out
 "$VDK" pool-destroy ip > /dev/null
 "$VDK" pool-destroy dp > /dev/null
 echo OK
