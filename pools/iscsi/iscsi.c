@@ -79,8 +79,8 @@ ip_check (const struct pool_def *d)
                      d->initiator_iqn);
   if (d->auth_type) {
     if (strcmp (d->auth_type, "chap") != 0)
-      return pool_err (EINVAL, "pool '%s': unsupported authentication type '%s' for an iscsi"
-                       " pool (chap)", d->name, d->auth_type);
+      return pool_err (EINVAL, "pool '%s': iscsi pool only supports 'chap' auth type (not"
+                       " '%s')", d->name, d->auth_type);
     if (!d->auth_username || !d->auth_username[0])
       return pool_err (EINVAL, "pool '%s': missing auth username attribute", d->name);
     if (!name_ok (d->auth_username, "_+~!$*,;=") || strlen (d->auth_username) > 200)
@@ -437,6 +437,7 @@ ip_find_sources (const char *host, const char *port, const char *srcspec_xml, ch
   size_t blen = 0, n = 0;
   FILE *f = NULL;
   long portn = ISCSI_POOL_PORT;
+  bool have_init;
   int r;
 
   *xml_out = NULL;
@@ -463,6 +464,7 @@ ip_find_sources (const char *host, const char *port, const char *srcspec_xml, ch
       goto out;
     }
   }
+  have_init = initiator != NULL;
   {
     struct pool_def d = { .source_host = (char *) host, .source_port = portn,
                           .initiator_iqn = initiator };
@@ -523,7 +525,7 @@ ip_find_sources (const char *host, const char *port, const char *srcspec_xml, ch
     if (port && port[0])
       fprintf (f, " port='%ld'", portn);
     fprintf (f, "/>\n    <device path='%s'/>\n", t);
-    if (srcspec_xml && strstr (srcspec_xml, "<initiator"))
+    if (have_init)   /* libvirt copies the spec's initiator */
       fprintf (f, "    <initiator>\n      <iqn name='%s'/>\n    </initiator>\n", einit);
     fputs ("  </source>\n", f);
     free (t);

@@ -209,7 +209,7 @@ printf '%s\n' "<pool type='iscsi'><name>x</name><source><host name='127.0.0.1'/>
   "<device path='$ISCSI_IQN'/><auth type='ceph' username='a'><secret usage='u'/></auth>" \
   "</source><target><path>/dev/disk/by-path</path></target></pool>" > x.xml
 expect_fail "$VDK" pool-define x.xml
-expect_grep "unsupported authentication type 'ceph'" "$TMP/err"
+expect_grep "iscsi pool only supports 'chap' auth type" "$TMP/err"
 expect_fail "$VDK" pool-define-as y iscsi --source-dev "$ISCSI_IQN" --target /dev/disk/by-path
 expect_grep "missing source host" "$TMP/err"
 
