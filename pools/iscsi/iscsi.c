@@ -45,7 +45,9 @@
 /* libdisk's default initiator name (libdisk/protocols/iscsi.c). */
 #define ISCSI_POOL_INITIATOR "iqn.2025-01.org.vdk:initiator"
 #define ISCSI_POOL_INITIATOR_FILE "/etc/iscsi/initiatorname.iscsi"
-#define ISCSI_REPORT_LUNS_LEN 16384            /* up to 2046 LUNs */
+#define ISCSI_REPORT_LUNS_LEN 16384            /* up to 2047 LUNs at first */
+#define ISCSI_REPORT_LUNS_MAX (8 + 8 * 0x4000)  /* every 14-bit LUN */
+#define VDK_POOL_MIN(a, b) ((a) < (b) ? (a) : (b))
 
 /* ---- definitions ------------------------------------------------------------ */
 /* iSCSI names (iqn., eui., naa.) and what else goes into our URLs: a
@@ -371,10 +373,11 @@ static int
 list_luns (struct pool *p, int only, struct pool_vol ***out, size_t *n)
 {
   struct ip_session s;
-  struct scsi_task *t;
-  struct scsi_reportluns_list *rl;
+  struct scsi_task *t = NULL;
   struct pool_vol **v = NULL;
-  size_t count = 0;
+  size_t count = 0, entries;
+  uint32_t alloc = ISCSI_REPORT_LUNS_LEN, listlen;
+  const unsigned char *data;
   unsigned char seen[0x4000 / 8] = { 0 };
   int r;
 
@@ -382,39 +385,54 @@ list_luns (struct pool *p, int only, struct pool_vol ***out, size_t *n)
   *n = 0;
   if ((r = ip_login (p, &s)) < 0)
     return r;
-  t = iscsi_reportluns_sync (s.ctx, 0, ISCSI_REPORT_LUNS_LEN);
-  if ((r = task_ok (p, &s, t, "REPORT LUNS", 0)) < 0)
-    goto out;
-  rl = scsi_datain_unmarshall (t);
-  if (!rl) {
+  /* The data is decoded here, not by libiscsi's unmarshaller, which
+   * trusts the target's list length.  A list longer than the buffer is
+   * asked for again with a bigger one, up to every 14-bit LUN. */
+  for (;;) {
+    t = iscsi_reportluns_sync (s.ctx, 0, alloc);
+    if ((r = task_ok (p, &s, t, "REPORT LUNS", 0)) < 0) {
+      t = NULL;
+      goto out;
+    }
+    if (t->datain.size < 8) {
+      r = pool_err (EIO, "pool '%s': short REPORT LUNS data (%d bytes)", p->def->name,
+                    t->datain.size);
+      goto out;
+    }
+    data = t->datain.data;
+    listlen = (uint32_t) data[0] << 24 | (uint32_t) data[1] << 16 | (uint32_t) data[2] << 8
+      | data[3];
+    if (listlen <= (uint32_t) t->datain.size - 8 || alloc >= ISCSI_REPORT_LUNS_MAX)
+      break;
+    alloc = listlen + 8 > ISCSI_REPORT_LUNS_MAX ? ISCSI_REPORT_LUNS_MAX : listlen + 8;
     scsi_free_scsi_task (t);
-    r = pool_err (EIO, "pool '%s': cannot decode the REPORT LUNS data", p->def->name);
-    goto out;
+    t = NULL;
   }
-  /* libiscsi decodes as many entries as the data holds (at most
-   * ISCSI_REPORT_LUNS_LEN / 8). */
-  v = calloc (rl->num ? rl->num : 1, sizeof *v);
+  entries = VDK_POOL_MIN (listlen, (uint32_t) t->datain.size - 8) / 8;
+  v = calloc (entries ? entries : 1, sizeof *v);
   if (!v) {
-    scsi_free_scsi_task (t);
     r = pool_err (ENOMEM, "out of memory");
     goto out;
   }
-  for (uint32_t i = 0; i < rl->num && count < POOL_MAX_VOLUMES; i++) {
-    int lun = rl->luns[i] & 0x3fff;   /* flat / peripheral addressing */
+  for (size_t i = 0; i < entries; i++) {
+    const unsigned char *e = data + 8 + i * 8;
+    int lun = (e[0] & 0x3f) << 8 | e[1];
+    /* peripheral (bus 0) and flat addressing; others are not for us */
+    if ((e[0] >> 6) > 1 || ((e[0] >> 6) == 0 && e[0] != 0))
+      continue;
     if ((only >= 0 && lun != only) || (seen[lun / 8] & (1u << (lun % 8))))
       continue;   /* a hostile target may repeat a LUN */
     seen[lun / 8] |= (unsigned char) (1u << (lun % 8));
     r = probe_lun (p, &s, lun, &v[count]);
-    if (r < 0) {
-      scsi_free_scsi_task (t);
+    if (r < 0)
       goto out;
-    }
     if (r == 0)
       count++;
   }
-  scsi_free_scsi_task (t);
   r = 0;
  out:
+  if (t)
+    scsi_free_scsi_task (t);
   ip_logout (&s);
   if (r < 0) {
     pool_vol_list_free (v, count);
