@@ -178,6 +178,34 @@ expect_grep "pool does not support pool deletion" "$TMP/err"
 # ---- the password is only in the secret store (base64) --------------------------------
 ! grep -rq "$PW" "$VDK_STATE_DIR" || fail "the CHAP password is in a state file in clear"
 
+# ---- a URL naming a secret that is not there, or without its user ---------------------
+expect_fail "$VDK" info "iscsi://alice@$ISCSI_PORTAL/$ISCSI_IQN/1?initiator-name=$INIT&password-secret=0b0e5a1c-0000-4000-8000-000000000000"
+expect_grep "password-secret=0b0e5a1c-0000-4000-8000-000000000000: .*0b0e5a1c-0000-4000-8000-000000000000" "$TMP/err"
+expect_fail "$VDK" info "iscsi://$ISCSI_PORTAL/$ISCSI_IQN/1?initiator-name=$INIT&password-secret=$SEC"
+expect_grep "password-secret needs the CHAP user name in the URL" "$TMP/err"
+
+# ---- a second target without CHAP or ACL: no <auth>, no <initiator> ---------------------
+OPEN=iqn.2026-11.org.example:open
+truncate -s 6M "$TMP/t/open1.img"
+adm () { TGT_IPC_SOCKET=$ISCSI_SOCK /usr/sbin/tgtadm --lld iscsi "$@"; }
+adm --mode target --op new --tid 2 --targetname $OPEN
+adm --mode logicalunit --op new --tid 2 --lun 1 --backing-store "$TMP/t/open1.img" --bstype rdwr
+adm --mode target --op bind --tid 2 --initiator-address ALL
+"$VDK" pool-create-as open iscsi --source-host "$ISCSI_PORTAL" --source-dev $OPEN \
+  --target /dev/disk/by-path > /dev/null
+# the host's initiator name (open-iscsi's file), else libdisk's default
+DEFINIT=iqn.2025-01.org.vdk:initiator
+if [ -r /etc/iscsi/initiatorname.iscsi ]; then
+  n=$(sed -n 's/^[[:space:]]*InitiatorName=\([^[:space:]]*\).*/\1/p' /etc/iscsi/initiatorname.iscsi | head -1)
+  [ -z "$n" ] || DEFINIT=$n
+fi
+expect_eq "$("$VDK" vol-path --pool open unit:0:0:1)" \
+  "iscsi://$ISCSI_PORTAL/$OPEN/1?initiator-name=$DEFINIT" "vol-path without CHAP"
+head -c 6M /dev/urandom > open.raw
+"$VDK" vol-upload --pool open unit:0:0:1 open.raw
+cmp open.raw "$TMP/t/open1.img" || fail "upload to the open target"
+"$VDK" pool-destroy open > /dev/null
+
 # ---- logins that fail: one clear error, quickly ----------------------------------------
 # (a second pool on the same target needs another initiator: libvirt's
 # duplicate-source rule)
