@@ -152,6 +152,10 @@ struct vdk_extent {
 #define VDK_O_PROBED      0x40u  /* format was probed, not named */
 #define VDK_O_WRITETHROUGH 0x80u /* cache=writethrough/directsync: flush every write */
 #define VDK_O_BACKING_NOLOCK 0x100u /* open backing nodes without locks */
+/* The name was read from an image (backing file, extent, data file), not
+ * given by the program: it may not use the program's secrets (an image
+ * could otherwise send them, e.g. as CHAP, to a host of its choice). */
+#define VDK_O_FROM_IMAGE  0x200u
 
 enum vdk_prealloc { VDK_PREALLOC_OFF, VDK_PREALLOC_METADATA, VDK_PREALLOC_FALLOC, VDK_PREALLOC_FULL };
 int vdk_parse_prealloc (const char *s, enum vdk_prealloc *out);

@@ -206,7 +206,7 @@ open_backing (struct vdk_node *n, struct vdk_opts *bopts, unsigned flags, int de
 {
   char *name;
   int r;
-  unsigned bflags = (flags & ~(VDK_O_RDWR | VDK_O_PROBED | VDK_O_CREATE));
+  unsigned bflags = (flags & ~(VDK_O_RDWR | VDK_O_PROBED | VDK_O_CREATE | VDK_O_FROM_IMAGE));
   if (flags & VDK_O_BACKING_NOLOCK)
     bflags |= VDK_O_NOLOCK;
 
@@ -226,6 +226,8 @@ open_backing (struct vdk_node *n, struct vdk_opts *bopts, unsigned flags, int de
     }
     name = resolved;
   }
+  else
+    bflags |= VDK_O_FROM_IMAGE;   /* a vol: spec resolves to the pools' own specs */
   r = open_spec_chain (name, n->backing_format, bopts, bflags, depth + 1, self, &n->backing);
   /* Chain-level errors (too deep, a loop) are reported once, as they are,
    * not wrapped by every image above. */
@@ -473,7 +475,8 @@ vdk_open_file (struct vdk_node *relative_to, const char *name, unsigned flags,
 
   if (!path)
     return vdk_err (ENOMEM, "out of memory");
-  r = vdk_open_protocol (path, NULL, flags, out);
+  /* extents and data files: names read from an image */
+  r = vdk_open_protocol (path, NULL, flags | VDK_O_FROM_IMAGE, out);
   free (path);
   return r;
 }

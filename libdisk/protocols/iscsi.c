@@ -156,7 +156,7 @@ task_check (struct iscsi_context *ctx, const char *url, struct scsi_task *t,
 
 /* Log in; on success *CTXP is logged in to the LUN *LUNP. */
 static int
-lun_connect (const char *url, struct iscsi_context **ctxp, int *lunp)
+lun_connect (const char *url, bool allow_secret, struct iscsi_context **ctxp, int *lunp)
 {
   char *lib_url = NULL, *initiator = NULL, *secret = NULL, *user = NULL, *pw = NULL;
   struct iscsi_context *ctx;
@@ -169,6 +169,11 @@ lun_connect (const char *url, struct iscsi_context **ctxp, int *lunp)
   /* The password is looked up by name and handed to libiscsi only: it
    * never becomes part of a URL, so no message can show it. */
   if (secret) {
+    if (!allow_secret) {
+      r = vdk_err (EPERM, "%s: password-secret is not allowed in a name read from an image"
+                   " (backing file, extent): the image could send the secret to any host", url);
+      goto out;
+    }
     if (!(user = url_user (lib_url))) {
       r = vdk_err (EINVAL, "%s: password-secret needs the CHAP user name in the URL"
                    " (iscsi://user@host/...) and no password there", url);
@@ -329,7 +334,6 @@ iscsi_proto_open (struct vdk_node *n, struct vdk_opts *opts, unsigned flags)
   struct iscsi_priv *p;
   int r;
 
-  (void) flags;
   if (fn && !n->filename && !(n->filename = strdup (fn)))
     return vdk_err (ENOMEM, "out of memory");
   if (!n->filename)
@@ -337,7 +341,7 @@ iscsi_proto_open (struct vdk_node *n, struct vdk_opts *opts, unsigned flags)
   p = calloc (1, sizeof *p);
   if (!p)
     return vdk_err (ENOMEM, "out of memory");
-  r = lun_connect (n->filename, &p->ctx, &p->lun);
+  r = lun_connect (n->filename, !(flags & VDK_O_FROM_IMAGE), &p->ctx, &p->lun);
   if (r < 0) {
     free (p);
     return r;
@@ -679,7 +683,7 @@ iscsi_proto_create (const char *filename, struct vdk_opts *opts)
   int r;
 
   (void) opts;
-  r = lun_connect (filename, &p.ctx, &p.lun);
+  r = lun_connect (filename, true, &p.ctx, &p.lun);
   if (r == 0) {
     r = iscsi_probe_lun (filename, &p);
     lun_disconnect (p.ctx);
