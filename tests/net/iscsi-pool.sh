@@ -151,6 +151,18 @@ if command -v qemu-img >/dev/null; then
   qemu-img compare src.raw images/copy.qcow2 || fail "qemu-img: vol-create-from copy differs"
 fi
 "$VDK" compare src.raw images/copy.qcow2 || fail "vol-create-from copy differs"
+# an overlay in the dir pool on a LUN: the image records vol:ip/unit:0:0:1,
+# not the URL (a name read from an image may not use a secret)
+"$VDK" vol-create-as dp over.qcow2 8M --format qcow2 --backing-vol vol:ip/unit:0:0:1 > /dev/null
+"$VDK" info images/over.qcow2 > out
+expect_grep "^backing file: vol:ip/unit:0:0:1 (actual path: $URL1)" out
+"$VDK" compare src.raw images/over.qcow2 || fail "overlay on a LUN"
+"$VDK" create -f qcow2 -b vol:ip/unit:0:0:1 -F raw over2.qcow2 > /dev/null
+"$VDK" compare src.raw over2.qcow2 || fail "overlay on vol:ip/unit:0:0:1"
+# a hostile image cannot make vdk send a secret (CHAP) to a host of its choice
+"$VDK" create -f qcow2 -b "$URL1" -F raw evil.qcow2 > /dev/null
+expect_fail "$VDK" info evil.qcow2
+expect_grep "password-secret is not allowed in a name read from an image" "$TMP/err"
 # vol-wipe: zeroes
 expect_eq "$("$VDK" vol-wipe --pool ip unit:0:0:3)" "Vol unit:0:0:3 wiped"
 head -c 1M /dev/urandom | dd of="$TMP/t/lun3.img" conv=notrunc status=none
