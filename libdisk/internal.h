@@ -152,6 +152,10 @@ struct vdk_extent {
 #define VDK_O_PROBED      0x40u  /* format was probed, not named */
 #define VDK_O_WRITETHROUGH 0x80u /* cache=writethrough/directsync: flush every write */
 #define VDK_O_BACKING_NOLOCK 0x100u /* open backing nodes without locks */
+/* The name was read from an image (backing file, extent, data file), not
+ * given by the program: it may not use the program's secrets (an image
+ * could otherwise send them, e.g. as CHAP, to a host of its choice). */
+#define VDK_O_FROM_IMAGE  0x200u
 
 enum vdk_prealloc { VDK_PREALLOC_OFF, VDK_PREALLOC_METADATA, VDK_PREALLOC_FALLOC, VDK_PREALLOC_FULL };
 int vdk_parse_prealloc (const char *s, enum vdk_prealloc *out);
@@ -368,6 +372,12 @@ int vdk_open_file (struct vdk_node *relative_to, const char *name, unsigned flag
  * Returns 0 with *OUT = NULL when SPEC is not a vol: spec, 0 with a malloc'd
  * *OUT when resolved, or -errno with the message set. */
 int vdk_resolve_vol_spec (const char *spec, unsigned flags, char **out);
+/* The value of secret ID through the registered lookup
+ * (disk_set_secret_lookup), for WHO (a URL, for messages): a malloc'd
+ * string to be released with vdk_secret_free, or -errno with the message
+ * set. */
+int vdk_secret_lookup (const char *id, const char *who, char **value);
+void vdk_secret_free (char *value);
 
 /* Format-specific info helpers (info.c). */
 int vdk_info_add_str (struct disk_info *info, const char *json_key, const char *human, const char *v);

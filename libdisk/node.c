@@ -219,7 +219,7 @@ open_backing (struct vdk_node *n, struct vdk_opts *bopts, unsigned flags, int de
 {
   char *name;
   int r;
-  unsigned bflags = (flags & ~(VDK_O_RDWR | VDK_O_PROBED | VDK_O_CREATE));
+  unsigned bflags = (flags & ~(VDK_O_RDWR | VDK_O_PROBED | VDK_O_CREATE | VDK_O_FROM_IMAGE));
   if (flags & VDK_O_BACKING_NOLOCK)
     bflags |= VDK_O_NOLOCK;
 
@@ -239,6 +239,8 @@ open_backing (struct vdk_node *n, struct vdk_opts *bopts, unsigned flags, int de
     }
     name = resolved;
   }
+  else
+    bflags |= VDK_O_FROM_IMAGE;   /* a vol: spec resolves to the pools' own specs */
   r = open_spec_chain (name, n->backing_format, bopts, bflags, depth + 1, self, &n->backing);
   /* Chain-level errors (too deep, a loop) are reported once, as they are,
    * not wrapped by every image above. */
@@ -391,6 +393,52 @@ vdk_resolve_vol_spec (const char *spec, unsigned flags, char **out)
   return 0;
 }
 
+static disk_secret_lookup secret_lookup;
+
+void
+disk_set_secret_lookup (disk_secret_lookup fn)
+{
+  secret_lookup = fn;
+}
+
+int
+vdk_secret_lookup (const char *id, const char *who, char **value)
+{
+  char msg[1024] = "";
+  unsigned char *v = NULL;
+  size_t len = 0;
+  int r;
+
+  *value = NULL;
+  if (!secret_lookup)
+    return vdk_err (ENOTSUP, "%s: secret '%s': this program has no secret store", who, id);
+  r = secret_lookup (id, &v, &len, msg, sizeof msg);
+  if (r >= 0 && !v)
+    r = -EIO;
+  if (r >= 0 && memchr (v, 0, len)) {
+    snprintf (msg, sizeof msg, "the value of secret '%s' contains a NUL byte", id);
+    r = -EINVAL;
+  }
+  if (r < 0) {
+    if (v) {
+      explicit_bzero (v, len);
+      free (v);
+    }
+    return vdk_err (-r, "%s: %s", who, msg[0] ? msg : "cannot look up the secret");
+  }
+  *value = (char *) v;
+  return 0;
+}
+
+void
+vdk_secret_free (char *value)
+{
+  if (value) {
+    explicit_bzero (value, strlen (value));
+    free (value);
+  }
+}
+
 int
 vdk_open_spec (const char *spec, const char *format, struct vdk_opts *extra,
                unsigned flags, int depth, struct vdk_node **out)
@@ -440,7 +488,8 @@ vdk_open_file (struct vdk_node *relative_to, const char *name, unsigned flags,
 
   if (!path)
     return vdk_err (ENOMEM, "out of memory");
-  r = vdk_open_protocol (path, NULL, flags, out);
+  /* extents and data files: names read from an image */
+  r = vdk_open_protocol (path, NULL, flags | VDK_O_FROM_IMAGE, out);
   free (path);
   return r;
 }

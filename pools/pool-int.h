@@ -48,9 +48,12 @@ struct pool_type_ops {
   /* Make D from SRC within the pool without copying data (rbd: a layered
    * clone); 1 when SRC is not in P (the framework copies), 0, -errno. */
   int (*vol_clone) (struct pool *p, const struct vol_def *d, const struct pool_vol *src);
-  /* find-storage-pool-sources(-as): the pool sources HOST (or the <host> of
-   * SRCSPEC_XML, libvirt's <source> document; both may be NULL) offers, as
-   * libvirt's <sources> XML in *XML_OUT (malloc'd).  NULL: not supported. */
+  /* find-storage-pool-sources(-as): libvirt's <sources> XML (malloc'd) of
+   * what this type finds.  HOST and PORT (may be NULL) come from the -as
+   * arguments or the spec's <host name= port=>; SRCSPEC_XML (may be NULL)
+   * is the whole <source> document (-as arguments are turned into one as
+   * virsh does: <host name= port=/>, <initiator><iqn name=/></initiator>).
+   * NULL: "does not support source discovery". */
   int (*find_sources) (const char *host, const char *port, const char *srcspec_xml,
                        char **xml_out);
 };
@@ -63,6 +66,7 @@ extern const struct pool_type_ops pool_type_disk;
 extern const struct pool_type_ops pool_type_rbd;
 #endif
 extern const struct pool_type_ops pool_type_netfs;
+extern const struct pool_type_ops pool_type_iscsi;   /* with libiscsi */
 const struct pool_type_ops *pool_find_type (const char *name);
 
 /* ---- helpers (util.c) ----------------------------------------------------- */

@@ -41,6 +41,9 @@ static const struct pool_type_ops *const pool_types[] = {
 #ifdef VDK_HAVE_NFS
   &pool_type_netfs,
 #endif
+#ifdef VDK_HAVE_ISCSI
+  &pool_type_iscsi,
+#endif
   NULL,
 };
 
@@ -580,6 +583,14 @@ check_conflicts (struct pool_ctx *c, const struct pool_def *d)
              o->source_port == d->source_port)
       r = pool_err (EEXIST, "Storage source conflict with pool: '%s' (source %s on host %s)",
                     o->name, d->source_name, d->source_host);
+    /* Network devices (an iSCSI target): the same name on another host or
+     * port, or through another initiator, is other storage (libvirt's
+     * rule). */
+    if ((o->source_host || d->source_host) &&
+        (!o->source_host || !d->source_host || strcmp (o->source_host, d->source_host) ||
+         o->source_port != d->source_port ||
+         (o->initiator_iqn && d->initiator_iqn && strcmp (o->initiator_iqn, d->initiator_iqn))))
+      continue;
     for (size_t j = 0; r == 0 && j < o->n_devices; j++)
       for (size_t k = 0; r == 0 && k < d->n_devices; k++)
         if (same_path (o->devices[j], d->devices[k]))
@@ -1003,6 +1014,25 @@ pool_vol_find (struct pool_ctx *c, const char *key, struct pool **pool_out, stru
       free (path);
     }
     free (name);
+  }
+  /* Volumes whose key/path is a URL (iscsi://) live in no directory: look
+   * through the volumes of every active pool. */
+  for (size_t i = 0; r == 1 && strstr (key, "://") && i < n; i++) {
+    struct pool_vol **vols;
+    size_t nv;
+    if (!all[i] || !all[i]->active || all[i]->ops->refresh (all[i], &vols, &nv) < 0)
+      continue;
+    for (size_t j = 0; r == 1 && j < nv; j++)
+      if ((vols[j]->key && !strcmp (vols[j]->key, key)) || !strcmp (vols[j]->path, key)) {
+        *out = vols[j];
+        vols[j] = NULL;
+        r = 0;
+        if (pool_out) {
+          *pool_out = all[i];
+          all[i] = NULL;
+        }
+      }
+    pool_vol_list_free (vols, nv);
   }
   pool_list_free (all, n);
   if (r == 1)

@@ -846,3 +846,22 @@ pool_secret_value_file (const char *type, const char *id, const char *uuid, char
   pool_ctx_close (mine);
   return r;
 }
+
+/* libdisk's secret lookup (disk_set_secret_lookup): ID is a secret's UUID.
+ * This is how a volume of an iSCSI pool (an iscsi:// URL with
+ * password-secret=UUID) gets its CHAP password. */
+int
+pool_secret_disk_lookup (const char *id, unsigned char **value, size_t *len, char *err,
+                         size_t errlen)
+{
+  int r;
+
+  if (!pool_uuid_valid (id)) {
+    snprintf (err, errlen, "'%s' is not a secret UUID", id);
+    return -EINVAL;
+  }
+  r = pool_secret_lookup_uuid (id, value, len);
+  if (r < 0)
+    snprintf (err, errlen, "%s", pool_last_error ());
+  return r;
+}

@@ -98,6 +98,9 @@ int pool_secret_lookup_uuid (const char *uuid, unsigned char **value, size_t *le
  * base64 without a newline: what Ceph's "keyfile" option reads), malloc'd
  * in *PATH; ENOENT when the secret has no value.  USAGE_ID or UUID. */
 int pool_secret_value_file (const char *type, const char *id, const char *uuid, char **path);
+/* For disk_set_secret_lookup: the value of the secret whose UUID is ID. */
+int pool_secret_disk_lookup (const char *id, unsigned char **value, size_t *len, char *err,
+                             size_t errlen);
 
 /* Base64 (RFC 4648, standard alphabet, padded).  Decoding is strict but
  * skips white space (files end with a newline, base64(1) wraps lines) and

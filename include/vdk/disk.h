@@ -252,6 +252,19 @@ typedef int (*disk_spec_resolver) (const char *spec, unsigned flags, char **path
                                    char *err, size_t errlen);
 DISK_API void disk_set_spec_resolver (disk_spec_resolver fn);
 
+/* ---- secrets named in image specs ---------------------------------------- */
+/* An option such as iscsi's password-secret=ID names a secret instead of
+ * carrying its value, so that the value is never on a command line, in a
+ * spec, a message or a file other than the secret store.  A program with a
+ * secret store (the vdk tool: the pools' secrets, by UUID) registers a
+ * lookup: it stores a malloc'd value, NUL-terminated after *LEN bytes, in
+ * *VALUE and returns 0, or returns -errno with a message in ERR (ERRLEN
+ * bytes).  libdisk wipes and frees the value after use.  NULL unregisters.
+ * Not thread-safe: call it at startup. */
+typedef int (*disk_secret_lookup) (const char *id, unsigned char **value, size_t *len,
+                                   char *err, size_t errlen);
+DISK_API void disk_set_secret_lookup (disk_secret_lookup fn);
+
 /* ---- utilities shared with the tools ---------------------------------- */
 /* Parse "10G", "512", "1.5M" (qemu-img units, 1024-based, k/K M G T P E, b/B
  * for bytes).  Returns 0 or -EINVAL / -ERANGE. */

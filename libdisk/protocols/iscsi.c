@@ -6,6 +6,9 @@
  * mutual CHAP, header_digest=...) plus vdk's:
  *   initiator-name=IQN   the initiator name (ACLs); default VDK_ISCSI_INITIATOR
  *   timeout=SECONDS      per-command and login timeout (default 15; 0 is refused)
+ *   password-secret=ID   the CHAP password is the secret ID of the program's
+ *                        secret store (disk_set_secret_lookup; vdk: a secret's
+ *                        UUID), the user name the URL's (iscsi://user@host/...)
  * CHAP credentials can also come from LIBISCSI_CHAP_USERNAME/PASSWORD.
  *
  * libiscsi's defaults wait forever and reconnect forever when a target goes
@@ -51,16 +54,23 @@ struct iscsi_priv {
 
 /* Split our own options out of the query; the rest goes to libiscsi. */
 static int
-split_url (const char *url, char **lib_url, char **initiator, int *timeout)
+split_url (const char *url, char **lib_url, char **initiator, int *timeout, char **secret)
 {
-  char *tmp, *tmo;
+  char *tmp, *tmp2, *tmo;
 
   *timeout = ISCSI_DEFAULT_TIMEOUT;
-  if (vdk_url_take_param (url, "initiator-name", &tmp, initiator) < 0)
+  if (vdk_url_take_param (url, "password-secret", &tmp2, secret) < 0)
     return vdk_err (ENOMEM, "out of memory");
+  if (vdk_url_take_param (tmp2, "initiator-name", &tmp, initiator) < 0) {
+    free (tmp2);
+    free (*secret);
+    return vdk_err (ENOMEM, "out of memory");
+  }
+  free (tmp2);
   if (vdk_url_take_param (tmp, "timeout", lib_url, &tmo) < 0) {
     free (tmp);
     free (*initiator);
+    free (*secret);
     return vdk_err (ENOMEM, "out of memory");
   }
   free (tmp);
@@ -72,17 +82,35 @@ split_url (const char *url, char **lib_url, char **initiator, int *timeout)
       free (tmo);
       free (*lib_url);
       free (*initiator);
+      free (*secret);
       return r;
     }
     *timeout = (int) t;
     free (tmo);
   }
-  if (*initiator && !**initiator) {
+  if ((*initiator && !**initiator) || (*secret && !**secret)) {
+    int r = vdk_err (EINVAL, "%s: empty %s", url, *secret && !**secret ? "password-secret"
+                     : "initiator-name");
     free (*lib_url);
     free (*initiator);
-    return vdk_err (EINVAL, "%s: empty initiator-name", url);
+    free (*secret);
+    return r;
   }
   return 0;
+}
+
+/* The user name of iscsi://user@host/... (without a password), or NULL. */
+static char *
+url_user (const char *url)
+{
+  const char *u = strstr (url, "://"), *end;
+  if (!u)
+    return NULL;
+  u += 3;
+  end = u + strcspn (u, "@/?");
+  if (*end != '@' || end == u || memchr (u, '%', end - u))
+    return NULL;
+  return strndup (u, end - u);
 }
 
 static int
@@ -128,16 +156,32 @@ task_check (struct iscsi_context *ctx, const char *url, struct scsi_task *t,
 
 /* Log in; on success *CTXP is logged in to the LUN *LUNP. */
 static int
-lun_connect (const char *url, struct iscsi_context **ctxp, int *lunp)
+lun_connect (const char *url, bool allow_secret, struct iscsi_context **ctxp, int *lunp)
 {
-  char *lib_url = NULL, *initiator = NULL;
+  char *lib_url = NULL, *initiator = NULL, *secret = NULL, *user = NULL, *pw = NULL;
   struct iscsi_context *ctx;
   struct iscsi_url *u;
   int timeout, r;
 
-  r = split_url (url, &lib_url, &initiator, &timeout);
+  r = split_url (url, &lib_url, &initiator, &timeout, &secret);
   if (r < 0)
     return r;
+  /* The password is looked up by name and handed to libiscsi only: it
+   * never becomes part of a URL, so no message can show it. */
+  if (secret) {
+    if (!allow_secret) {
+      r = vdk_err (EPERM, "%s: password-secret is not allowed in a name read from an image"
+                   " (backing file, extent): the image could send the secret to any host", url);
+      goto out;
+    }
+    if (!(user = url_user (lib_url))) {
+      r = vdk_err (EINVAL, "%s: password-secret needs the CHAP user name in the URL"
+                   " (iscsi://user@host/...) and no password there", url);
+      goto out;
+    }
+    if ((r = vdk_secret_lookup (secret, url, &pw)) < 0)
+      goto out;
+  }
   ctx = iscsi_create_context (initiator ? initiator : VDK_ISCSI_INITIATOR);
   if (!ctx) {
     r = vdk_err (ENOMEM, "%s: cannot create an iSCSI context", url);
@@ -147,6 +191,12 @@ lun_connect (const char *url, struct iscsi_context **ctxp, int *lunp)
   if (!u) {
     r = vdk_err (EINVAL, "%s: invalid iSCSI URL (expected iscsi://[user%%password@]host[:port]"
                  "/target-iqn/lun): %s", url, iscsi_get_error (ctx));
+    iscsi_destroy_context (ctx);
+    goto out;
+  }
+  if (pw && iscsi_set_initiator_username_pwd (ctx, user, pw) != 0) {
+    r = vdk_err (EINVAL, "%s: cannot set the CHAP credentials: %s", url, iscsi_get_error (ctx));
+    iscsi_destroy_url (u);
     iscsi_destroy_context (ctx);
     goto out;
   }
@@ -187,6 +237,9 @@ lun_connect (const char *url, struct iscsi_context **ctxp, int *lunp)
  out:
   free (lib_url);
   free (initiator);
+  free (secret);
+  free (user);
+  vdk_secret_free (pw);
   return r;
 }
 
@@ -281,7 +334,6 @@ iscsi_proto_open (struct vdk_node *n, struct vdk_opts *opts, unsigned flags)
   struct iscsi_priv *p;
   int r;
 
-  (void) flags;
   if (fn && !n->filename && !(n->filename = strdup (fn)))
     return vdk_err (ENOMEM, "out of memory");
   if (!n->filename)
@@ -289,7 +341,7 @@ iscsi_proto_open (struct vdk_node *n, struct vdk_opts *opts, unsigned flags)
   p = calloc (1, sizeof *p);
   if (!p)
     return vdk_err (ENOMEM, "out of memory");
-  r = lun_connect (n->filename, &p->ctx, &p->lun);
+  r = lun_connect (n->filename, !(flags & VDK_O_FROM_IMAGE), &p->ctx, &p->lun);
   if (r < 0) {
     free (p);
     return r;
@@ -631,7 +683,7 @@ iscsi_proto_create (const char *filename, struct vdk_opts *opts)
   int r;
 
   (void) opts;
-  r = lun_connect (filename, &p.ctx, &p.lun);
+  r = lun_connect (filename, true, &p.ctx, &p.lun);
   if (r == 0) {
     r = iscsi_probe_lun (filename, &p);
     lun_disconnect (p.ctx);

@@ -125,9 +125,9 @@ expect_grep "malformed uuid element 'nope'" "$TMP/err"
 printf "<pool type='dir'><name>rel</name><target><path>relative</path></target></pool>" > rel.xml
 expect_fail $VDK pool-define rel.xml
 expect_grep "target path must be an absolute path" "$TMP/err"
-printf "<pool type='iscsi'><name>i</name><target><path>/dev</path></target></pool>" > iscsi.xml
-expect_fail $VDK pool-define iscsi.xml
-expect_grep "unsupported storage pool type 'iscsi'" "$TMP/err"
+printf "<pool type='zfs'><name>i</name><target><path>/dev</path></target></pool>" > zfs.xml
+expect_fail $VDK pool-define zfs.xml
+expect_grep "unsupported storage pool type 'zfs'" "$TMP/err"
 printf "<pool type='fs'><name>nodev</name><target><path>/tmp/x</path></target></pool>" > nodev.xml
 expect_fail $VDK pool-define nodev.xml
 expect_grep "missing source device" "$TMP/err"

@@ -131,8 +131,27 @@ def_from_args (const char *cmd, const struct vargs *a, struct pool_def **out)
       goto oom;
     d->n_devices = 1;
   }
-  if ((v = vget (as_opts, a, "source-host")) && v[0] && !(d->source_host = strdup (v)))
-    goto oom;
+  if ((v = vget (as_opts, a, "source-host")) && v[0]) {
+    /* HOST:PORT ([V6ADDR]:PORT) gives <host name=HOST port=PORT/>. */
+    const char *c = strrchr (v, ':');
+    size_t hl = strlen (v);
+    if (c && c > v && c[1] && strspn (c + 1, "0123456789") == strlen (c + 1) &&
+        (v[0] == '[' ? c[-1] == ']' : !memchr (v, ':', c - v))) {
+      long port = strtol (c + 1, NULL, 10);
+      if (port <= 0 || port > 65535 || strlen (c + 1) > 5) {
+        pool_def_free (d);
+        return usage_error (cmd, "invalid port in --source-host '%s'", v);
+      }
+      d->source_port = port;
+      hl = c - v;
+      if (v[0] == '[') {
+        v++;
+        hl -= 2;
+      }
+    }
+    if (!(d->source_host = strndup (v, hl)))
+      goto oom;
+  }
   if ((v = vget (as_opts, a, "source-path")) && v[0] && !(d->source_dir = strdup (v)))
     goto oom;
   if ((v = vget (as_opts, a, "source-name")) && v[0] && !(d->source_name = strdup (v)))

@@ -136,7 +136,15 @@ resolve_backing (struct pool_ctx *c, struct pool *p, const char *spec, char **pa
     }
     return pool_fail ();
   }
-  *path = strdup (pool_vol_spec (v));
+  /* A path that names a secret (an iscsi pool's LUN) may not be used as a
+   * name read from an image: record vol:POOL/VOL, which libdisk resolves
+   * through the pools when the image is opened. */
+  if (strstr (v->path, "password-secret=")) {
+    if (asprintf (path, "vol:%s/%s", (bp ? bp : p)->def->name, v->name) < 0)
+      *path = NULL;
+  }
+  else
+    *path = strdup (pool_vol_spec (v));
   pool_vol_free (v);
   pool_free (bp);
   return *path ? 0 : 1;

@@ -6,6 +6,7 @@
 
 #include "vdk.h"
 #include "pool.h"
+#include "secret.h"
 
 const char *progname = "vdk";
 
@@ -156,8 +157,9 @@ static const struct command commands[] = {
     "                          [--source-initiator IQN] [--source-protocol-ver N]\n"
     "                          [--print-xml]\n"
     "\n"
-    "Define (but do not start) a pool.  TYPE is dir, fs, disk, logical, netfs or rbd.  As in\n"
-    "virsh, the options after TYPE may also be given in this order without their names.\n"
+    "Define (but do not start) a pool.  TYPE is dir, fs, disk, logical, netfs, iscsi\n"
+    "or rbd.  As in virsh, the options after TYPE may also be given in this order\n"
+    "without their names.\n"
     "\n"
     "  --target PATH        the directory (dir) or mount point (fs) of the pool\n"
     "  --source-dev DEV     fs: the block device, partition or image file\n"
@@ -178,6 +180,14 @@ static const struct command commands[] = {
     "  nfsvers=3); else the server's portmapper.  Every RPC times out (15 s, or\n"
     "  timeo).  NFS has no locks vdk can see: vol-delete and vol-wipe cannot tell\n"
     "  whether a netfs volume is in use.\n"
+    "  iscsi: the LUNs of an iSCSI target, through libiscsi (no kernel initiator):\n"
+    "  --source-host HOST[:PORT] the portal (port 3260 by default), --source-dev the\n"
+    "  target IQN, --source-initiator IQN the initiator name (default: the host's,\n"
+    "  from /etc/iscsi/initiatorname.iscsi, else vdk's), CHAP with --auth-type chap\n"
+    "  --auth-username U and --secret-usage S or --secret-uuid UUID (an iscsi secret,\n"
+    "  see secret-define).  Volumes are the disk LUNs, named unit:0:0:LUN; their\n"
+    "  path and key are iscsi:// URLs that name the secret (password-secret=UUID),\n"
+    "  never the password.  LUNs are not created, deleted or resized by vdk.\n"
     "  --print-xml          print the pool XML instead of defining it\n"
     "\n"
     "Pools live in the state dir: /var/lib/vdk for root, else $XDG_DATA_HOME/vdk\n"
@@ -496,6 +506,8 @@ main (int argc, char **argv)
 
   /* "vol:POOL/VOL" image specs go through the storage pools. */
   disk_set_spec_resolver (pool_spec_resolver);
+  /* Secrets named in specs (iscsi's password-secret=UUID): the pools' secrets. */
+  disk_set_secret_lookup (pool_secret_disk_lookup);
   /* vdk --state-dir DIR COMMAND ...: the pools' state dir. */
   while (argc >= 2 && !strncmp (argv[1], "--state-dir", 11)) {
     const char *dir = NULL;
