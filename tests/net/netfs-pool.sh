@@ -4,22 +4,8 @@
 # URLs), vol: specs, upload/download, resize, wipe, clones to and from a dir
 # pool, backing chains, and the refusals (non-empty delete, NFSv4, dead or
 # unreachable servers fail quickly with a clear message).
-# As root, the test runs in its own network namespace with a private /run:
-# its rpcbind and ganesha then neither clobber nor get clobbered by another
-# NFS test's portmapper registrations (qemu-img can only find a server
-# through the portmapper; ganesha registers over /run/rpcbind.sock).  The
-# extra address on lo is for getaddrinfo's AI_ADDRCONFIG (ganesha resolves
-# 127.0.0.1 with it, and it wants an address that is not a loopback one).
-if [ -z "${VDK_NETFS_PRIVATE:-}" ] && [ "$(id -u)" = 0 ] && command -v unshare >/dev/null &&
-   command -v ip >/dev/null && unshare -n -m true 2>/dev/null; then
-  export VDK_NETFS_PRIVATE=1
-  exec unshare -n -m --propagation private bash -c \
-    'ip link set lo up && ip addr add 192.0.2.1/32 dev lo &&
-     mount -t tmpfs -o mode=0755 tmpfs /run && exec bash "$0"' "$0"
-elif [ -z "${VDK_NETFS_PRIVATE:-}" ]; then
-  echo "note: no private network namespace (needs root, unshare and ip from iproute2):" \
-    "another NFS test running now may clobber the portmapper" >&2
-fi
+# As root, the test runs in its own network namespace (private-netns.sh).
+. "$(dirname "$0")/private-netns.sh"
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../functions.sh"
 . "$HERE/lib.sh"

@@ -1,6 +1,8 @@
 #!/bin/bash
 # nfs:// through a real nfs-ganesha: convert both ways, info, compare with
 # qemu-img as the peer, create/resize, and clear, quick errors.
+# As root, the test runs in its own network namespace (private-netns.sh).
+. "$(dirname "$0")/private-netns.sh"
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../functions.sh"
 . "$HERE/lib.sh"
