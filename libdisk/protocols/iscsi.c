@@ -31,7 +31,7 @@
 
 #define VDK_ISCSI_INITIATOR "iqn.2025-01.org.vdk:initiator"
 #define ISCSI_DEFAULT_TIMEOUT 15
-#define ISCSI_MAX_CHUNK (1u << 20)
+#define ISCSI_MAX_CHUNK (4u << 20)   /* per READ/WRITE when the target sets no limit */
 #define ISCSI_MAX_ZERO_CHUNK (64u << 20)
 
 struct iscsi_priv {
@@ -747,16 +747,28 @@ struct iscsi_aio {
   struct vdk_netreq req;
   struct vdk_node *n;
   struct vdk_io *io;
-  size_t done;
+  unsigned pending;            /* commands in flight, +1 while issuing */
+  int err;                     /* first error (-errno), 0 */
 };
 
-static void aio_step (struct iscsi_aio *a);
+/* One command of A is done with R (0 or -errno), or the issuing is. */
+static void
+aio_put (struct iscsi_aio *a, int r)
+{
+  struct iscsi_priv *p = a->n->priv;
+
+  if (r < 0 && !a->err)
+    a->err = r;
+  if (--a->pending > 0)
+    return;
+  vdk_netloop_complete (p->loop, &a->req,
+                        a->err ? a->err : a->io->op == VDK_IO_FLUSH ? 0 : (int) a->io->len);
+}
 
 static void
 aio_cb (struct iscsi_context *ctx, int status, void *data, void *private_data)
 {
   struct iscsi_aio *a = private_data;
-  struct iscsi_priv *p = a->n->priv;
   struct scsi_task *t = data;
   int r = 0;
 
@@ -767,56 +779,59 @@ aio_cb (struct iscsi_context *ctx, int status, void *data, void *private_data)
     r = -EIO;   /* the target sent less than asked: never return stale bytes */
   if (t)
     scsi_free_scsi_task (t);
-  if (r < 0) {
-    vdk_netloop_complete (p->loop, &a->req, r);
-    return;
-  }
-  if (a->io->op == VDK_IO_FLUSH) {
-    vdk_netloop_complete (p->loop, &a->req, 0);
-    return;
-  }
-  a->done += VDK_MIN (a->io->len - a->done, (size_t) p->max_xfer);
-  aio_step (a);
+  aio_put (a, r);
 }
 
+/* Start the whole request at once: a transfer larger than the target's
+ * maximum becomes several commands, all in flight together. */
 static void
-aio_step (struct iscsi_aio *a)
+aio_start (struct iscsi_aio *a)
 {
   struct iscsi_priv *p = a->n->priv;
   struct vdk_io *io = a->io;
-  struct scsi_task *t;
 
-  if (io->op == VDK_IO_FLUSH)
-    t = iscsi_synchronizecache16_task (p->ctx, p->lun, 0, 0, 0, 0, aio_cb, a);
-  else if (a->done == io->len) {
-    vdk_netloop_complete (p->loop, &a->req, (int) io->len);
-    return;
-  }
-  else {
-    size_t l = VDK_MIN (io->len - a->done, (size_t) p->max_xfer);
-    uint64_t lba = (io->off + a->done) / p->bs;
-    if (io->op == VDK_IO_READ) {
-      t = iscsi_read16_task (p->ctx, p->lun, lba, l, p->bs, 0, 0, 0, 0, 0, aio_cb, a);
-      /* the data lands in the caller's buffer directly */
-      if (t && scsi_task_add_data_in_buffer (t, l, (unsigned char *) io->buf + a->done) != 0) {
-        /* the task is queued already: let it fail through the callback */
-        iscsi_scsi_cancel_task (p->ctx, t);
-        return;
-      }
+  a->pending = 1;    /* the issuing */
+  if (io->op == VDK_IO_FLUSH) {
+    a->pending++;
+    if (!iscsi_synchronizecache16_task (p->ctx, p->lun, 0, 0, 0, 0, aio_cb, a)) {
+      a->pending--;
+      a->err = -EIO;
     }
-    else
-      t = iscsi_write16_task (p->ctx, p->lun, lba, (unsigned char *) io->buf + a->done, l,
-                              p->bs, 0, 0, (io->flags & DISK_FUA) != 0, 0, 0, aio_cb, a);
   }
-  if (!t)
-    vdk_netloop_complete (p->loop, &a->req, -EIO);
+  else
+    for (size_t done = 0; done < io->len && !a->err;) {
+      size_t l = VDK_MIN (io->len - done, (size_t) p->max_xfer);
+      uint64_t lba = (io->off + done) / p->bs;
+      struct scsi_task *t;
+      a->pending++;
+      if (io->op == VDK_IO_READ) {
+        t = iscsi_read16_task (p->ctx, p->lun, lba, l, p->bs, 0, 0, 0, 0, 0, aio_cb, a);
+        /* the data lands in the caller's buffer directly */
+        if (t && scsi_task_add_data_in_buffer (t, l, (unsigned char *) io->buf + done) != 0) {
+          /* the task is queued already: it fails through the callback */
+          iscsi_scsi_cancel_task (p->ctx, t);
+          if (!a->err)
+            a->err = -ENOMEM;
+          break;
+        }
+      }
+      else
+        t = iscsi_write16_task (p->ctx, p->lun, lba, (unsigned char *) io->buf + done, l,
+                                p->bs, 0, 0, (io->flags & DISK_FUA) != 0, 0, 0, aio_cb, a);
+      if (!t) {
+        a->pending--;
+        a->err = -EIO;
+      }
+      done += l;
+    }
+  aio_put (a, 0);
 }
 
 static void
 loop_start (void *opaque, struct vdk_netreq *req)
 {
   (void) opaque;
-  aio_step ((struct iscsi_aio *) req);
+  aio_start ((struct iscsi_aio *) req);
 }
 
 static int
