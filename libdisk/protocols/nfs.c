@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <nfsc/libnfs.h>
@@ -46,6 +47,8 @@ struct nfs_priv {
   unsigned nconn, nconnect;
   unsigned next;               /* round robin over the connections */
   bool rdwr;
+  struct sockaddr_storage peer;  /* c[0]'s server: the others must reach it too */
+  socklen_t peer_len;
   uint64_t readmax, writemax;
   bool no_loop;                /* it could not start: synchronous I/O only */
 };
@@ -208,6 +211,9 @@ nfs_proto_open (struct vdk_node *n, struct vdk_opts *opts, unsigned flags)
     p->writemax = 4096;
   p->nconn = 1;
   p->rdwr = (flags & VDK_O_RDWR) != 0;
+  p->peer_len = sizeof p->peer;
+  if (getpeername (nfs_get_fd (p->c[0].nfs), (struct sockaddr *) &p->peer, &p->peer_len) != 0)
+    p->nconnect = 1;      /* cannot tell whether others reach the same server */
   nfs_destroy_url (u);
   n->priv = p;
   return 0;
@@ -691,6 +697,19 @@ nfs_open_extra (struct vdk_node *n)
       break;
     }
     nfs_destroy_url (u);
+    /* The portmapper may name another server by now (one started since
+     * has registered over ours): use only a connection to the same one. */
+    {
+      struct sockaddr_storage peer;
+      socklen_t len = sizeof peer;
+      if (getpeername (nfs_get_fd (c->nfs), (struct sockaddr *) &peer, &len) != 0 ||
+          len != p->peer_len || memcmp (&peer, &p->peer, len) != 0) {
+        nfs_close (c->nfs, c->fh);
+        nfs_destroy_context (c->nfs);
+        *c = (struct nfs_conn) { 0 };
+        break;
+      }
+    }
     if (vdk_netloop_new (&nfs_loop_ops, c, n->filename, &c->loop) < 0) {
       nfs_close (c->nfs, c->fh);
       nfs_destroy_context (c->nfs);
