@@ -8,10 +8,11 @@
 # the rest holes), BENCH_RUNS (best of N, default 3), BENCH_BACKENDS
 # (default "nfs iscsi rbd").  Starts the test servers from tests/services/
 # on 127.0.0.1 and stops them (by PID) at the end.  The local source is raw,
-# and also qcow2 when this vdk has the qcow2 format.  qemu-img runs with
-# -t writeback so that, like vdk convert, it flushes the output once at the
-# end (its default, unsafe, never flushes).  Timings on a shared machine are
-# noisy: use BENCH_RUNS >= 3.
+# and also qcow2 when this vdk has the qcow2 format.  Both tools run with
+# the same output cache mode, BENCH_CACHE (default writeback: the output is
+# flushed once at the end -- NFS COMMIT, SYNCHRONIZE CACHE, rbd_flush, fsync;
+# both tools' default, unsafe, skips that flush).  Timings on a shared
+# machine are noisy: use BENCH_RUNS >= 3.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 SVC=$HERE/../tests/services
@@ -19,6 +20,7 @@ VDK=$(realpath "${1:-$HERE/../build/tools/vdk/vdk}")
 MIB=${BENCH_MIB:-256}
 RUNS=${BENCH_RUNS:-3}
 BACKENDS=${BENCH_BACKENDS:-nfs iscsi rbd}
+CACHE=${BENCH_CACHE:-writeback}
 command -v qemu-img >/dev/null || { echo "qemu-img is needed (qemu-utils, qemu-block-extra)" >&2; exit 1; }
 W=$(mktemp -d /tmp/vdk-bench-net.XXXXXX)
 stops=()
@@ -84,6 +86,10 @@ for be in $BACKENDS; do
     stops+=("'$SVC/nfs.sh' stop '$W/nfs'")
     "$SVC/nfs.sh" start "$W/nfs" "$W/export" 2>/dev/null || { echo "nfs: server cannot start, skipped"; continue; }
     . "$W/nfs/env"
+    # qemu-img finds the server through the portmapper, which another
+    # ganesha started later (tests, other users) may have taken over
+    pm=$(rpcinfo -p 127.0.0.1 2>/dev/null | awk '$1 == 100003 && $2 == 3 && $3 == "tcp" { print $4; exit }')
+    [ "$pm" = "$NFS_PORT" ] || { echo "nfs: the portmapper points to another NFS server (port ${pm:-none}), skipped"; continue; }
     tv=$NFS_URL/v.img; tq=$NFS_URL/q.img; create=() ;;
   iscsi)
     stops+=("'$SVC/iscsi.sh' stop '$W/iscsi'")
@@ -104,12 +110,12 @@ for be in $BACKENDS; do
   esac
   for f in $fmts; do
     # to the backend (the output format is raw on every backend)
-    pair "$rmv" "$rmq" -- "$VDK" convert -f "$f" "${create[@]}" -O raw "$W/src.$f" "$tv" \
-      -- qemu-img convert -t writeback -f "$f" "${create[@]}" -O raw "$W/src.$f" "$tq"
+    pair "$rmv" "$rmq" -- "$VDK" convert -t "$CACHE" -f "$f" "${create[@]}" -O raw "$W/src.$f" "$tv" \
+      -- qemu-img convert -t "$CACHE" -f "$f" "${create[@]}" -O raw "$W/src.$f" "$tq"
     row "$be" "$f" "to" "$A" "$B"
     # and back to a local image of the same format
-    pair : : -- "$VDK" convert -f raw -O "$f" "$tv" "$W/back-v.$f" \
-      -- qemu-img convert -t writeback -f raw -O "$f" "$tq" "$W/back-q.$f"
+    pair : : -- "$VDK" convert -t "$CACHE" -f raw -O "$f" "$tv" "$W/back-v.$f" \
+      -- qemu-img convert -t "$CACHE" -f raw -O "$f" "$tq" "$W/back-q.$f"
     row "$be" "$f" "back" "$A" "$B"
     "$VDK" compare "$W/back-v.$f" "$W/src.raw" >/dev/null || { echo "MISMATCH: $be $f round trip" >&2; exit 1; }
     rm -f "$W/back-v.$f" "$W/back-q.$f"

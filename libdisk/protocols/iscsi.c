@@ -34,7 +34,7 @@
 
 #define VDK_ISCSI_INITIATOR "iqn.2025-01.org.vdk:initiator"
 #define ISCSI_DEFAULT_TIMEOUT 15
-#define ISCSI_MAX_CHUNK (1u << 20)
+#define ISCSI_MAX_CHUNK (4u << 20)   /* per READ/WRITE when the target sets no limit */
 #define ISCSI_MAX_ZERO_CHUNK (64u << 20)
 
 struct iscsi_priv {
@@ -487,11 +487,80 @@ do_discard (struct vdk_node *n, uint64_t off, uint64_t len)
   return 0;
 }
 
+/* WRITE SAME commands in flight at once (one range is cut into several:
+ * the target works on them in parallel). */
+#define WS_PARALLEL 8
+#define WS_PIECE (8u << 20)
+
+struct ws_batch {
+  unsigned pending;
+  int err;                     /* first error (errno), 0 */
+  bool illegal;                /* ILLEGAL REQUEST: not supported */
+  uint64_t err_lba;
+  char msg[256];
+};
+
+struct ws_cmd {
+  struct ws_batch *b;
+  uint64_t lba;
+};
+
+static void
+ws_cb (struct iscsi_context *ctx, int status, void *data, void *private_data)
+{
+  struct ws_cmd *c = private_data;
+  struct ws_batch *b = c->b;
+  struct scsi_task *t = data;
+
+  b->pending--;
+  if (status != SCSI_STATUS_GOOD && !b->err && !b->illegal) {
+    if (t && t->status == SCSI_STATUS_CHECK_CONDITION &&
+        t->sense.key == SCSI_SENSE_ILLEGAL_REQUEST)
+      b->illegal = true;
+    else {
+      b->err = t ? sense_errno (t) : EIO;
+      b->err_lba = c->lba;
+      if (t && t->status == SCSI_STATUS_CHECK_CONDITION)
+        snprintf (b->msg, sizeof b->msg, "%s (%s)", scsi_sense_key_str (t->sense.key),
+                  scsi_sense_ascq_str (t->sense.ascq));
+      else
+        snprintf (b->msg, sizeof b->msg, "%s", iscsi_get_error (ctx));
+    }
+  }
+  if (t)
+    scsi_free_scsi_task (t);
+  free (c);
+}
+
+/* Service the context once (on the thread that owns it: the loop's, or
+ * the caller's before the loop starts); other async tasks complete too, as
+ * in libiscsi's own synchronous calls.  -1: the connection is gone (every
+ * task has been failed through its callback). */
+static int
+ws_service (struct iscsi_context *ctx, struct ws_batch *b)
+{
+  struct pollfd pfd = { .fd = iscsi_get_fd (ctx), .events = (short) iscsi_which_events (ctx) };
+
+  if (poll (&pfd, 1, 100) <= 0)
+    pfd.revents = 0;     /* a tick: drives libiscsi's timeouts */
+  if (iscsi_service (ctx, pfd.revents) < 0) {
+    iscsi_scsi_cancel_all_tasks (ctx);
+    if (!b->err) {
+      b->err = ECONNRESET;
+      snprintf (b->msg, sizeof b->msg, "%s", iscsi_get_error (ctx));
+    }
+    return -1;
+  }
+  return 0;
+}
+
 static int
 do_write_zeroes (struct vdk_node *n, uint64_t off, uint64_t len, unsigned flags)
 {
   struct iscsi_priv *p = n->priv;
   bool unmap = (flags & DISK_MAY_UNMAP) && p->lbpws && p->lbprz;
+  uint64_t piece = VDK_MIN (p->max_ws, (uint64_t) WS_PIECE / p->bs);
+  struct ws_batch b = { 0 };
 
   if (off % p->bs || len % p->bs)
     return -ENOTSUP;      /* the core writes zero buffers */
@@ -499,22 +568,44 @@ do_write_zeroes (struct vdk_node *n, uint64_t off, uint64_t len, unsigned flags)
     return vdk_err (EINVAL, "%s: cannot write zeroes beyond the end of the LUN", n->filename);
   if (p->no_ws)
     return -ENOTSUP;
-  for (uint64_t lba = off / p->bs, endl = (off + len) / p->bs; lba < endl;) {
-    uint32_t num = (uint32_t) VDK_MIN (p->max_ws, endl - lba);
-    struct scsi_task *t = iscsi_writesame16_sync (p->ctx, p->lun, lba, p->zero_block, p->bs,
-                                                  num, 0, unmap, 0, 0);
-    if (t && t->status == SCSI_STATUS_CHECK_CONDITION &&
-        t->sense.key == SCSI_SENSE_ILLEGAL_REQUEST) {
-      scsi_free_scsi_task (t);
-      p->no_ws = true;
-      return -ENOTSUP;
+  if (piece == 0)
+    piece = 1;
+  for (uint64_t lba = off / p->bs, endl = (off + len) / p->bs; lba < endl && !b.err && !b.illegal;) {
+    uint32_t num = (uint32_t) VDK_MIN (piece, endl - lba);
+    struct ws_cmd *c = malloc (sizeof *c);
+    struct scsi_task *t;
+    if (!c) {
+      b.err = ENOMEM;
+      snprintf (b.msg, sizeof b.msg, "out of memory");
+      break;
     }
-    int r = task_check (p->ctx, n->filename, t, "WRITE SAME(16)", lba);
-    if (r < 0)
-      return r;
-    scsi_free_scsi_task (t);
+    *c = (struct ws_cmd) { .b = &b, .lba = lba };
+    t = iscsi_writesame16_task (p->ctx, p->lun, lba, p->zero_block, p->bs, num, 0, unmap, 0, 0,
+                                ws_cb, c);
+    if (!t) {
+      free (c);
+      b.err = EIO;
+      b.err_lba = lba;
+      snprintf (b.msg, sizeof b.msg, "%s", iscsi_get_error (p->ctx));
+      break;
+    }
+    b.pending++;
     lba += num;
+    /* a window of commands in flight */
+    while (b.pending >= WS_PARALLEL && !b.err && !b.illegal)
+      if (ws_service (p->ctx, &b) < 0)
+        break;
   }
+  while (b.pending > 0)
+    if (ws_service (p->ctx, &b) < 0)
+      break;
+  if (b.illegal && !b.err) {
+    p->no_ws = true;
+    return -ENOTSUP;
+  }
+  if (b.err)
+    return vdk_err (b.err, "%s: WRITE SAME(16) at LBA %" PRIu64 " failed: %s", n->filename,
+                    b.err_lba, b.msg);
   return 0;
 }
 
@@ -708,16 +799,28 @@ struct iscsi_aio {
   struct vdk_netreq req;
   struct vdk_node *n;
   struct vdk_io *io;
-  size_t done;
+  unsigned pending;            /* commands in flight, +1 while issuing */
+  int err;                     /* first error (-errno), 0 */
 };
 
-static void aio_step (struct iscsi_aio *a);
+/* One command of A is done with R (0 or -errno), or the issuing is. */
+static void
+aio_put (struct iscsi_aio *a, int r)
+{
+  struct iscsi_priv *p = a->n->priv;
+
+  if (r < 0 && !a->err)
+    a->err = r;
+  if (--a->pending > 0)
+    return;
+  vdk_netloop_complete (p->loop, &a->req,
+                        a->err ? a->err : a->io->op == VDK_IO_FLUSH ? 0 : (int) a->io->len);
+}
 
 static void
 aio_cb (struct iscsi_context *ctx, int status, void *data, void *private_data)
 {
   struct iscsi_aio *a = private_data;
-  struct iscsi_priv *p = a->n->priv;
   struct scsi_task *t = data;
   int r = 0;
 
@@ -728,56 +831,59 @@ aio_cb (struct iscsi_context *ctx, int status, void *data, void *private_data)
     r = -EIO;   /* the target sent less than asked: never return stale bytes */
   if (t)
     scsi_free_scsi_task (t);
-  if (r < 0) {
-    vdk_netloop_complete (p->loop, &a->req, r);
-    return;
-  }
-  if (a->io->op == VDK_IO_FLUSH) {
-    vdk_netloop_complete (p->loop, &a->req, 0);
-    return;
-  }
-  a->done += VDK_MIN (a->io->len - a->done, (size_t) p->max_xfer);
-  aio_step (a);
+  aio_put (a, r);
 }
 
+/* Start the whole request at once: a transfer larger than the target's
+ * maximum becomes several commands, all in flight together. */
 static void
-aio_step (struct iscsi_aio *a)
+aio_start (struct iscsi_aio *a)
 {
   struct iscsi_priv *p = a->n->priv;
   struct vdk_io *io = a->io;
-  struct scsi_task *t;
 
-  if (io->op == VDK_IO_FLUSH)
-    t = iscsi_synchronizecache16_task (p->ctx, p->lun, 0, 0, 0, 0, aio_cb, a);
-  else if (a->done == io->len) {
-    vdk_netloop_complete (p->loop, &a->req, (int) io->len);
-    return;
-  }
-  else {
-    size_t l = VDK_MIN (io->len - a->done, (size_t) p->max_xfer);
-    uint64_t lba = (io->off + a->done) / p->bs;
-    if (io->op == VDK_IO_READ) {
-      t = iscsi_read16_task (p->ctx, p->lun, lba, l, p->bs, 0, 0, 0, 0, 0, aio_cb, a);
-      /* the data lands in the caller's buffer directly */
-      if (t && scsi_task_add_data_in_buffer (t, l, (unsigned char *) io->buf + a->done) != 0) {
-        /* the task is queued already: let it fail through the callback */
-        iscsi_scsi_cancel_task (p->ctx, t);
-        return;
-      }
+  a->pending = 1;    /* the issuing */
+  if (io->op == VDK_IO_FLUSH) {
+    a->pending++;
+    if (!iscsi_synchronizecache16_task (p->ctx, p->lun, 0, 0, 0, 0, aio_cb, a)) {
+      a->pending--;
+      a->err = -EIO;
     }
-    else
-      t = iscsi_write16_task (p->ctx, p->lun, lba, (unsigned char *) io->buf + a->done, l,
-                              p->bs, 0, 0, (io->flags & DISK_FUA) != 0, 0, 0, aio_cb, a);
   }
-  if (!t)
-    vdk_netloop_complete (p->loop, &a->req, -EIO);
+  else
+    for (size_t done = 0; done < io->len && !a->err;) {
+      size_t l = VDK_MIN (io->len - done, (size_t) p->max_xfer);
+      uint64_t lba = (io->off + done) / p->bs;
+      struct scsi_task *t;
+      a->pending++;
+      if (io->op == VDK_IO_READ) {
+        t = iscsi_read16_task (p->ctx, p->lun, lba, l, p->bs, 0, 0, 0, 0, 0, aio_cb, a);
+        /* the data lands in the caller's buffer directly */
+        if (t && scsi_task_add_data_in_buffer (t, l, (unsigned char *) io->buf + done) != 0) {
+          /* the task is queued already: it fails through the callback */
+          iscsi_scsi_cancel_task (p->ctx, t);
+          if (!a->err)
+            a->err = -ENOMEM;
+          break;
+        }
+      }
+      else
+        t = iscsi_write16_task (p->ctx, p->lun, lba, (unsigned char *) io->buf + done, l,
+                                p->bs, 0, 0, (io->flags & DISK_FUA) != 0, 0, 0, aio_cb, a);
+      if (!t) {
+        a->pending--;
+        a->err = -EIO;
+      }
+      done += l;
+    }
+  aio_put (a, 0);
 }
 
 static void
 loop_start (void *opaque, struct vdk_netreq *req)
 {
   (void) opaque;
-  aio_step ((struct iscsi_aio *) req);
+  aio_start ((struct iscsi_aio *) req);
 }
 
 static int

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <nfsc/libnfs.h>
@@ -29,31 +30,68 @@
 #define NFS_DEFAULT_TIMEOUT_MS 15000
 #define NFS_MAX_CHUNK (1u << 20)
 
-struct nfs_priv {
+#define NFS_MAX_CONNS 8
+#define NFS_DEFAULT_CONNS 2
+
+/* One TCP connection: a libnfs context with the file open on it. */
+struct nfs_conn {
   struct nfs_context *nfs;
   struct nfsfh *fh;
-  uint64_t readmax, writemax;
   struct vdk_netloop *loop;    /* async engine, NULL until first submit */
+};
+
+struct nfs_priv {
+  /* c[0] serves the synchronous calls and async I/O; c[1..nconn-1] are
+   * opened at the first submit and share the async I/O (nconnect=N). */
+  struct nfs_conn c[NFS_MAX_CONNS];
+  unsigned nconn, nconnect;
+  unsigned next;               /* round robin over the connections */
+  bool rdwr;
+  struct sockaddr_storage peer;  /* c[0]'s server: the others must reach it too */
+  socklen_t peer_len;
+  uint64_t readmax, writemax;
   bool no_loop;                /* it could not start: synchronous I/O only */
 };
 
 /* A libnfs context mounted on the directory of URL.  *FILE gets the file
  * name inside the mount (with its leading '/'), owned by *URLP. */
 static int
-nfs_connect (const char *url, struct nfs_context **nfsp, struct nfs_url **urlp)
+nfs_connect (const char *url, struct nfs_context **nfsp, struct nfs_url **urlp,
+             unsigned *nconnp)
 {
   struct nfs_context *nfs;
   struct nfs_url *u;
   const char *q = strchr (url, '?');
-  char *lib_url, *tmo;
+  char *lib_url, *tmo, *tmp, *nc;
   long timeout_ms = NFS_DEFAULT_TIMEOUT_MS;
   int r;
 
   if (q && (strstr (q, "version=4") || strstr (q, "version=41")))
     return vdk_err (ENOTSUP, "%s: NFSv4 is not supported (libnfs's NFSv4 write path is"
                     " broken); use NFSv3, the default", url);
-  /* timeout=SECONDS is ours, the rest of the query is libnfs's */
-  if (vdk_url_take_param (url, "timeout", &lib_url, &tmo) < 0)
+  /* timeout=SECONDS and nconnect=N are ours, the rest of the query is
+   * libnfs's */
+  if (vdk_url_take_param (url, "nconnect", &tmp, &nc) < 0)
+    return vdk_err (ENOMEM, "out of memory");
+  if (nconnp)
+    *nconnp = NFS_DEFAULT_CONNS;
+  if (nc) {
+    char *end;
+    long v = strtol (nc, &end, 10);
+    if (*end || end == nc || v < 1 || v > NFS_MAX_CONNS) {
+      r = vdk_err (EINVAL, "%s: invalid nconnect '%s' (1-%d connections)", url, nc,
+                   NFS_MAX_CONNS);
+      free (nc);
+      free (tmp);
+      return r;
+    }
+    if (nconnp)
+      *nconnp = (unsigned) v;
+    free (nc);
+  }
+  r = vdk_url_take_param (tmp, "timeout", &lib_url, &tmo);
+  free (tmp);
+  if (r < 0)
     return vdk_err (ENOMEM, "out of memory");
   if (tmo) {
     char *end;
@@ -138,20 +176,20 @@ nfs_proto_open (struct vdk_node *n, struct vdk_opts *opts, unsigned flags)
   p = calloc (1, sizeof *p);
   if (!p)
     return vdk_err (ENOMEM, "out of memory");
-  r = nfs_connect (n->filename, &p->nfs, &u);
+  r = nfs_connect (n->filename, &p->c[0].nfs, &u, &p->nconnect);
   if (r < 0) {
     free (p);
     return r;
   }
-  r = nfs_open (p->nfs, u->file, (flags & VDK_O_RDWR) ? O_RDWR : O_RDONLY, &p->fh);
+  r = nfs_open (p->c[0].nfs, u->file, (flags & VDK_O_RDWR) ? O_RDWR : O_RDONLY, &p->c[0].fh);
   if (r != 0) {
     r = vdk_err (nfs_errno (r), "%s: cannot open %s: %s", n->filename, u->file,
-                 nfs_get_error (p->nfs));
+                 nfs_get_error (p->c[0].nfs));
     goto err;
   }
-  r = nfs_fstat64 (p->nfs, p->fh, &st);
+  r = nfs_fstat64 (p->c[0].nfs, p->c[0].fh, &st);
   if (r != 0) {
-    r = vdk_err (nfs_errno (r), "%s: stat: %s", n->filename, nfs_get_error (p->nfs));
+    r = vdk_err (nfs_errno (r), "%s: stat: %s", n->filename, nfs_get_error (p->c[0].nfs));
     goto err;
   }
   if (S_ISDIR (st.nfs_mode)) {
@@ -165,19 +203,24 @@ nfs_proto_open (struct vdk_node *n, struct vdk_opts *opts, unsigned flags)
   }
   n->size = st.nfs_size;
   n->request_align = 1;
-  p->readmax = VDK_MIN (nfs_get_readmax (p->nfs), (uint64_t) NFS_MAX_CHUNK);
-  p->writemax = VDK_MIN (nfs_get_writemax (p->nfs), (uint64_t) NFS_MAX_CHUNK);
+  p->readmax = VDK_MIN (nfs_get_readmax (p->c[0].nfs), (uint64_t) NFS_MAX_CHUNK);
+  p->writemax = VDK_MIN (nfs_get_writemax (p->c[0].nfs), (uint64_t) NFS_MAX_CHUNK);
   if (p->readmax < 4096)
     p->readmax = 4096;
   if (p->writemax < 4096)
     p->writemax = 4096;
+  p->nconn = 1;
+  p->rdwr = (flags & VDK_O_RDWR) != 0;
+  p->peer_len = sizeof p->peer;
+  if (getpeername (nfs_get_fd (p->c[0].nfs), (struct sockaddr *) &p->peer, &p->peer_len) != 0)
+    p->nconnect = 1;      /* cannot tell whether others reach the same server */
   nfs_destroy_url (u);
   n->priv = p;
   return 0;
  err:
-  if (p->fh)
-    nfs_close (p->nfs, p->fh);
-  nfs_disconnect (p->nfs, u);
+  if (p->c[0].fh)
+    nfs_close (p->c[0].nfs, p->c[0].fh);
+  nfs_disconnect (p->c[0].nfs, u);
   free (p);
   return r;
 }
@@ -192,12 +235,15 @@ nfs_proto_close (struct vdk_node *n)
   /* Closing a handle with unstable writes sends a COMMIT first; on a dead
    * connection that can only time out, so make that quick.  (Skipping
    * nfs_close would leak the handle: the context does not free it.) */
-  if (p->loop && vdk_netloop_dead (p->loop))
-    nfs_set_timeout (p->nfs, 1000);
-  vdk_netloop_free (p->loop);
-  if (p->fh)
-    nfs_close (p->nfs, p->fh);
-  nfs_destroy_context (p->nfs);
+  for (unsigned i = 0; i < p->nconn; i++) {
+    struct nfs_conn *c = &p->c[i];
+    if (c->loop && vdk_netloop_dead (c->loop))
+      nfs_set_timeout (c->nfs, 1000);
+    vdk_netloop_free (c->loop);
+    if (c->fh)
+      nfs_close (c->nfs, c->fh);
+    nfs_destroy_context (c->nfs);
+  }
   free (p);
 }
 
@@ -210,10 +256,10 @@ nfs_do_pread (struct vdk_node *n, void *buf, size_t len, uint64_t off)
 
   while (len > 0) {
     size_t l = VDK_MIN (len, p->readmax);
-    int r = nfs_pread (p->nfs, p->fh, off, l, buf);
+    int r = nfs_pread (p->c[0].nfs, p->c[0].fh, off, l, buf);
     if (r < 0)
       return vdk_err (nfs_errno (r), "%s: read error at offset %" PRIu64 ": %s",
-                      n->filename, off, nfs_get_error (p->nfs));
+                      n->filename, off, nfs_get_error (p->c[0].nfs));
     if (r == 0) {
       memset (buf, 0, len);   /* past the end of the file */
       return 0;
@@ -235,18 +281,18 @@ nfs_do_pwrite (struct vdk_node *n, const void *buf, size_t len, uint64_t off, un
 
   while (len > 0) {
     size_t l = VDK_MIN (len, p->writemax);
-    int r = nfs_pwrite (p->nfs, p->fh, off, l, (void *) buf);
+    int r = nfs_pwrite (p->c[0].nfs, p->c[0].fh, off, l, (void *) buf);
     if (r < 0)
       return vdk_err (nfs_errno (r), "%s: write error at offset %" PRIu64 ": %s",
-                      n->filename, off, nfs_get_error (p->nfs));
+                      n->filename, off, nfs_get_error (p->c[0].nfs));
     if (r == 0 || (size_t) r > l)
       return vdk_err (EIO, "%s: short write at offset %" PRIu64, n->filename, off);
     buf = (const char *) buf + r;
     len -= r;
     off += r;
   }
-  if ((flags & DISK_FUA) && nfs_fsync (p->nfs, p->fh) != 0)
-    return vdk_err (EIO, "%s: fsync: %s", n->filename, nfs_get_error (p->nfs));
+  if ((flags & DISK_FUA) && nfs_fsync (p->c[0].nfs, p->c[0].fh) != 0)
+    return vdk_err (EIO, "%s: fsync: %s", n->filename, nfs_get_error (p->c[0].nfs));
   if (end > n->size)
     n->size = end;
   return 0;
@@ -256,9 +302,9 @@ static int
 nfs_do_flush (struct vdk_node *n)
 {
   struct nfs_priv *p = n->priv;
-  int r = nfs_fsync (p->nfs, p->fh);
+  int r = nfs_fsync (p->c[0].nfs, p->c[0].fh);
   if (r != 0)
-    return vdk_err (nfs_errno (r), "%s: fsync: %s", n->filename, nfs_get_error (p->nfs));
+    return vdk_err (nfs_errno (r), "%s: fsync: %s", n->filename, nfs_get_error (p->c[0].nfs));
   return 0;
 }
 
@@ -272,9 +318,9 @@ nfs_do_truncate (struct vdk_node *n, uint64_t size, enum vdk_prealloc pa)
   if (pa != VDK_PREALLOC_OFF && pa != VDK_PREALLOC_FULL)
     return vdk_err (ENOTSUP, "%s: preallocation mode '%s' is not supported over NFS",
                     n->filename, vdk_prealloc_name (pa));
-  r = nfs_ftruncate (p->nfs, p->fh, size);
+  r = nfs_ftruncate (p->c[0].nfs, p->c[0].fh, size);
   if (r != 0)
-    return vdk_err (nfs_errno (r), "%s: truncate: %s", n->filename, nfs_get_error (p->nfs));
+    return vdk_err (nfs_errno (r), "%s: truncate: %s", n->filename, nfs_get_error (p->c[0].nfs));
   n->size = size;
   if (pa == VDK_PREALLOC_FULL && size > old) {
     size_t bs = 1 << 20;
@@ -293,9 +339,9 @@ nfs_do_get_allocated (struct vdk_node *n)
 {
   struct nfs_priv *p = n->priv;
   struct nfs_stat_64 st;
-  int r = nfs_fstat64 (p->nfs, p->fh, &st);
+  int r = nfs_fstat64 (p->c[0].nfs, p->c[0].fh, &st);
   if (r != 0)
-    return vdk_err (nfs_errno (r), "%s: stat: %s", n->filename, nfs_get_error (p->nfs));
+    return vdk_err (nfs_errno (r), "%s: stat: %s", n->filename, nfs_get_error (p->c[0].nfs));
   /* libnfs reports NFSv3's "used" bytes as blocks of 512 */
   return (int64_t) st.nfs_blocks * 512;
 }
@@ -336,8 +382,8 @@ static int64_t
 nfs_call (struct nfs_call *c)
 {
   struct nfs_priv *p = c->n->priv;
-  if (p->loop)
-    return vdk_netloop_call (p->loop, nfs_call_cb, c);
+  if (p->c[0].loop)
+    return vdk_netloop_call (p->c[0].loop, nfs_call_cb, c);
   return nfs_call_run (c);
 }
 
@@ -386,7 +432,7 @@ nfs_proto_create (const char *filename, struct vdk_opts *opts)
   int r;
 
   (void) opts;
-  r = nfs_connect (filename, &nfs, &u);
+  r = nfs_connect (filename, &nfs, &u, NULL);
   if (r < 0)
     return r;
   r = nfs_create (nfs, u->file, O_RDWR | O_CREAT | O_TRUNC, 0644, &fh);
@@ -406,7 +452,7 @@ nfs_proto_remove (const char *filename)
   struct nfs_url *u;
   int r;
 
-  r = nfs_connect (filename, &nfs, &u);
+  r = nfs_connect (filename, &nfs, &u, NULL);
   if (r < 0)
     return r;
   r = nfs_unlink (nfs, u->file);
@@ -420,27 +466,125 @@ nfs_proto_remove (const char *filename)
 }
 
 /* ---- asynchronous I/O ------------------------------------------------------
- * The first submit starts a loop thread (netio.c) that owns the context from
- * then on: it polls the libnfs socket and issues nfs_pread_async /
- * nfs_pwrite_async / nfs_fsync_async, many in flight; each completion is
- * posted to the queue's io_uring, where the core reaps it like a file I/O. */
+ * The first submit starts a loop thread (netio.c) per connection that owns
+ * its context from then on: it polls the libnfs socket and issues
+ * nfs_pread_async / nfs_pwrite_async / nfs_fsync_async, many in flight;
+ * each completion is posted to the queue's io_uring, where the core reaps
+ * it like a file I/O.  Requests go round robin over nconnect connections
+ * (default 2; the server decodes and serves each connection on its own
+ * thread).  Reads are cut into READs of at most the server's rtmax, all in
+ * flight at once, each copied straight into the caller's buffer (libnfs
+ * would assemble a larger read in a buffer of its own first). */
+
+struct nfs_aio;
+
+struct nfs_piece {             /* one READ */
+  struct nfs_aio *a;
+  size_t pos, len;             /* in io->buf */
+};
 
 struct nfs_aio {
   struct vdk_netreq req;       /* first: the loop hands us this */
   struct vdk_node *n;
+  struct nfs_conn *c;
   struct vdk_io *io;
-  size_t done;                 /* bytes transferred so far */
+  size_t done;                 /* writes: bytes transferred so far */
   bool fsync_after;            /* FUA write: fsync once the data is written */
+  unsigned pending;            /* reads: READs in flight, +1 while issuing */
+  int err;                     /* reads: the first error */
+  struct nfs_piece pieces[];   /* reads */
 };
+
+static int
+nfs_aio_errno (int status)
+{
+  /* the core reports "URL: read error at offset N: strerror"; libnfs says
+   * -EINTR when an RPC timed out and -EFAULT when the RPC layer failed (the
+   * connection broke) */
+  return status == -EINTR ? -ETIMEDOUT : status == -EFAULT ? -ECONNRESET : status;
+}
 
 static void nfs_aio_step (struct nfs_aio *a);
 
 static void
 nfs_aio_finish (struct nfs_aio *a, int ret)
 {
-  struct nfs_priv *p = a->n->priv;
-  vdk_netloop_complete (p->loop, &a->req, ret);
+  vdk_netloop_complete (a->c->loop, &a->req, ret);
 }
+
+/* ---- reads ---- */
+
+static void nfs_read_piece (struct nfs_piece *pc);
+
+static void
+nfs_read_put (struct nfs_aio *a, int err)
+{
+  if (err < 0 && !a->err)
+    a->err = err;
+  if (--a->pending == 0)
+    nfs_aio_finish (a, a->err ? a->err : (int) a->io->len);
+}
+
+static void
+nfs_read_cb (int status, struct nfs_context *nfs, void *data, void *private_data)
+{
+  struct nfs_piece *pc = private_data;
+  struct nfs_aio *a = pc->a;
+  char *dst = (char *) a->io->buf + pc->pos;
+
+  (void) nfs;
+  if (status < 0) {
+    nfs_read_put (a, nfs_aio_errno (status));
+    return;
+  }
+  if (status == 0) {       /* EOF: the rest reads as zeroes */
+    memset (dst, 0, pc->len);
+    nfs_read_put (a, 0);
+    return;
+  }
+  if ((size_t) status > pc->len) {
+    nfs_read_put (a, -EIO);   /* more than asked for */
+    return;
+  }
+  memcpy (dst, data, status);
+  if ((size_t) status < pc->len && !a->err) {
+    /* a short READ: ask for the rest */
+    pc->pos += status;
+    pc->len -= status;
+    nfs_read_piece (pc);
+    return;
+  }
+  nfs_read_put (a, 0);
+}
+
+/* Issue PC (its reference on A is held: dropped when it completes). */
+static void
+nfs_read_piece (struct nfs_piece *pc)
+{
+  struct nfs_aio *a = pc->a;
+
+  if (nfs_pread_async (a->c->nfs, a->c->fh, a->io->off + pc->pos, pc->len, nfs_read_cb, pc) != 0)
+    nfs_read_put (a, -EIO);
+}
+
+static void
+nfs_read_start (struct nfs_aio *a)
+{
+  struct nfs_priv *p = a->n->priv;
+  size_t pos = 0;
+
+  a->pending = 1;          /* the issuing */
+  for (unsigned i = 0; pos < a->io->len && !a->err; i++) {
+    struct nfs_piece *pc = &a->pieces[i];
+    *pc = (struct nfs_piece) { .a = a, .pos = pos, .len = VDK_MIN (a->io->len - pos, p->readmax) };
+    pos += pc->len;
+    a->pending++;
+    nfs_read_piece (pc);
+  }
+  nfs_read_put (a, 0);
+}
+
+/* ---- writes and flushes ---- */
 
 static void
 nfs_aio_cb (int status, struct nfs_context *nfs, void *data, void *private_data)
@@ -449,64 +593,46 @@ nfs_aio_cb (int status, struct nfs_context *nfs, void *data, void *private_data)
   struct vdk_io *io = a->io;
 
   (void) nfs;
+  (void) data;
   if (status < 0) {
-    /* the core reports "URL: read error at offset N: strerror"; libnfs
-     * says -EINTR when an RPC timed out and -EFAULT when the RPC layer
-     * failed (the connection broke) */
-    nfs_aio_finish (a, status == -EINTR ? -ETIMEDOUT : status == -EFAULT ? -ECONNRESET : status);
+    nfs_aio_finish (a, nfs_aio_errno (status));
     return;
   }
-  if (io->op == VDK_IO_FLUSH || (io->op == VDK_IO_WRITE && a->done == io->len)) {
+  if (io->op == VDK_IO_FLUSH || a->done == io->len) {
     /* the fsync of a FUA write, or a flush */
     nfs_aio_finish (a, (int) io->len);
     return;
   }
-  if (io->op == VDK_IO_READ) {
-    if (status == 0) {     /* EOF: the rest reads as zeroes */
-      memset ((char *) io->buf + a->done, 0, io->len - a->done);
-      a->done = io->len;
-    }
-    else {
-      size_t got = VDK_MIN ((size_t) status, io->len - a->done);
-      memcpy ((char *) io->buf + a->done, data, got);
-      a->done += got;
-    }
+  if (status == 0) {
+    nfs_aio_finish (a, -EIO);
+    return;
   }
-  else {
-    if (status == 0) {
-      nfs_aio_finish (a, -EIO);
-      return;
-    }
-    a->done += VDK_MIN ((size_t) status, io->len - a->done);
-  }
+  a->done += VDK_MIN ((size_t) status, io->len - a->done);
   nfs_aio_step (a);
 }
 
 static void
 nfs_aio_step (struct nfs_aio *a)
 {
-  struct nfs_priv *p = a->n->priv;
   struct vdk_io *io = a->io;
   int r;
 
   if (io->op == VDK_IO_FLUSH)
-    r = nfs_fsync_async (p->nfs, p->fh, nfs_aio_cb, a);
+    r = nfs_fsync_async (a->c->nfs, a->c->fh, nfs_aio_cb, a);
   else if (a->done == io->len) {
-    if (io->op == VDK_IO_WRITE && (io->flags & DISK_FUA) && !a->fsync_after) {
+    if ((io->flags & DISK_FUA) && !a->fsync_after) {
       a->fsync_after = true;
-      r = nfs_fsync_async (p->nfs, p->fh, nfs_aio_cb, a);
+      r = nfs_fsync_async (a->c->nfs, a->c->fh, nfs_aio_cb, a);
     }
     else {
       nfs_aio_finish (a, (int) io->len);
       return;
     }
   }
-  else if (io->op == VDK_IO_READ)
-    /* libnfs cuts requests larger than READMAX/WRITEMAX into RPCs that
-     * are all sent at once */
-    r = nfs_pread_async (p->nfs, p->fh, io->off + a->done, io->len - a->done, nfs_aio_cb, a);
   else
-    r = nfs_pwrite_async (p->nfs, p->fh, io->off + a->done, io->len - a->done,
+    /* libnfs cuts requests larger than WRITEMAX into RPCs that are all
+     * sent at once (copying the data into each RPC either way) */
+    r = nfs_pwrite_async (a->c->nfs, a->c->fh, io->off + a->done, io->len - a->done,
                           (char *) io->buf + a->done, nfs_aio_cb, a);
   if (r != 0)
     nfs_aio_finish (a, -EIO);
@@ -515,28 +641,33 @@ nfs_aio_step (struct nfs_aio *a)
 static void
 nfs_loop_start (void *opaque, struct vdk_netreq *req)
 {
+  struct nfs_aio *a = (struct nfs_aio *) req;
+
   (void) opaque;
-  nfs_aio_step ((struct nfs_aio *) req);
+  if (a->io->op == VDK_IO_READ)
+    nfs_read_start (a);
+  else
+    nfs_aio_step (a);
 }
 
 static int
 nfs_loop_fd (void *opaque, short *events)
 {
-  struct nfs_priv *p = opaque;
-  int ev = nfs_which_events (p->nfs);
+  struct nfs_conn *c = opaque;
+  int ev = nfs_which_events (c->nfs);
   *events = (ev & POLLIN ? POLLIN : 0) | (ev & POLLOUT ? POLLOUT : 0);
-  return nfs_get_fd (p->nfs);
+  return nfs_get_fd (c->nfs);
 }
 
 static int
 nfs_loop_service (void *opaque, short revents)
 {
-  struct nfs_priv *p = opaque;
+  struct nfs_conn *c = opaque;
 
-  if (nfs_service (p->nfs, revents) < 0) {
+  if (nfs_service (c->nfs, revents) < 0) {
     /* The connection is gone and there is no reconnect: fail what is in
      * flight now rather than when each RPC times out. */
-    rpc_disconnect (nfs_get_rpc_context (p->nfs), "connection lost");
+    rpc_disconnect (nfs_get_rpc_context (c->nfs), "connection lost");
     return -EIO;
   }
   return 0;
@@ -548,34 +679,87 @@ static const struct vdk_netloop_ops nfs_loop_ops = {
   .start = nfs_loop_start,
 };
 
+/* The extra connections of nconnect=N, opened at the first submit.  Any
+ * failure only means fewer connections. */
+static void
+nfs_open_extra (struct vdk_node *n)
+{
+  struct nfs_priv *p = n->priv;
+
+  while (p->nconn < p->nconnect) {
+    struct nfs_conn *c = &p->c[p->nconn];
+    struct nfs_url *u;
+    if (nfs_connect (n->filename, &c->nfs, &u, NULL) < 0)
+      break;
+    if (nfs_open (c->nfs, u->file, p->rdwr ? O_RDWR : O_RDONLY, &c->fh) != 0) {
+      nfs_disconnect (c->nfs, u);
+      c->nfs = NULL;
+      break;
+    }
+    nfs_destroy_url (u);
+    /* The portmapper may name another server by now (one started since
+     * has registered over ours): use only a connection to the same one. */
+    {
+      struct sockaddr_storage peer;
+      socklen_t len = sizeof peer;
+      if (getpeername (nfs_get_fd (c->nfs), (struct sockaddr *) &peer, &len) != 0 ||
+          len != p->peer_len || memcmp (&peer, &p->peer, len) != 0) {
+        nfs_close (c->nfs, c->fh);
+        nfs_destroy_context (c->nfs);
+        *c = (struct nfs_conn) { 0 };
+        break;
+      }
+    }
+    if (vdk_netloop_new (&nfs_loop_ops, c, n->filename, &c->loop) < 0) {
+      nfs_close (c->nfs, c->fh);
+      nfs_destroy_context (c->nfs);
+      *c = (struct nfs_conn) { 0 };
+      break;
+    }
+    p->nconn++;
+  }
+  vdk_err_clear ();
+}
+
 static int
 nfs_proto_submit (struct vdk_node *n, struct disk_queue *q, struct vdk_io *io)
 {
   struct nfs_priv *p = n->priv;
+  struct nfs_conn *c;
   struct nfs_aio *a;
+  size_t npieces = 0;
   int r;
 
   if (p->no_loop || io->len > INT32_MAX)   /* completions carry the length as an int */
     return -ENOTSUP;
-  if (!p->loop) {
-    r = vdk_netloop_new (&nfs_loop_ops, p, n->filename, &p->loop);
+  if (!p->c[0].loop) {
+    r = vdk_netloop_new (&nfs_loop_ops, &p->c[0], n->filename, &p->c[0].loop);
     if (r < 0) {
       /* e.g. no io_uring MSG_RING (Linux < 5.18): synchronous from now on */
       vdk_err_clear ();
       p->no_loop = true;
       return -ENOTSUP;
     }
+    nfs_open_extra (n);
   }
-  a = calloc (1, sizeof *a);
+  /* a flush goes where the synchronous calls go; COMMIT covers the
+   * writes of every connection (they are all to the same file) */
+  c = &p->c[0];
+  if (io->op != VDK_IO_FLUSH && p->nconn > 1)
+    c = &p->c[__atomic_fetch_add (&p->next, 1, __ATOMIC_RELAXED) % p->nconn];
+  if (io->op == VDK_IO_READ)
+    npieces = (io->len + p->readmax - 1) / p->readmax;
+  a = calloc (1, sizeof *a + npieces * sizeof a->pieces[0]);
   if (!a)
     return -ENOMEM;
   a->n = n;
+  a->c = c;
   a->io = io;
   /* a write past the end extends the file (formats append); the size is
    * only touched on this, the submitting, thread */
   if (io->op == VDK_IO_WRITE && io->off + io->len > n->size)
     n->size = io->off + io->len;
-  return vdk_netloop_submit (p->loop, q, io, &a->req);
+  return vdk_netloop_submit (c->loop, q, io, &a->req);
 }
 
 static const char *const nfs_schemes[] = { "nfs", NULL };

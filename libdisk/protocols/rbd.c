@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <rados/librados.h>
 #include <rbd/librbd.h>
@@ -35,6 +36,18 @@ struct rbd_spec {
   size_t nopts;
 };
 
+/* Block status answers from one diff-iterate over a large range: each
+ * rbd_diff_iterate2 costs OSD round trips (the object map at least), and a
+ * convert asks once per extent.  Writes through this node drop the cache;
+ * it also expires, as others may write to the image. */
+#define BS_MAX_EXTENTS 65536
+#define BS_SPAN (1ULL << 30)
+#define BS_TTL_NS 2000000000LL
+
+struct bs_extent {
+  uint64_t off, len;
+};
+
 struct rbd_priv {
   rados_t cluster;
   rados_ioctx_t io;
@@ -43,7 +56,24 @@ struct rbd_priv {
   pthread_mutex_t poster_lock;
   struct vdk_poster *poster;
   bool no_poster;
+  /* the block status cache (under bs_lock) */
+  pthread_mutex_t bs_lock;
+  bool bs_valid;
+  uint64_t bs_start, bs_end;   /* the range it describes */
+  struct bs_extent *bs_ext;    /* allocated extents in it, sorted, merged */
+  size_t bs_n, bs_cap;
+  int64_t bs_time;             /* CLOCK_MONOTONIC ns when filled */
+  uint64_t bs_filled_gen;      /* bs_gen when the fill started */
+  uint64_t bs_gen;             /* bumped by every write (atomic) */
 };
+
+/* Before a write is started and when it completes (any thread, lock-free:
+ * librbd's callback thread must never wait for a diff-iterate). */
+static void
+bs_invalidate (struct rbd_priv *p)
+{
+  __atomic_add_fetch (&p->bs_gen, 1, __ATOMIC_SEQ_CST);
+}
 
 /* Split at unescaped C; unescape "\C" in place.  Returns the rest or NULL. */
 static char *
@@ -235,6 +265,7 @@ rbd_proto_open (struct vdk_node *n, struct vdk_opts *opts, unsigned flags)
   }
   free (sp.buf);
   pthread_mutex_init (&p->poster_lock, NULL);
+  pthread_mutex_init (&p->bs_lock, NULL);
   n->size = size;
   n->request_align = 1;
   n->priv = p;
@@ -260,6 +291,8 @@ rbd_proto_close (struct vdk_node *n)
   rados_shutdown (p->cluster);
   vdk_poster_free (p->poster);
   pthread_mutex_destroy (&p->poster_lock);
+  pthread_mutex_destroy (&p->bs_lock);
+  free (p->bs_ext);
   free (p);
 }
 
@@ -270,6 +303,7 @@ grow_for (struct vdk_node *n, uint64_t end)
   struct rbd_priv *p = n->priv;
   int r;
 
+  bs_invalidate (p);    /* every write path comes here first */
   if (end <= n->size)
     return 0;
   r = rbd_resize (p->img, end);
@@ -313,6 +347,7 @@ rbd_proto_pwrite (struct vdk_node *n, const void *buf, size_t len, uint64_t off,
   while (len > 0) {
     size_t l = VDK_MIN (len, (size_t) 1 << 30);
     ssize_t w = rbd_write (p->img, off, l, buf);
+    bs_invalidate (p);   /* also after: a block status meanwhile may not see it */
     if (w < 0)
       return vdk_err ((int) -w, "%s: write error at offset %" PRIu64 ": %s", n->filename, off,
                       strerror ((int) -w));
@@ -341,7 +376,11 @@ static int
 rbd_proto_discard (struct vdk_node *n, uint64_t off, uint64_t len)
 {
   struct rbd_priv *p = n->priv;
-  int r = rbd_discard (p->img, off, len);
+  int r;
+
+  bs_invalidate (p);
+  r = rbd_discard (p->img, off, len);
+  bs_invalidate (p);
   if (r < 0)
     return vdk_err (-r, "%s: discard at offset %" PRIu64 ": %s", n->filename, off, strerror (-r));
   return 0;
@@ -360,6 +399,7 @@ rbd_proto_write_zeroes (struct vdk_node *n, uint64_t off, uint64_t len, unsigned
   while (len > 0) {
     size_t l = VDK_MIN (len, (uint64_t) 1 << 30);
     ssize_t z = rbd_write_zeroes (p->img, off, l, 0, 0);
+    bs_invalidate (p);
     if (z < 0)
       return vdk_err ((int) -z, "%s: write zeroes at offset %" PRIu64 ": %s", n->filename, off,
                       strerror ((int) -z));
@@ -369,58 +409,115 @@ rbd_proto_write_zeroes (struct vdk_node *n, uint64_t off, uint64_t len, unsigned
   return 0;
 }
 
-/* The first allocated extent at or after the start, merged with the ones
- * that follow without a gap. */
-struct diff_state {
-  bool found;
-  uint64_t off, end;
-};
+static int64_t
+now_ns (void)
+{
+  struct timespec ts;
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return (int64_t) ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
 
 #define DIFF_STOP (-ECANCELED)
 
 static int
-diff_cb (uint64_t off, size_t len, int exists, void *arg)
+collect_cb (uint64_t off, size_t len, int exists, void *arg)
 {
-  struct diff_state *st = arg;
+  struct rbd_priv *p = arg;
 
   if (!exists)
-    return st->found ? DIFF_STOP : 0;
-  if (!st->found) {
-    st->found = true;
-    st->off = off;
-    st->end = off + len;
+    return 0;
+  if (p->bs_n > 0 && p->bs_ext[p->bs_n - 1].off + p->bs_ext[p->bs_n - 1].len == off) {
+    p->bs_ext[p->bs_n - 1].len += len;
     return 0;
   }
-  if (off != st->end)
-    return DIFF_STOP;
-  st->end = off + len;
+  if (p->bs_n == p->bs_cap) {
+    size_t cap = p->bs_cap ? p->bs_cap * 2 : 64;
+    struct bs_extent *e;
+    if (p->bs_n >= BS_MAX_EXTENTS)
+      return DIFF_STOP;     /* the cache then ends here */
+    e = realloc (p->bs_ext, cap * sizeof *e);
+    if (!e)
+      return -ENOMEM;
+    p->bs_ext = e;
+    p->bs_cap = cap;
+  }
+  p->bs_ext[p->bs_n++] = (struct bs_extent) { off, len };
   return 0;
+}
+
+/* Describe [off, off+len) from the cache: false if it does not cover off. */
+static bool
+bs_lookup (struct rbd_priv *p, uint64_t off, uint64_t len, struct vdk_extent *e)
+{
+  size_t lo = 0, hi = p->bs_n;
+
+  if (!p->bs_valid || off < p->bs_start || off >= p->bs_end ||
+      p->bs_filled_gen != __atomic_load_n (&p->bs_gen, __ATOMIC_SEQ_CST) ||
+      now_ns () - p->bs_time > BS_TTL_NS)
+    return false;
+  len = VDK_MIN (len, p->bs_end - off);
+  /* the first extent that ends after off */
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (p->bs_ext[mid].off + p->bs_ext[mid].len <= off)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  if (lo < p->bs_n && p->bs_ext[lo].off <= off) {
+    e->kind = VDK_EXT_DATA;
+    e->len = VDK_MIN (len, p->bs_ext[lo].off + p->bs_ext[lo].len - off);
+  }
+  else {
+    e->kind = VDK_EXT_ZERO;
+    e->len = lo < p->bs_n ? VDK_MIN (len, p->bs_ext[lo].off - off) : len;
+  }
+  return true;
 }
 
 static int
 rbd_proto_block_status (struct vdk_node *n, uint64_t off, uint64_t len, struct vdk_extent *e)
 {
   struct rbd_priv *p = n->priv;
-  struct diff_state st = { 0 };
+  uint64_t span;
   int r;
 
-  len = VDK_MIN (len, (uint64_t) 1 << 30);
   e->off = off;
   e->host = off;
   e->child = NULL;
   e->kind = VDK_EXT_DATA;
   e->len = len;
-  r = rbd_diff_iterate2 (p->img, NULL, off, len, 1, 1, diff_cb, &st);
-  if (r < 0 && r != DIFF_STOP)
-    return 0;   /* unknown: report data, which is always correct */
-  if (!st.found || st.off >= off + len)
-    e->kind = VDK_EXT_ZERO;
-  else if (st.off > off) {
-    e->kind = VDK_EXT_ZERO;
-    e->len = st.off - off;
+  if (off >= n->size)
+    return 0;
+  pthread_mutex_lock (&p->bs_lock);
+  if (bs_lookup (p, off, len, e)) {
+    pthread_mutex_unlock (&p->bs_lock);
+    return 0;
   }
-  else
-    e->len = VDK_MIN (len, st.end - off);
+  /* one diff-iterate over a large range (whole objects: from the object
+   * map when the image has fast-diff) */
+  span = VDK_MIN (VDK_MAX (len, BS_SPAN), n->size - off);
+  p->bs_n = 0;
+  p->bs_valid = false;
+  p->bs_filled_gen = __atomic_load_n (&p->bs_gen, __ATOMIC_SEQ_CST);
+  r = rbd_diff_iterate2 (p->img, NULL, off, span, 1, 1, collect_cb, p);
+  if (r < 0 && r != DIFF_STOP) {
+    pthread_mutex_unlock (&p->bs_lock);
+    return 0;   /* unknown: report data, which is always correct */
+  }
+  p->bs_start = off;
+  p->bs_end = off + span;
+  if (r == DIFF_STOP && p->bs_n > 0)    /* too many extents: up to the last one */
+    p->bs_end = p->bs_ext[p->bs_n - 1].off + p->bs_ext[p->bs_n - 1].len;
+  p->bs_time = now_ns ();
+  p->bs_valid = true;
+  /* a write during the iterate makes the answer unreliable: data */
+  if (!bs_lookup (p, off, len, e)) {
+    p->bs_valid = false;
+    e->kind = VDK_EXT_DATA;
+    e->len = len;
+  }
+  pthread_mutex_unlock (&p->bs_lock);
   return 0;
 }
 
@@ -434,13 +531,16 @@ rbd_proto_truncate (struct vdk_node *n, uint64_t size, enum vdk_prealloc pa)
   if (pa != VDK_PREALLOC_OFF && pa != VDK_PREALLOC_FULL)
     return vdk_err (ENOTSUP, "%s: preallocation mode '%s' is not supported on RBD",
                     n->filename, vdk_prealloc_name (pa));
+  bs_invalidate (p);
   r = rbd_resize (p->img, size);
+  bs_invalidate (p);
   if (r < 0)
     return vdk_err (-r, "%s: resize: %s", n->filename, strerror (-r));
   n->size = size;
   if (pa == VDK_PREALLOC_FULL && size > old) {
     ssize_t z = rbd_write_zeroes (p->img, old, size - old,
                                   RBD_WRITE_ZEROES_FLAG_THICK_PROVISION, 0);
+    bs_invalidate (p);
     if (z < 0)
       return vdk_err ((int) -z, "%s: preallocation: %s", n->filename, strerror ((int) -z));
   }
@@ -692,6 +792,7 @@ rbd_proto_snapshot_apply (struct vdk_node *n, const char *name_or_id)
 /* ---- asynchronous I/O ------------------------------------------------------ */
 
 struct rbd_aio {
+  struct rbd_priv *p;
   struct vdk_poster *poster;
   struct disk_queue *q;
   struct vdk_io *io;
@@ -706,6 +807,8 @@ rbd_aio_cb (rbd_completion_t c, void *arg)
   int ret;
 
   rbd_aio_release (c);
+  if (io->op == VDK_IO_WRITE)
+    bs_invalidate (a->p);
   if (r < 0)
     ret = (int) r;
   else {
@@ -735,6 +838,8 @@ rbd_proto_submit (struct vdk_node *n, struct disk_queue *q, struct vdk_io *io)
     return -ENOTSUP;
   if (io->op == VDK_IO_WRITE && (io->flags & DISK_FUA))
     return -ENOTSUP;    /* rare: the synchronous path writes and flushes */
+  if (io->op == VDK_IO_WRITE)
+    bs_invalidate (p);
   if (io->op == VDK_IO_WRITE && io->off + io->len > n->size) {
     r = grow_for (n, io->off + io->len);
     if (r < 0)
@@ -743,7 +848,7 @@ rbd_proto_submit (struct vdk_node *n, struct disk_queue *q, struct vdk_io *io)
   a = malloc (sizeof *a);
   if (!a)
     return -ENOMEM;
-  *a = (struct rbd_aio) { .poster = p->poster, .q = q, .io = io };
+  *a = (struct rbd_aio) { .p = p, .poster = p->poster, .q = q, .io = io };
   r = rbd_aio_create_completion (a, rbd_aio_cb, &c);
   if (r < 0) {
     free (a);

@@ -27,6 +27,17 @@ cmp src.raw "$EXP/b.raw" || fail "convert -m 1 to NFS: content differs"
 # NFS -> local
 "$VDK" convert -O raw "$URL/a.raw" back.raw
 cmp src.raw back.raw || fail "convert from NFS: content differs"
+# requests spread over 3 connections, and over one; a size that is not a
+# multiple of the READ size
+{ cat src.raw; head -c 1234567 /dev/urandom; } > odd.raw
+"$VDK" convert -O raw odd.raw "$URL/n.raw$Q&nconnect=3"
+cmp odd.raw "$EXP/n.raw" || fail "convert to NFS with nconnect=3: content differs"
+"$VDK" convert -O raw "$URL/n.raw$Q&nconnect=3" back3.raw
+cmp odd.raw back3.raw || fail "convert from NFS with nconnect=3: content differs"
+"$VDK" convert -O raw "$URL/n.raw$Q&nconnect=1" back1.raw
+cmp odd.raw back1.raw || fail "convert from NFS with nconnect=1: content differs"
+expect_fail "$VDK" info "$URL/n.raw?nconnect=0"
+expect_grep "invalid nconnect '0'" "$TMP/err"
 # qcow2 on NFS: vdk writes it, qemu-img checks it, both read it
 if "$VDK" --help | grep -q '^Formats:.* qcow2'; then
   "$VDK" convert -O qcow2 src.raw "$URL/c.qcow2"

@@ -43,6 +43,7 @@ struct job {
   struct disk *dst;
   struct disk_queue *q;
   bool target_zero, has_backing_target, out_of_order, compress;
+  bool dst_raw;            /* the target is raw: no allocations to order */
   uint64_t cluster_size;   /* of the target, for compressed output */
   uint64_t sparse;         /* 0 = write everything */
   uint64_t total, done, next_off;
@@ -89,11 +90,14 @@ read_done (void *opaque, int ret)
 
 /* Synchronous zeroing must not overlap an allocation of ours still in
  * flight (the target could not order them): drain the queue first.  Only
- * needed when the target does not read as zeroes already. */
+ * needed when the target does not read as zeroes already, and not for a
+ * raw target, which allocates nothing: there the zeroing (on a network
+ * target, e.g. iSCSI WRITE SAME) overlaps the data writes in flight, which
+ * are to other ranges. */
 static int
 zero_range (struct job *j, uint64_t off, uint64_t len)
 {
-  while (disk_queue_inflight (j->q) > 0)
+  while (!j->dst_raw && disk_queue_inflight (j->q) > 0)
     if (disk_queue_wait (j->q, 1) < 0)
       return -1;
   return disk_write_zeroes (j->dst, off, len, DISK_MAY_UNMAP);
@@ -458,6 +462,7 @@ cmd_convert (int argc, char **argv)
   if (j.sparse && disk_get_cluster_size (j.dst) > j.sparse)
     j.sparse = disk_get_cluster_size (j.dst) < CHUNK ? disk_get_cluster_size (j.dst) : CHUNK;
   j.target_zero = target_zero_flag || (!no_create && disk_is_zero_initialized (j.dst));
+  j.dst_raw = !strcmp (disk_get_format (j.dst), "raw");
   if (j.compress) {
     uint64_t cs = disk_get_cluster_size (j.dst);
     j.cluster_size = cs;
