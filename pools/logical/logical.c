@@ -2,10 +2,9 @@
  * image files (the PVs), read and written by vdk itself (guestfs/lvm2/) --
  * no lvm2 tools and no device-mapper.  Volumes are linear LVs.
  *
- * A volume's path is a libdisk spec mapping its extents in the PV
- * (driver=raw,offset=N,size=M,file.filename=PV) when it has one segment.
- * An LV of several segments has no such mapping: its path is /dev/VG/LV
- * (where device-mapper would put it), which vdk cannot open for data. */
+ * A volume's path is a libdisk spec mapping its extents in the PVs
+ * (driver=raw,offset=N,size=M,file.filename=PV,..., one raw window per
+ * segment, see lv_path). */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -662,22 +661,49 @@ check_free (struct pool *p, const struct lvm2_vg *vg, uint64_t need)
 
 /* ---- volumes ---- */
 
+/* The libdisk spec of a linear LV: one raw window per segment (seg.N.*
+ * after the first), each locked at its own start (file.lock-offset) rather
+ * than over the whole PV, so writers of different LVs of one PV do not
+ * exclude each other while two writers of one LV do (docs/design.md).
+ * Other LVs (striped, thin...) get /dev/VG/LV, where device-mapper would put
+ * them; vdk cannot open those for data. */
+#define LG_MAX_WINDOWS 256              /* libdisk raw's limit */
+
 static char *
 lv_path (const struct lg *g, const struct lvm2_lv *lv)
 {
+  uint64_t ext = g->vg->extent_size * 512;
+  bool linear = lv->n_segs > 0 && lv->n_segs <= LG_MAX_WINDOWS;
   char *s = NULL;
-  const struct lvm2_segment *sg = lv->n_segs == 1 ? &lv->segs[0] : NULL;
+  size_t len = 0;
+  FILE *f;
 
-  if (sg && sg->stripes && sg->stripe_count == 1 && !strcmp (sg->type, "striped")) {
-    const struct lvm2_pv *pv = &g->vg->pvs[sg->stripes[0].pv];
-    uint64_t ext = g->vg->extent_size * 512;
-    if (asprintf (&s, "driver=raw,offset=%" PRIu64 ",size=%" PRIu64 ",file.filename=%s",
-                  pv->pe_start * 512 + sg->stripes[0].pe * ext, lv->extents * ext,
-                  g->hint[sg->stripes[0].pv]) < 0)
+  for (size_t i = 0; i < lv->n_segs && linear; i++)
+    linear = lv->segs[i].stripes && lv->segs[i].stripe_count == 1 &&
+             !strcmp (lv->segs[i].type, "striped");
+  if (!linear) {
+    if (asprintf (&s, "/dev/%s/%s", g->vg->name, lv->name) < 0)
       s = NULL;
+    return s;
   }
-  else if (asprintf (&s, "/dev/%s/%s", g->vg->name, lv->name) < 0)
-    s = NULL;
+  if (!(f = open_memstream (&s, &len)))
+    return NULL;
+  fputs ("driver=raw", f);
+  for (size_t i = 0; i < lv->n_segs; i++) {
+    const struct lvm2_segment *sg = &lv->segs[i];
+    const struct lvm2_pv *pv = &g->vg->pvs[sg->stripes[0].pv];
+    uint64_t off = pv->pe_start * 512 + sg->stripes[0].pe * ext;
+    char pre[32] = "";
+    if (i)
+      snprintf (pre, sizeof pre, "seg.%zu.", i);
+    fprintf (f, ",%soffset=%" PRIu64 ",%ssize=%" PRIu64 ",%sfile.filename=%s"
+             ",%sfile.lock-offset=%" PRIu64, pre, off, pre, sg->extent_count * ext, pre,
+             g->hint[sg->stripes[0].pv], pre, off);
+  }
+  if (fclose (f) != 0) {
+    free (s);
+    return NULL;
+  }
   return s;
 }
 
@@ -959,7 +985,7 @@ static int
 lg_vol_check_not_in_use (struct pool *p, struct pool_vol *v)
 {
   (void) p;
-  /* Only single-segment LVs have a path libdisk opens. */
+  /* Only linear LVs have a path libdisk opens. */
   if (strncmp (v->path, "driver=", 7))
     return 0;
   return pool_vol_check_not_in_use (v->name, v->path);
@@ -970,9 +996,9 @@ lg_vol_check_io (struct pool *p, const struct pool_vol *v)
 {
   if (!strncmp (v->path, "driver=", 7))
     return 0;
-  return pool_err (ENOTSUP, "storage vol '%s' of pool '%s' is a logical volume of several"
-                   " segments: vdk maps only single-segment LVs for data access",
-                   v->name, p->def->name);
+  return pool_err (ENOTSUP, "storage vol '%s' of pool '%s' is not a linear logical volume"
+                   " (or has more than %d segments): vdk maps only those for data access",
+                   v->name, p->def->name, LG_MAX_WINDOWS);
 }
 
 const struct pool_type_ops pool_type_logical = {
