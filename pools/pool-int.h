@@ -94,8 +94,10 @@ int pool_build_target (struct pool *p);
 int pool_check_target_dir (struct pool *p);
 int pool_delete_target (struct pool *p);
 
-/* Copy the guest contents of SRC into DST (both open), extent by extent. */
 struct disk;
+/* disk_open V's path; "volume 'V' is in use: ..." when it is locked. */
+int pool_vol_open (const struct pool_vol *v, unsigned flags, struct disk **out);
+/* Copy the guest contents of SRC into DST (both open), extent by extent. */
 int pool_copy_disk (struct disk *src, struct disk *dst, uint64_t src_off, uint64_t dst_off,
                     uint64_t len);
 

@@ -1001,9 +1001,9 @@ pool_vol_create_from (struct pool *p, const struct vol_def *d, const struct pool
   if ((r = need_active (p)) < 0)
     return r;
   /* Open the source first: a volume somebody writes is refused here. */
-  r = disk_open (&in, src->path, src->format, 0, NULL);
+  r = pool_vol_open (src, 0, &in);
   if (r < 0)
-    return pool_err_from_disk (r);
+    return r;
   if (nd.capacity < (uint64_t) disk_get_size (in))
     nd.capacity = disk_get_size (in);
   nd.backing_path = nd.backing_format = NULL;   /* the copy stands alone */
@@ -1012,11 +1012,9 @@ pool_vol_create_from (struct pool *p, const struct vol_def *d, const struct pool
     goto out;
   if (p->ops->vol_check_io && (r = p->ops->vol_check_io (p, v)) < 0)
     goto fail;
-  r = disk_open (&dst, v->path, v->format, DISK_OPEN_RDWR, NULL);
-  if (r < 0) {
-    r = pool_err_from_disk (r);
+  r = pool_vol_open (v, DISK_OPEN_RDWR, &dst);
+  if (r < 0)
     goto fail;
-  }
   r = pool_copy_disk (in, dst, 0, 0, disk_get_size (in));
   if (r < 0)
     goto fail;
