@@ -41,6 +41,14 @@ struct pool_type_ops {
   int (*vol_check_io) (struct pool *p, const struct pool_vol *v);
   /* Pools of this type share their target directory (disk: /dev). */
   bool shared_target;
+  /* find-storage-pool-sources(-as): libvirt's <sources> XML (malloc'd) of
+   * what this type finds.  HOST and PORT (may be NULL) come from the -as
+   * arguments or the spec's <host name= port=>; SRCSPEC_XML (may be NULL)
+   * is the whole <source> document (-as arguments are turned into one as
+   * virsh does: <host name= port=/>, <initiator><iqn name=/></initiator>).
+   * NULL: "does not support source discovery". */
+  int (*find_sources) (const char *host, const char *port, const char *srcspec_xml,
+                       char **xml_out);
 };
 
 extern const struct pool_type_ops pool_type_dir;
@@ -107,6 +115,24 @@ int pool_ctx_need_exclusive (const struct pool_ctx *c);
 bool pool_ctx_run_valid (const struct pool_ctx *c);
 /* The context open in this process (the innermost), or NULL. */
 struct pool_ctx *pool_ctx_current (void);
+
+/* ---- source discovery helpers (sources.c) ---------------------------------------- */
+struct pool_src_dev {
+  char *path;
+  int fd;                      /* open read-only */
+  uint64_t size;
+  uint32_t ss;                 /* logical sector size */
+};
+/* The devices named by SRCSPEC_XML's <device path=.../> (block devices or
+ * image files; one that cannot be opened is an error), or, when it names
+ * none, every block device of the host with a size (/sys/class/block, sorted
+ * by name; partitions left out with SKIP_PARTITIONS). */
+int pool_src_devices (const char *srcspec_xml, bool skip_partitions, struct pool_src_dev **out,
+                      size_t *n);
+void pool_src_devices_free (struct pool_src_dev *v, size_t n);
+/* "<sources>\nITEMS</sources>\n" (malloc'd); ITEMS are <source> elements
+ * indented by two spaces, as libvirt prints them. */
+char *pool_sources_xml (const char *items);
 
 /* ---- XML helpers (xml.c) for the library's other documents --------------------- */
 struct _xmlDoc;

@@ -123,6 +123,11 @@ int pool_get_info (struct pool *p, struct pool_info *info);
 /* The pool's XML as libvirt prints it (with sizes unless INACTIVE). */
 char *pool_format_xml (struct pool *p, bool inactive);
 char *pool_def_format (const struct pool_def *d, const struct pool_info *info);
+/* find-storage-pool-sources(-as): the <sources> XML of what pool type TYPE
+ * finds (malloc'd in *XML_OUT).  HOST, PORT, INITIATOR (-as) and
+ * SRCSPEC_XML (a <source> document) may be NULL. */
+int pool_find_sources (const char *type, const char *host, const char *port,
+                       const char *initiator, const char *srcspec_xml, char **xml_out);
 /* <storagepoolCapabilities> */
 char *pool_capabilities_xml (void);
 const char *const *pool_type_names (void);

@@ -1001,6 +1001,135 @@ lg_vol_check_io (struct pool *p, const struct pool_vol *v)
                    v->name, p->def->name, LG_MAX_WINDOWS);
 }
 
+/* ---- find-storage-pool-sources ---- */
+
+struct found_vg {
+  struct lvm2_vg *vg;
+  bool printed;
+};
+
+/* Keep VG (taken) unless a newer copy of its metadata is known. */
+static int
+keep_vg (struct found_vg **v, size_t *n, struct lvm2_vg *vg)
+{
+  struct found_vg *nv;
+  for (size_t i = 0; i < *n; i++)
+    if (!strcmp ((*v)[i].vg->id, vg->id)) {
+      if (vg->seqno > (*v)[i].vg->seqno) {
+        lvm2_vg_free ((*v)[i].vg);
+        (*v)[i].vg = vg;
+      }
+      else
+        lvm2_vg_free (vg);
+      return 0;
+    }
+  if (!(nv = realloc (*v, (*n + 1) * sizeof *nv))) {
+    lvm2_vg_free (vg);
+    return pool_err (ENOMEM, "out of memory");
+  }
+  *v = nv;
+  nv[(*n)++] = (struct found_vg) { vg, false };
+  return 0;
+}
+
+static bool
+vg_has_pv (const struct lvm2_vg *vg, const char *id)
+{
+  for (size_t k = 0; k < vg->n_pvs; k++)
+    if (!strcmp (vg->pvs[k].id, id))
+      return true;
+  return false;
+}
+
+/* One <source> per volume group found on the devices (PV labels read by
+ * vdk's LVM2 reader; the newest metadata of each VG says which PVs are
+ * its), in the order of their first device, as libvirt lists what pvs
+ * reports.  PVs in no VG are left out, as libvirt does. */
+static int
+lg_find_sources (const char *host, const char *port, const char *srcspec, char **xml_out)
+{
+  struct pool_src_dev *dv;
+  struct found_vg *vgs = NULL;
+  size_t nd, nv = 0, len = 0;
+  char (*ids)[40] = NULL;
+  char *items = NULL;
+  FILE *f = NULL;
+  int r;
+
+  (void) host;
+  (void) port;
+  if ((r = pool_src_devices (srcspec, false, &dv, &nd)) < 0)
+    return r;
+  if (nd && !(ids = calloc (nd, sizeof *ids))) {
+    r = pool_err (ENOMEM, "out of memory");
+    goto out;
+  }
+  for (size_t i = 0; i < nd && r == 0; i++) {
+    struct gfs_dev gd;
+    struct lvm2_label lab;
+    struct lvm2_value *root;
+    struct lvm2_vg *vg;
+    char *text;
+    size_t tlen;
+
+    lvm2_fd_dev (&gd, dv[i].fd, dv[i].path, dv[i].size);
+    if (lvm2_read_label (&gd, &lab) <= 0)
+      continue;                 /* no PV, or a damaged label: not a source */
+    lvm2_dash_id (lab.pv_uuid, ids[i]);
+    if (lab.n_mdas == 0 || lvm2_read_text (&gd, &lab, &text, &tlen) < 0)
+      continue;
+    if (lvm2_parse (text, tlen, &root) == 0) {
+      if (lvm2_vg_from_text (root, dv[i].path, &vg) == 0)
+        r = keep_vg (&vgs, &nv, vg);
+      lvm2_value_free (root);
+    }
+    free (text);
+  }
+  if (r < 0)
+    goto out;
+  if (!(f = open_memstream (&items, &len))) {
+    r = pool_err (ENOMEM, "out of memory");
+    goto out;
+  }
+  for (size_t i = 0; i < nd; i++)
+    for (size_t k = 0; ids[i][0] && k < nv; k++) {
+      char *name;
+      if (vgs[k].printed || !vg_has_pv (vgs[k].vg, ids[i]))
+        continue;
+      vgs[k].printed = true;
+      fputs ("  <source>\n", f);
+      for (size_t j = i; j < nd; j++) {
+        char *path;
+        if (!ids[j][0] || !vg_has_pv (vgs[k].vg, ids[j]))
+          continue;
+        if (!(path = pool_xml_escape (dv[j].path))) {
+          r = pool_err (ENOMEM, "out of memory");
+          goto out;
+        }
+        fprintf (f, "    <device path='%s'/>\n", path);
+        free (path);
+      }
+      if (!(name = pool_xml_escape (vgs[k].vg->name))) {
+        r = pool_err (ENOMEM, "out of memory");
+        goto out;
+      }
+      fprintf (f, "    <name>%s</name>\n    <format type='lvm2'/>\n  </source>\n", name);
+      free (name);
+    }
+ out:
+  if (f && fclose (f) != 0 && r == 0)
+    r = pool_err (ENOMEM, "out of memory");
+  if (r == 0 && !(*xml_out = pool_sources_xml (items)))
+    r = -ENOMEM;
+  free (items);
+  free (ids);
+  for (size_t k = 0; k < nv; k++)
+    lvm2_vg_free (vgs[k].vg);
+  free (vgs);
+  pool_src_devices_free (dv, nd);
+  return r;
+}
+
 const struct pool_type_ops pool_type_logical = {
   .name = "logical",
   .needs_device = true,
@@ -1019,4 +1148,5 @@ const struct pool_type_ops pool_type_logical = {
   .vol_wipe = lg_vol_wipe,
   .vol_check_not_in_use = lg_vol_check_not_in_use,
   .vol_check_io = lg_vol_check_io,
+  .find_sources = lg_find_sources,
 };

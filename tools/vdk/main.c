@@ -224,6 +224,23 @@ static const struct command commands[] = {
     "Usage: vdk pool-refresh POOL\n" },
   { "pool-capabilities", cmd_pool_capabilities, "print the supported pool types (XML)",
     "Usage: vdk pool-capabilities\n" },
+  { "find-storage-pool-sources", cmd_find_sources, "find potential pool sources (XML)",
+    "Usage: vdk find-storage-pool-sources TYPE [SRCSPEC-FILE]\n"
+    "\n"
+    "Prints libvirt's <sources> XML for TYPE:\n"
+    "  logical  one <source> per LVM2 volume group: its PVs (<device path=.../>),\n"
+    "           <name>VG</name> and <format type='lvm2'/>\n"
+    "  disk     each device with a GPT or DOS partition table (<format type='gpt|dos'/>)\n"
+    "Every block device of the host is looked at (loop devices included), or\n"
+    "only the devices or image files SRCSPEC-FILE names, a libvirt source XML:\n"
+    "  <source><device path='/dev/sdb'/><device path='/srv/pv.img'/></source>\n" },
+  { "find-storage-pool-sources-as", cmd_find_sources_as,
+    "find potential pool sources from arguments (XML)",
+    "Usage: vdk find-storage-pool-sources-as TYPE [HOST] [PORT] [INITIATOR]\n"
+    "\n"
+    "As find-storage-pool-sources, with a source spec made of the arguments as\n"
+    "virsh does (<host name='HOST' port='PORT'/>, <initiator><iqn name=.../>).\n"
+    "The logical and disk types look at the host's block devices.\n" },
   { "pool-name", cmd_pool_name, "print a pool's name from its UUID",
     "Usage: vdk pool-name UUID\n" },
   { "pool-uuid", cmd_pool_uuid, "print a pool's UUID",
