@@ -102,6 +102,9 @@ int pool_build_target (struct pool *p);
 int pool_check_target_dir (struct pool *p);
 int pool_delete_target (struct pool *p);
 
+/* Before writing all of V (vol-wipe): P active, V not in use, V's path
+ * opens for data. */
+int pool_vol_wipe_check (struct pool *p, struct pool_vol *v);
 struct disk;
 /* disk_open V's path; "volume 'V' is in use: ..." when it is locked. */
 int pool_vol_open (const struct pool_vol *v, unsigned flags, struct disk **out);

@@ -1075,6 +1075,16 @@ pool_vol_wipe (struct pool *p, struct pool_vol *v)
 }
 
 int
+pool_vol_wipe_check (struct pool *p, struct pool_vol *v)
+{
+  int r;
+
+  if ((r = need_active (p)) < 0 || (r = vol_not_in_use (p, v)) < 0)
+    return r;
+  return p->ops->vol_check_io ? p->ops->vol_check_io (p, v) : 0;
+}
+
+int
 pool_vol_resize (struct pool *p, struct pool_vol *v, uint64_t capacity, unsigned flags)
 {
   int r;

@@ -160,7 +160,12 @@ int pool_vol_create (struct pool *p, const struct vol_def *d, struct pool_vol **
 int pool_vol_create_from (struct pool *p, const struct vol_def *d, const struct pool_vol *src,
                           struct pool_vol **out);
 int pool_vol_delete (struct pool *p, struct pool_vol *v);
-int pool_vol_wipe (struct pool *p, struct pool_vol *v);
+int pool_vol_wipe (struct pool *p, struct pool_vol *v);   /* the "zero" algorithm */
+/* vol-wipe --algorithm ALGORITHM (NULL: zero), one of pool_wipe_algorithms
+ * (virsh's: zero nnsa dod bsi gutmann schneier pfitzner7 pfitzner33 random
+ * trim; see wipe.c). */
+int pool_vol_wipe_alg (struct pool *p, struct pool_vol *v, const char *algorithm);
+const char *const *pool_wipe_algorithms (void);   /* NULL-terminated */
 #define POOL_RESIZE_ALLOCATE 0x01u
 #define POOL_RESIZE_SHRINK   0x02u
 int pool_vol_resize (struct pool *p, struct pool_vol *v, uint64_t capacity, unsigned flags);

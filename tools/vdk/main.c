@@ -266,11 +266,23 @@ static const struct command commands[] = {
     "Usage: vdk vol-delete VOL [--pool POOL]\n"
     "\n"
     "Refused while another process has the volume open.\n" },
-  { "vol-wipe", cmd_vol_wipe, "zero a volume's contents",
-    "Usage: vdk vol-wipe VOL [--pool POOL] [--algorithm zero]\n"
+  { "vol-wipe", cmd_vol_wipe, "wipe a volume's contents",
+    "Usage: vdk vol-wipe VOL [--pool POOL] [--algorithm ALG]\n"
     "\n"
-    "The volume reads as zeroes afterwards; its data is deallocated where the\n"
-    "format allows.  Refused while another process has the volume open.\n" },
+    "ALG (virsh's; the patterns are scrub(1)'s), written over the volume's guest view:\n"
+    "  zero        1 pass of zeroes (the default); data is deallocated where the\n"
+    "              format allows\n"
+    "  nnsa        random x2, 0x00, verify\n"
+    "  dod         random, 0x00, 0xff, verify\n"
+    "  bsi         0xff 0xfe 0xfd 0xfb 0xf7 0xef 0xdf 0xbf 0x7f\n"
+    "  gutmann     Gutmann's 35 passes\n"
+    "  schneier    0x00, 0xff, random x5\n"
+    "  pfitzner7   random x7\n"
+    "  pfitzner33  random x33\n"
+    "  random      random x1\n"
+    "  trim        discard everything (holes in files, BLKDISCARD on devices);\n"
+    "              refused where discarded data would still read back\n"
+    "Refused while another process has the volume open.\n" },
   { "vol-resize", cmd_vol_resize, "change a volume's capacity",
     "Usage: vdk vol-resize VOL CAPACITY [--pool POOL] [--allocate] [--delta] [--shrink]\n"
     "\n"
