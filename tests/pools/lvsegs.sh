@@ -77,6 +77,10 @@ $VDK vol-wipe m --pool lp >/dev/null
 lv_bytes vgs/m | cmp - <(head -c $((8 * MiB)) /dev/zero) || fail "vol-wipe of m"
 $VDK convert -n -f qcow2 -O raw dp/m.qcow2 vol:lp/m
 lv_bytes vgs/m | cmp - m.raw || fail "convert into m"
+# vol-clone inside the VG: source and copy share the PVs (per-LV locks)
+expect_eq "$($VDK vol-clone m m2 --pool lp)" "Vol m2 cloned from m"
+lv_bytes vgs/m2 | cmp - m.raw || fail "vol-clone of m"
+$VDK vol-delete m2 --pool lp >/dev/null
 vgck "${O[@]}" vgs 2>/dev/null || fail "vgck at the end"
 
 # ---- per-LV locks ----
