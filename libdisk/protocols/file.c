@@ -12,10 +12,13 @@
  * volume or a partition inside a PV or disk image opened as
  * driver=raw,offset=N,...): the scheme above is applied to the bytes
  * N+100+i / N+200+i instead, so two windows exclude each other only if they
- * start at the same place, and the usual bytes 100+i are taken for the
- * permissions held, sharing everything.  A whole-file user (qemu, or vdk
- * without lock-offset) and a window writer still exclude each other, while
- * writers of different windows do not.
+ * start at the same place.  Towards whole-file users a window only claims
+ * what it does not share: it tests the bytes 100+i and holds 200+i for those
+ * permissions, and holds no 100+i byte, so windows never see each other
+ * there.  A whole-file writer (vdk, or qemu, even qemu-io/qemu-img which
+ * share everything) and a window writer or reader exclude each other; a
+ * whole-file *reader* does not see window writers (qemu's readers share
+ * writes anyway).
  */
 #include <fcntl.h>
 #include <inttypes.h>
@@ -166,10 +169,10 @@ file_open (struct vdk_node *n, struct vdk_opts *opts, unsigned flags)
       unshared |= PERM_RESIZE;
     }
     if (lock_off)
-      /* a window: its own bytes, plus the whole file's "held" bytes */
+      /* a window: its own bytes, plus the whole file's "unshared" bytes */
       r = take_locks (n->filename, fd, (off_t) lock_off, perm, unshared);
     if (r == 0 || !lock_off)
-      r = take_locks (n->filename, fd, 0, perm, lock_off ? 0 : unshared);
+      r = take_locks (n->filename, fd, 0, lock_off ? 0 : perm, unshared);
     if (r < 0)
       goto err;
   }
