@@ -21,6 +21,16 @@ min64 (uint64_t a, uint64_t b)
   return a < b ? a : b;
 }
 
+int
+pool_vol_open (const struct pool_vol *v, unsigned flags, struct disk **out)
+{
+  int r = disk_open (out, pool_vol_spec (v), v->format, flags, NULL);
+
+  if (r == -EAGAIN)
+    return pool_err (EBUSY, "volume '%s' is in use: %s", v->name, disk_last_error ());
+  return r < 0 ? pool_err_from_disk (r) : 0;
+}
+
 /* Write BUF to DST, leaving out all-zero blocks when SKIP_ZERO. */
 static int
 write_sparse (struct disk *dst, const uint8_t *buf, size_t len, uint64_t off, bool skip_zero)
@@ -131,10 +141,10 @@ pool_vol_upload (struct pool_vol *v, int fd, uint64_t offset, uint64_t length, b
   struct disk *d;
   uint8_t *buf;
   uint64_t done = 0;
-  int r = disk_open (&d, pool_vol_spec (v), v->format, DISK_OPEN_RDWR, NULL);
+  int r = pool_vol_open (v, DISK_OPEN_RDWR, &d);
 
   if (r < 0)
-    return pool_err_from_disk (r);
+    return r;
   if ((r = check_range (v, disk_get_size (d), offset, &length)) < 0) {
     disk_close (d);
     return r;
@@ -221,10 +231,10 @@ pool_vol_download (struct pool_vol *v, int fd, uint64_t offset, uint64_t length,
   uint64_t done = 0;
   struct stat st;
   bool seekable;
-  int r = disk_open (&d, pool_vol_spec (v), v->format, 0, NULL);
+  int r = pool_vol_open (v, 0, &d);
 
   if (r < 0)
-    return pool_err_from_disk (r);
+    return r;
   if ((r = check_range (v, disk_get_size (d), offset, &length)) < 0) {
     disk_close (d);
     return r;

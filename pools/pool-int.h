@@ -114,8 +114,13 @@ int pool_build_target (struct pool *p);
 int pool_check_target_dir (struct pool *p);
 int pool_delete_target (struct pool *p);
 
-/* Copy the guest contents of SRC into DST (both open), extent by extent. */
+/* Before writing all of V (vol-wipe): P active, V not in use, V's path
+ * opens for data. */
+int pool_vol_wipe_check (struct pool *p, struct pool_vol *v);
 struct disk;
+/* disk_open V's path; "volume 'V' is in use: ..." when it is locked. */
+int pool_vol_open (const struct pool_vol *v, unsigned flags, struct disk **out);
+/* Copy the guest contents of SRC into DST (both open), extent by extent. */
 int pool_copy_disk (struct disk *src, struct disk *dst, uint64_t src_off, uint64_t dst_off,
                     uint64_t len);
 
@@ -125,6 +130,24 @@ int pool_ctx_need_exclusive (const struct pool_ctx *c);
 bool pool_ctx_run_valid (const struct pool_ctx *c);
 /* The context open in this process (the innermost), or NULL. */
 struct pool_ctx *pool_ctx_current (void);
+
+/* ---- source discovery helpers (sources.c) ---------------------------------------- */
+struct pool_src_dev {
+  char *path;
+  int fd;                      /* open read-only */
+  uint64_t size;
+  uint32_t ss;                 /* logical sector size */
+};
+/* The devices named by SRCSPEC_XML's <device path=.../> (block devices or
+ * image files; one that cannot be opened is an error), or, when it names
+ * none, every block device of the host with a size (/sys/class/block, sorted
+ * by name; partitions left out with SKIP_PARTITIONS). */
+int pool_src_devices (const char *srcspec_xml, bool skip_partitions, struct pool_src_dev **out,
+                      size_t *n);
+void pool_src_devices_free (struct pool_src_dev *v, size_t n);
+/* "<sources>\nITEMS</sources>\n" (malloc'd); ITEMS are <source> elements
+ * indented by two spaces, as libvirt prints them. */
+char *pool_sources_xml (const char *items);
 
 /* ---- XML helpers (xml.c) for the library's other documents --------------------- */
 struct _xmlDoc;

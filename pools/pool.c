@@ -1096,9 +1096,9 @@ pool_vol_create_from (struct pool *p, const struct vol_def *d, const struct pool
       return r < 0 ? r : p->ops->vol_lookup (p, d->name, out);
   }
   /* Open the source first: a volume somebody writes is refused here. */
-  r = disk_open (&in, pool_vol_spec (src), src->format, 0, NULL);
+  r = pool_vol_open (src, 0, &in);
   if (r < 0)
-    return pool_err_from_disk (r);
+    return r;
   if (nd.capacity < (uint64_t) disk_get_size (in))
     nd.capacity = disk_get_size (in);
   nd.backing_path = nd.backing_format = NULL;   /* the copy stands alone */
@@ -1107,11 +1107,9 @@ pool_vol_create_from (struct pool *p, const struct vol_def *d, const struct pool
     goto out;
   if (p->ops->vol_check_io && (r = p->ops->vol_check_io (p, v)) < 0)
     goto fail;
-  r = disk_open (&dst, pool_vol_spec (v), v->format, DISK_OPEN_RDWR, NULL);
-  if (r < 0) {
-    r = pool_err_from_disk (r);
+  r = pool_vol_open (v, DISK_OPEN_RDWR, &dst);
+  if (r < 0)
     goto fail;
-  }
   r = pool_copy_disk (in, dst, 0, 0, disk_get_size (in));
   if (r < 0)
     goto fail;
@@ -1179,6 +1177,16 @@ pool_vol_wipe (struct pool *p, struct pool_vol *v)
   if ((r = need_active (p)) < 0 || (r = vol_not_in_use (p, v)) < 0)
     return r;
   return p->ops->vol_wipe (p, v);
+}
+
+int
+pool_vol_wipe_check (struct pool *p, struct pool_vol *v)
+{
+  int r;
+
+  if ((r = need_active (p)) < 0 || (r = vol_not_in_use (p, v)) < 0)
+    return r;
+  return p->ops->vol_check_io ? p->ops->vol_check_io (p, v) : 0;
 }
 
 int

@@ -140,6 +140,11 @@ int pool_get_info (struct pool *p, struct pool_info *info);
 /* The pool's XML as libvirt prints it (with sizes unless INACTIVE). */
 char *pool_format_xml (struct pool *p, bool inactive);
 char *pool_def_format (const struct pool_def *d, const struct pool_info *info);
+/* find-storage-pool-sources(-as): the <sources> XML of what pool type TYPE
+ * finds (malloc'd in *XML_OUT).  HOST, PORT, INITIATOR (-as) and
+ * SRCSPEC_XML (a <source> document) may be NULL. */
+int pool_find_sources (const char *type, const char *host, const char *port,
+                       const char *initiator, const char *srcspec_xml, char **xml_out);
 /* <storagepoolCapabilities> */
 char *pool_capabilities_xml (void);
 const char *const *pool_type_names (void);
@@ -184,7 +189,12 @@ int pool_vol_delete (struct pool *p, struct pool_vol *v);
  * snapshots (rbd); types without snapshots of their own ignore it. */
 #define POOL_VOL_DELETE_WITH_SNAPSHOTS 0x02u
 int pool_vol_delete_flags (struct pool *p, struct pool_vol *v, unsigned flags);
-int pool_vol_wipe (struct pool *p, struct pool_vol *v);
+int pool_vol_wipe (struct pool *p, struct pool_vol *v);   /* the "zero" algorithm */
+/* vol-wipe --algorithm ALGORITHM (NULL: zero), one of pool_wipe_algorithms
+ * (virsh's: zero nnsa dod bsi gutmann schneier pfitzner7 pfitzner33 random
+ * trim; see wipe.c). */
+int pool_vol_wipe_alg (struct pool *p, struct pool_vol *v, const char *algorithm);
+const char *const *pool_wipe_algorithms (void);   /* NULL-terminated */
 #define POOL_RESIZE_ALLOCATE 0x01u
 #define POOL_RESIZE_SHRINK   0x02u
 int pool_vol_resize (struct pool *p, struct pool_vol *v, uint64_t capacity, unsigned flags);

@@ -7,6 +7,18 @@
  * opposite bytes.  Permissions: 0 consistent read, 1 write, 2 write unchanged,
  * 3 resize.  A reader has {read} and does not share {write}; a writer has
  * {read, write, resize} and does not share {write, resize}.
+ *
+ * lock-offset=N is for users of one window of a file (an LVM2 logical
+ * volume or a partition inside a PV or disk image opened as
+ * driver=raw,offset=N,...): the scheme above is applied to the bytes
+ * N+100+i / N+200+i instead, so two windows exclude each other only if they
+ * start at the same place.  Towards whole-file users a window only claims
+ * what it does not share: it tests the bytes 100+i and holds 200+i for those
+ * permissions, and holds no 100+i byte, so windows never see each other
+ * there.  A whole-file writer (vdk, or qemu, even qemu-io/qemu-img which
+ * share everything) and a window writer or reader exclude each other; a
+ * whole-file *reader* does not see window writers (qemu's readers share
+ * writes anyway).
  */
 #include <fcntl.h>
 #include <inttypes.h>
@@ -52,20 +64,24 @@ test_byte (int fd, off_t byte)
 }
 
 static int
-take_locks (const char *filename, int fd, unsigned perm, unsigned unshared)
+take_locks (const char *filename, int fd, off_t base, unsigned perm, unsigned unshared)
 {
+  char where[48] = "";
+
+  if (base)
+    snprintf (where, sizeof where, " (the window at offset %lld)", (long long) base);
   for (int i = 0; i < 4; i++) {
-    if ((perm & (1u << i)) && test_byte (fd, LOCK_SHARED_BASE + i) == 1)
-      return vdk_err (EAGAIN, "%s: Failed to get \"%s\" lock: is another process using the image?",
-                      filename, perm_names[i]);
-    if ((unshared & (1u << i)) && test_byte (fd, LOCK_PERM_BASE + i) == 1)
-      return vdk_err (EAGAIN, "%s: Failed to get shared \"%s\" lock: is another process using the image?",
-                      filename, perm_names[i]);
+    if ((perm & (1u << i)) && test_byte (fd, base + LOCK_SHARED_BASE + i) == 1)
+      return vdk_err (EAGAIN, "%s%s: Failed to get \"%s\" lock: is another process using the"
+                      " image?", filename, where, perm_names[i]);
+    if ((unshared & (1u << i)) && test_byte (fd, base + LOCK_PERM_BASE + i) == 1)
+      return vdk_err (EAGAIN, "%s%s: Failed to get shared \"%s\" lock: is another process"
+                      " using the image?", filename, where, perm_names[i]);
   }
   for (int i = 0; i < 4; i++) {
-    if ((perm & (1u << i)) && lock_byte (fd, LOCK_PERM_BASE + i, F_RDLCK) < 0)
+    if ((perm & (1u << i)) && lock_byte (fd, base + LOCK_PERM_BASE + i, F_RDLCK) < 0)
       goto fail;
-    if ((unshared & (1u << i)) && lock_byte (fd, LOCK_SHARED_BASE + i, F_RDLCK) < 0)
+    if ((unshared & (1u << i)) && lock_byte (fd, base + LOCK_SHARED_BASE + i, F_RDLCK) < 0)
       goto fail;
   }
   return 0;
@@ -84,6 +100,7 @@ file_open (struct vdk_node *n, struct vdk_opts *opts, unsigned flags)
   const char *locking = vdk_opts_take (opts, "locking");
   const char *fn = vdk_opts_take (opts, "filename");
   bool lock = !(flags & VDK_O_NOLOCK);
+  uint64_t lock_off = 0;
   int fd, r;
 
   if (fn && !n->filename) {
@@ -93,6 +110,10 @@ file_open (struct vdk_node *n, struct vdk_opts *opts, unsigned flags)
   }
   if (!n->filename || !n->filename[0])
     return vdk_err (EINVAL, "file: no filename given");
+  if ((r = vdk_opts_take_size (opts, "lock-offset", &lock_off)) < 0)
+    return r;
+  if (r == 1 && (lock_off < 512 || lock_off > (uint64_t) INT64_MAX - 4096))
+    return vdk_err (EINVAL, "%s: lock-offset must be at least 512", n->filename);
   if (locking) {
     if (!strcmp (locking, "off"))
       lock = false;
@@ -147,7 +168,11 @@ file_open (struct vdk_node *n, struct vdk_opts *opts, unsigned flags)
       perm |= PERM_WRITE | PERM_RESIZE;
       unshared |= PERM_RESIZE;
     }
-    r = take_locks (n->filename, fd, perm, unshared);
+    if (lock_off)
+      /* a window: its own bytes, plus the whole file's "unshared" bytes */
+      r = take_locks (n->filename, fd, (off_t) lock_off, perm, unshared);
+    if (r == 0 || !lock_off)
+      r = take_locks (n->filename, fd, 0, lock_off ? 0 : perm, unshared);
     if (r < 0)
       goto err;
   }

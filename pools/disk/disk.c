@@ -749,6 +749,54 @@ dpool_vol_wipe (struct pool *p, struct pool_vol *v)
   return r < 0 ? r : pool_file_vol_wipe (p, v);
 }
 
+/* Devices carrying a GPT or DOS partition table (whole devices only when
+ * scanning the host: partitions rarely hold one). */
+static int
+dpool_find_sources (const char *host, const char *port, const char *srcspec, char **xml_out)
+{
+  struct pool_src_dev *dv;
+  struct pl_label *l = malloc (sizeof *l);
+  char *items = NULL;
+  size_t nd, len = 0;
+  FILE *f = NULL;
+  int r;
+
+  (void) host;
+  (void) port;
+  if (!l)
+    return pool_err (ENOMEM, "out of memory");
+  if ((r = pool_src_devices (srcspec, true, &dv, &nd)) < 0) {
+    free (l);
+    return r;
+  }
+  if (!(f = open_memstream (&items, &len))) {
+    r = pool_err (ENOMEM, "out of memory");
+    goto out;
+  }
+  for (size_t i = 0; i < nd; i++) {
+    char *path;
+    /* a damaged table is not a source: pool-start would refuse it */
+    if (pl_read (dv[i].fd, dv[i].size, dv[i].ss, l) != 1 || l->kind == PL_NONE)
+      continue;
+    if (!(path = pool_xml_escape (dv[i].path))) {
+      r = pool_err (ENOMEM, "out of memory");
+      goto out;
+    }
+    fprintf (f, "  <source>\n    <device path='%s'/>\n    <format type='%s'/>\n  </source>\n",
+             path, pl_kind_name (l->kind));
+    free (path);
+  }
+ out:
+  if (f && fclose (f) != 0 && r == 0)
+    r = pool_err (ENOMEM, "out of memory");
+  if (r == 0 && !(*xml_out = pool_sources_xml (items)))
+    r = -ENOMEM;
+  free (items);
+  free (l);
+  pool_src_devices_free (dv, nd);
+  return r;
+}
+
 const struct pool_type_ops pool_type_disk = {
   .name = "disk",
   .needs_device = true,
@@ -768,4 +816,5 @@ const struct pool_type_ops pool_type_disk = {
   .vol_resize = dpool_vol_resize,
   .vol_wipe = dpool_vol_wipe,
   .shared_target = true,
+  .find_sources = dpool_find_sources,
 };

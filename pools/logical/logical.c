@@ -2,10 +2,9 @@
  * image files (the PVs), read and written by vdk itself (guestfs/lvm2/) --
  * no lvm2 tools and no device-mapper.  Volumes are linear LVs.
  *
- * A volume's path is a libdisk spec mapping its extents in the PV
- * (driver=raw,offset=N,size=M,file.filename=PV) when it has one segment.
- * An LV of several segments has no such mapping: its path is /dev/VG/LV
- * (where device-mapper would put it), which vdk cannot open for data. */
+ * A volume's path is a libdisk spec mapping its extents in the PVs
+ * (driver=raw,offset=N,size=M,file.filename=PV,..., one raw window per
+ * segment, see lv_path). */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -662,22 +661,49 @@ check_free (struct pool *p, const struct lvm2_vg *vg, uint64_t need)
 
 /* ---- volumes ---- */
 
+/* The libdisk spec of a linear LV: one raw window per segment (seg.N.*
+ * after the first), each locked at its own start (file.lock-offset) rather
+ * than over the whole PV, so writers of different LVs of one PV do not
+ * exclude each other while two writers of one LV do (docs/design.md).
+ * Other LVs (striped, thin...) get /dev/VG/LV, where device-mapper would put
+ * them; vdk cannot open those for data. */
+#define LG_MAX_WINDOWS 256              /* libdisk raw's limit */
+
 static char *
 lv_path (const struct lg *g, const struct lvm2_lv *lv)
 {
+  uint64_t ext = g->vg->extent_size * 512;
+  bool linear = lv->n_segs > 0 && lv->n_segs <= LG_MAX_WINDOWS;
   char *s = NULL;
-  const struct lvm2_segment *sg = lv->n_segs == 1 ? &lv->segs[0] : NULL;
+  size_t len = 0;
+  FILE *f;
 
-  if (sg && sg->stripes && sg->stripe_count == 1 && !strcmp (sg->type, "striped")) {
-    const struct lvm2_pv *pv = &g->vg->pvs[sg->stripes[0].pv];
-    uint64_t ext = g->vg->extent_size * 512;
-    if (asprintf (&s, "driver=raw,offset=%" PRIu64 ",size=%" PRIu64 ",file.filename=%s",
-                  pv->pe_start * 512 + sg->stripes[0].pe * ext, lv->extents * ext,
-                  g->hint[sg->stripes[0].pv]) < 0)
+  for (size_t i = 0; i < lv->n_segs && linear; i++)
+    linear = lv->segs[i].stripes && lv->segs[i].stripe_count == 1 &&
+             !strcmp (lv->segs[i].type, "striped");
+  if (!linear) {
+    if (asprintf (&s, "/dev/%s/%s", g->vg->name, lv->name) < 0)
       s = NULL;
+    return s;
   }
-  else if (asprintf (&s, "/dev/%s/%s", g->vg->name, lv->name) < 0)
-    s = NULL;
+  if (!(f = open_memstream (&s, &len)))
+    return NULL;
+  fputs ("driver=raw", f);
+  for (size_t i = 0; i < lv->n_segs; i++) {
+    const struct lvm2_segment *sg = &lv->segs[i];
+    const struct lvm2_pv *pv = &g->vg->pvs[sg->stripes[0].pv];
+    uint64_t off = pv->pe_start * 512 + sg->stripes[0].pe * ext;
+    char pre[32] = "";
+    if (i)
+      snprintf (pre, sizeof pre, "seg.%zu.", i);
+    fprintf (f, ",%soffset=%" PRIu64 ",%ssize=%" PRIu64 ",%sfile.filename=%s"
+             ",%sfile.lock-offset=%" PRIu64, pre, off, pre, sg->extent_count * ext, pre,
+             g->hint[sg->stripes[0].pv], pre, off);
+  }
+  if (fclose (f) != 0) {
+    free (s);
+    return NULL;
+  }
   return s;
 }
 
@@ -959,7 +985,7 @@ static int
 lg_vol_check_not_in_use (struct pool *p, struct pool_vol *v)
 {
   (void) p;
-  /* Only single-segment LVs have a path libdisk opens. */
+  /* Only linear LVs have a path libdisk opens. */
   if (strncmp (v->path, "driver=", 7))
     return 0;
   return pool_vol_check_not_in_use (v->name, v->path);
@@ -970,9 +996,138 @@ lg_vol_check_io (struct pool *p, const struct pool_vol *v)
 {
   if (!strncmp (v->path, "driver=", 7))
     return 0;
-  return pool_err (ENOTSUP, "storage vol '%s' of pool '%s' is a logical volume of several"
-                   " segments: vdk maps only single-segment LVs for data access",
-                   v->name, p->def->name);
+  return pool_err (ENOTSUP, "storage vol '%s' of pool '%s' is not a linear logical volume"
+                   " (or has more than %d segments): vdk maps only those for data access",
+                   v->name, p->def->name, LG_MAX_WINDOWS);
+}
+
+/* ---- find-storage-pool-sources ---- */
+
+struct found_vg {
+  struct lvm2_vg *vg;
+  bool printed;
+};
+
+/* Keep VG (taken) unless a newer copy of its metadata is known. */
+static int
+keep_vg (struct found_vg **v, size_t *n, struct lvm2_vg *vg)
+{
+  struct found_vg *nv;
+  for (size_t i = 0; i < *n; i++)
+    if (!strcmp ((*v)[i].vg->id, vg->id)) {
+      if (vg->seqno > (*v)[i].vg->seqno) {
+        lvm2_vg_free ((*v)[i].vg);
+        (*v)[i].vg = vg;
+      }
+      else
+        lvm2_vg_free (vg);
+      return 0;
+    }
+  if (!(nv = realloc (*v, (*n + 1) * sizeof *nv))) {
+    lvm2_vg_free (vg);
+    return pool_err (ENOMEM, "out of memory");
+  }
+  *v = nv;
+  nv[(*n)++] = (struct found_vg) { vg, false };
+  return 0;
+}
+
+static bool
+vg_has_pv (const struct lvm2_vg *vg, const char *id)
+{
+  for (size_t k = 0; k < vg->n_pvs; k++)
+    if (!strcmp (vg->pvs[k].id, id))
+      return true;
+  return false;
+}
+
+/* One <source> per volume group found on the devices (PV labels read by
+ * vdk's LVM2 reader; the newest metadata of each VG says which PVs are
+ * its), in the order of their first device, as libvirt lists what pvs
+ * reports.  PVs in no VG are left out, as libvirt does. */
+static int
+lg_find_sources (const char *host, const char *port, const char *srcspec, char **xml_out)
+{
+  struct pool_src_dev *dv;
+  struct found_vg *vgs = NULL;
+  size_t nd, nv = 0, len = 0;
+  char (*ids)[40] = NULL;
+  char *items = NULL;
+  FILE *f = NULL;
+  int r;
+
+  (void) host;
+  (void) port;
+  if ((r = pool_src_devices (srcspec, false, &dv, &nd)) < 0)
+    return r;
+  if (nd && !(ids = calloc (nd, sizeof *ids))) {
+    r = pool_err (ENOMEM, "out of memory");
+    goto out;
+  }
+  for (size_t i = 0; i < nd && r == 0; i++) {
+    struct gfs_dev gd;
+    struct lvm2_label lab;
+    struct lvm2_value *root;
+    struct lvm2_vg *vg;
+    char *text;
+    size_t tlen;
+
+    lvm2_fd_dev (&gd, dv[i].fd, dv[i].path, dv[i].size);
+    if (lvm2_read_label (&gd, &lab) <= 0)
+      continue;                 /* no PV, or a damaged label: not a source */
+    lvm2_dash_id (lab.pv_uuid, ids[i]);
+    if (lab.n_mdas == 0 || lvm2_read_text (&gd, &lab, &text, &tlen) < 0)
+      continue;
+    if (lvm2_parse (text, tlen, &root) == 0) {
+      if (lvm2_vg_from_text (root, dv[i].path, &vg) == 0)
+        r = keep_vg (&vgs, &nv, vg);
+      lvm2_value_free (root);
+    }
+    free (text);
+  }
+  if (r < 0)
+    goto out;
+  if (!(f = open_memstream (&items, &len))) {
+    r = pool_err (ENOMEM, "out of memory");
+    goto out;
+  }
+  for (size_t i = 0; i < nd; i++)
+    for (size_t k = 0; ids[i][0] && k < nv; k++) {
+      char *name;
+      if (vgs[k].printed || !vg_has_pv (vgs[k].vg, ids[i]))
+        continue;
+      vgs[k].printed = true;
+      fputs ("  <source>\n", f);
+      for (size_t j = i; j < nd; j++) {
+        char *path;
+        if (!ids[j][0] || !vg_has_pv (vgs[k].vg, ids[j]))
+          continue;
+        if (!(path = pool_xml_escape (dv[j].path))) {
+          r = pool_err (ENOMEM, "out of memory");
+          goto out;
+        }
+        fprintf (f, "    <device path='%s'/>\n", path);
+        free (path);
+      }
+      if (!(name = pool_xml_escape (vgs[k].vg->name))) {
+        r = pool_err (ENOMEM, "out of memory");
+        goto out;
+      }
+      fprintf (f, "    <name>%s</name>\n    <format type='lvm2'/>\n  </source>\n", name);
+      free (name);
+    }
+ out:
+  if (f && fclose (f) != 0 && r == 0)
+    r = pool_err (ENOMEM, "out of memory");
+  if (r == 0 && !(*xml_out = pool_sources_xml (items)))
+    r = -ENOMEM;
+  free (items);
+  free (ids);
+  for (size_t k = 0; k < nv; k++)
+    lvm2_vg_free (vgs[k].vg);
+  free (vgs);
+  pool_src_devices_free (dv, nd);
+  return r;
 }
 
 const struct pool_type_ops pool_type_logical = {
@@ -993,4 +1148,5 @@ const struct pool_type_ops pool_type_logical = {
   .vol_wipe = lg_vol_wipe,
   .vol_check_not_in_use = lg_vol_check_not_in_use,
   .vol_check_io = lg_vol_check_io,
+  .find_sources = lg_find_sources,
 };

@@ -115,7 +115,7 @@ expect_rc 0 $VDK vol-delete full.raw --pool images
 # Wipe: reads as zeroes, keeps its size.
 expect_eq "$($VDK vol-wipe c.raw --pool images)" "Vol c.raw wiped"
 cmp "$P/c.raw" <(head -c 16777216 /dev/zero) || fail "vol-wipe left data"
-expect_fail $VDK vol-wipe c.raw --pool images --algorithm nnsa
+expect_fail $VDK vol-wipe c.raw --pool images --algorithm shred
 expect_grep "Unsupported wiping algorithm" "$TMP/err"
 
 # vol:POOL/VOL in the image commands; convert creates a new volume.

@@ -81,7 +81,7 @@ expect_eq "$($VDK vol-info b --pool lp | awk '/Capacity/{print $2 $3}')" "8.00Mi
 expect_eq "$($VDK vol-key b --pool lp)" "$(rep lvs "${O[@]}" -o lv_uuid vg1/b)" "vol-key = LV UUID"
 expect_eq "$($VDK pool-info lp --bytes | awk '/Capacity/{print $2}')" 62914560
 expect_eq "$($VDK vol-path --pool=lp a)" \
-  "driver=raw,offset=1048576,size=12582912,file.filename=$d1"
+  "driver=raw,offset=1048576,size=12582912,file.filename=$d1,file.lock-offset=1048576"
 
 # data through vol:, checked against the PV extents
 rand_file x.raw 8
@@ -108,9 +108,13 @@ e 20971520 $d1:5-5
 e 20971520 $d1:11-14
 f 4194304 $d1:10-10" "multi-segment e"
 check_vg vg1
-expect_eq "$($VDK vol-path --pool=lp e)" "/dev/vg1/e"
-expect_fail $VDK convert -n -O raw x.raw vol:lp/e
-expect_grep "vol:lp/e: storage vol 'e' of pool 'lp' is a logical volume of several segments" "$TMP/err"
+# its data: extent 5, then 11-14 of the PV (lvs' seg_pe_ranges)
+rand_file e.raw 20
+$VDK convert -n -O raw e.raw vol:lp/e
+cat <(dd if="$d1" bs=$MiB skip=$((1 + 5 * 4)) count=4 status=none) \
+    <(dd if="$d1" bs=$MiB skip=$((1 + 11 * 4)) count=16 status=none) | cmp - e.raw \
+  || fail "PV extents of the multi-segment e"
+expect_rc 0 $VDK compare vol:lp/e e.raw
 # no free space left
 expect_fail $VDK vol-create-as lp g 12M
 expect_grep "not enough free space in volume group 'vg1': 3 extents needed, 0 free" "$TMP/err"

@@ -774,3 +774,61 @@ name_or_uuid (int argc, char **argv, bool want_uuid)
 
 int cmd_pool_name (int argc, char **argv) { return name_or_uuid (argc, argv, false); }
 int cmd_pool_uuid (int argc, char **argv) { return name_or_uuid (argc, argv, true); }
+
+/* ---- find-storage-pool-sources(-as) ------------------------------------------------ */
+static const struct vopt find_opts[] = {
+  { "type", true, true, true },
+  { "srcSpec", true, true, false },
+  { NULL },
+};
+
+static const struct vopt find_as_opts[] = {
+  { "type", true, true, true },
+  { "host", true, true, false },
+  { "port", true, true, false },
+  { "initiator", true, true, false },
+  { NULL },
+};
+
+static int
+print_sources (const char *type, const char *host, const char *port, const char *initiator,
+               const char *spec)
+{
+  char *xml;
+
+  if (pool_find_sources (type, host, port, initiator, spec, &xml) < 0)
+    return pool_fail ();
+  fputs (xml, stdout);
+  free (xml);
+  return 0;
+}
+
+int
+cmd_find_sources (int argc, char **argv)
+{
+  struct vargs a;
+  const char *file;
+  char *spec = NULL;
+  size_t len;
+  int rc;
+
+  if (vparse (argv[0], find_opts, argc, argv, &a))
+    return 1;
+  if ((file = vget (find_opts, &a, "srcSpec")) && read_xml_file (file, &spec, &len))
+    return 1;
+  rc = print_sources (vget (find_opts, &a, "type"), NULL, NULL, NULL, spec);
+  free (spec);
+  return rc;
+}
+
+int
+cmd_find_sources_as (int argc, char **argv)
+{
+  struct vargs a;
+
+  if (vparse (argv[0], find_as_opts, argc, argv, &a))
+    return 1;
+  return print_sources (vget (find_as_opts, &a, "type"), vget (find_as_opts, &a, "host"),
+                        vget (find_as_opts, &a, "port"), vget (find_as_opts, &a, "initiator"),
+                        NULL);
+}

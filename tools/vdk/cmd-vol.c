@@ -455,13 +455,20 @@ cmd_vol_wipe (int argc, char **argv)
   if (vparse (argv[0], wipe_opts, argc, argv, &a))
     return 1;
   alg = vget (wipe_opts, &a, "algorithm");
-  if (alg && strcmp (alg, "zero")) {
-    error ("Unsupported wiping algorithm '%s' (vdk implements: zero)", alg);
-    return 1;
+  if (alg) {
+    const char *const *names = pool_wipe_algorithms ();
+    size_t i = 0;
+    while (names[i] && strcmp (names[i], alg))
+      i++;
+    if (!names[i]) {
+      error ("Unsupported wiping algorithm '%s' (zero, nnsa, dod, bsi, gutmann, schneier,"
+             " pfitzner7, pfitzner33, random, trim)", alg);
+      return 1;
+    }
   }
   if (get_vol (vget (wipe_opts, &a, "vol"), vget (wipe_opts, &a, "pool"), false, &c, &p, &v))
     return 1;
-  if (pool_vol_wipe (p, v) < 0)
+  if (pool_vol_wipe_alg (p, v, alg) < 0)
     rc = pool_fail ();
   else
     printf ("Vol %s wiped\n", v->name);

@@ -259,6 +259,23 @@ static const struct command commands[] = {
     "Usage: vdk pool-refresh POOL\n" },
   { "pool-capabilities", cmd_pool_capabilities, "print the supported pool types (XML)",
     "Usage: vdk pool-capabilities\n" },
+  { "find-storage-pool-sources", cmd_find_sources, "find potential pool sources (XML)",
+    "Usage: vdk find-storage-pool-sources TYPE [SRCSPEC-FILE]\n"
+    "\n"
+    "Prints libvirt's <sources> XML for TYPE:\n"
+    "  logical  one <source> per LVM2 volume group: its PVs (<device path=.../>),\n"
+    "           <name>VG</name> and <format type='lvm2'/>\n"
+    "  disk     each device with a GPT or DOS partition table (<format type='gpt|dos'/>)\n"
+    "Every block device of the host is looked at (loop devices included), or\n"
+    "only the devices or image files SRCSPEC-FILE names, a libvirt source XML:\n"
+    "  <source><device path='/dev/sdb'/><device path='/srv/pv.img'/></source>\n" },
+  { "find-storage-pool-sources-as", cmd_find_sources_as,
+    "find potential pool sources from arguments (XML)",
+    "Usage: vdk find-storage-pool-sources-as TYPE [HOST] [PORT] [INITIATOR]\n"
+    "\n"
+    "As find-storage-pool-sources, with a source spec made of the arguments as\n"
+    "virsh does (<host name='HOST' port='PORT'/>, <initiator><iqn name=.../>).\n"
+    "The logical and disk types look at the host's block devices.\n" },
   { "pool-name", cmd_pool_name, "print a pool's name from its UUID",
     "Usage: vdk pool-name UUID\n" },
   { "pool-uuid", cmd_pool_uuid, "print a pool's UUID",
@@ -291,12 +308,24 @@ static const struct command commands[] = {
     "NFSv3 shows vdk no opens or locks of other clients).  rbd: an image with\n"
     "snapshots is refused unless --delete-snapshots (which unprotects and\n"
     "removes them; refused while a snapshot has clones).\n" },
-  { "vol-wipe", cmd_vol_wipe, "zero a volume's contents",
-    "Usage: vdk vol-wipe VOL [--pool POOL] [--algorithm zero]\n"
+  { "vol-wipe", cmd_vol_wipe, "wipe a volume's contents",
+    "Usage: vdk vol-wipe VOL [--pool POOL] [--algorithm ALG]\n"
     "\n"
-    "The volume reads as zeroes afterwards; its data is deallocated where the\n"
-    "format allows.  Refused while another process has the volume open (not\n"
-    "detectable for netfs volumes).\n" },
+    "ALG (virsh's; the patterns are scrub(1)'s), written over the volume's guest view:\n"
+    "  zero        1 pass of zeroes (the default); data is deallocated where the\n"
+    "              format allows\n"
+    "  nnsa        random x2, 0x00, verify\n"
+    "  dod         random, 0x00, 0xff, verify\n"
+    "  bsi         0xff 0xfe 0xfd 0xfb 0xf7 0xef 0xdf 0xbf 0x7f\n"
+    "  gutmann     Gutmann's 35 passes\n"
+    "  schneier    0x00, 0xff, random x5\n"
+    "  pfitzner7   random x7\n"
+    "  pfitzner33  random x33\n"
+    "  random      random x1\n"
+    "  trim        discard everything (holes in files, BLKDISCARD on devices);\n"
+    "              refused where discarded data would still read back\n"
+    "Refused while another process has the volume open (not detectable for netfs\n"
+    "volumes).\n" },
   { "vol-resize", cmd_vol_resize, "change a volume's capacity",
     "Usage: vdk vol-resize VOL CAPACITY [--pool POOL] [--allocate] [--delta] [--shrink]\n"
     "\n"

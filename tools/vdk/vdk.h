@@ -102,6 +102,8 @@ int cmd_pool_info (int argc, char **argv);
 int cmd_pool_dumpxml (int argc, char **argv);
 int cmd_pool_refresh (int argc, char **argv);
 int cmd_pool_capabilities (int argc, char **argv);
+int cmd_find_sources (int argc, char **argv);
+int cmd_find_sources_as (int argc, char **argv);
 int cmd_pool_name (int argc, char **argv);
 int cmd_pool_uuid (int argc, char **argv);
 int cmd_vol_create_as (int argc, char **argv);
