@@ -256,9 +256,13 @@ expect_grep "missing source host" "$TMP/err"
 # ---- find-storage-pool-sources-as iscsi HOST PORT [INITIATOR]: SendTargets ------------
 if "$VDK" find-storage-pool-sources-as --help > /dev/null 2>&1; then
   "$VDK" find-storage-pool-sources-as iscsi 127.0.0.1 "$ISCSI_PORT" $INIT > out
-  printf '%s\n' "<sources>" "  <source>" "    <host name='127.0.0.1' port='$ISCSI_PORT'/>" \
-    "    <device path='$ISCSI_IQN'/>" "    <initiator>" "      <iqn name='$INIT'/>" \
-    "    </initiator>" "  </source>" "</sources>" > want
+  # both targets: the CHAP one (INIT is in its ACL) and the open one
+  src () {
+    printf '%s\n' "  <source>" "    <host name='127.0.0.1' port='$ISCSI_PORT'/>" \
+      "    <device path='$1'/>" "    <initiator>" "      <iqn name='$2'/>" \
+      "    </initiator>" "  </source>"
+  }
+  { echo "<sources>"; src "$ISCSI_IQN" $INIT; src $OPEN $INIT; echo "</sources>"; } > want
   diff -u want out || fail "find-storage-pool-sources-as iscsi"
   # the spec's host, port and initiator from a source XML
   printf "<source><host name='127.0.0.1' port='%s'/><initiator><iqn name='%s'/></initiator></source>\n" \
@@ -267,7 +271,7 @@ if "$VDK" find-storage-pool-sources-as --help > /dev/null 2>&1; then
   expect_grep "<device path='$ISCSI_IQN'/>" out
   # tgtd shows a target only to the initiators of its ACL
   "$VDK" find-storage-pool-sources-as iscsi 127.0.0.1 "$ISCSI_PORT" iqn.2026-11.org.example:intruder > out
-  printf '%s\n' "<sources>" "</sources>" > want
+  { echo "<sources>"; src $OPEN iqn.2026-11.org.example:intruder; echo "</sources>"; } > want
   diff -u want out || fail "discovery by an initiator outside the ACL"
   expect_fail "$VDK" find-storage-pool-sources-as iscsi
   expect_grep "hostname must be specified for iscsi sources" "$TMP/err"
