@@ -687,6 +687,28 @@ disk_snapshot_delete (struct disk *d, const char *name)
 }
 
 int
+disk_snapshot_load (struct disk *d, const char *id, const char *name)
+{
+  struct vdk_node *n = d->root;
+  int r;
+
+  vdk_err_clear ();
+  if (!id && !name)
+    return vdk_err (EINVAL, "%s: no snapshot id or name given", n->filename);
+  if (!n->fmt || !n->fmt->snapshot_load)
+    return vdk_err (ENOTSUP, "Block format '%s' used by device '' does not support"
+                    " temporarily loading internal snapshots",
+                    n->fmt ? n->fmt->name : n->proto->name);
+  if (n->flags & VDK_O_RDWR)
+    return vdk_err (EINVAL, "Device '' is writable, reading from a snapshot requires"
+                    " a read-only device");
+  pthread_mutex_lock (&n->lock);
+  r = n->fmt->snapshot_load (n, id, name);
+  pthread_mutex_unlock (&n->lock);
+  return r;
+}
+
+int
 disk_amend (struct disk *d, const char *options)
 {
   struct vdk_node *n = d->root;

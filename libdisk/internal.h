@@ -57,7 +57,7 @@ int vdk_err_keep (int errnum);
 void vdk_err_clear (void);
 
 /* Non-fatal warnings (fallback to a backup GPT, ...): collected per thread,
- * the CLI prints them.  disk_last_warnings() is internal for now. */
+ * the CLI prints them (public: disk_take_warnings). */
 void vdk_warn (const char *fmt, ...) VDK_ATTR_FORMAT (1, 2);
 const char *vdk_take_warnings (void); /* returns and clears; NULL if none */
 
@@ -291,6 +291,11 @@ struct vdk_format {
   /* Bytes allocated on the host for the image's own files (descriptor and
    * extents...); NULL means those of node->file. */
   int64_t (*get_allocated) (struct vdk_node *n);
+  /* Read-only view of an internal snapshot (qemu's bdrv_snapshot_load_tmp):
+   * from now on reads see the snapshot's data; the virtual size stays.  ID
+   * and NAME may each be NULL (not both); when both are given both must
+   * match.  -ENOENT when there is no such snapshot. */
+  int (*snapshot_load) (struct vdk_node *n, const char *id, const char *name);
   /* New callbacks go here, at the end. */
 };
 

@@ -25,6 +25,10 @@ extern "C" {
 DISK_API const char *disk_last_error (void);
 DISK_API int disk_last_errno (void);
 DISK_API const char *disk_version (void);
+/* Non-fatal warnings collected in this thread since the last call (one per
+ * line, each ending in a newline), or NULL if none; clears them.  The string
+ * stays valid until the next call from the same thread. */
+DISK_API const char *disk_take_warnings (void);
 /* Record an error message in the per-thread buffer (for code built on
  * libdisk, such as guest filesystem readers, that reports through the same
  * disk_last_error() channel).  Returns -ERRNUM. */
@@ -216,6 +220,11 @@ DISK_API int disk_check (struct disk *d, unsigned fix, struct disk_check_result 
 DISK_API int disk_snapshot_create (struct disk *d, const char *name);
 DISK_API int disk_snapshot_apply (struct disk *d, const char *name_or_id);
 DISK_API int disk_snapshot_delete (struct disk *d, const char *name_or_id);
+/* Make a read-only disk show internal snapshot ID and/or NAME (either may be
+ * NULL, not both; when both are given both must match) instead of the
+ * current state, as qemu-img convert -l does.  -ENOENT if not found,
+ * -ENOTSUP if the format has no internal snapshots, -EROFS if writable. */
+DISK_API int disk_snapshot_load (struct disk *d, const char *id, const char *name);
 /* Change format options of an existing image ("compat=1.1,lazy_refcounts=on"). */
 DISK_API int disk_amend (struct disk *d, const char *options);
 
