@@ -1187,5 +1187,6 @@ const struct vdk_format vdk_format_qcow2 = {
   .snapshot_create = qcow2_snapshot_create,
   .snapshot_apply = qcow2_snapshot_apply,
   .snapshot_delete = qcow2_snapshot_delete,
+  .snapshot_load = qcow2_snapshot_load,
   .pwrite_compressed = qcow2_pwrite_compressed,
 };

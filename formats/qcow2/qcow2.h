@@ -224,6 +224,7 @@ int qcow2_snapshot_list (struct vdk_node *n, struct disk_snapshot **out, size_t 
 int qcow2_snapshot_create (struct vdk_node *n, const char *name);
 int qcow2_snapshot_apply (struct vdk_node *n, const char *name);
 int qcow2_snapshot_delete (struct vdk_node *n, const char *name);
+int qcow2_snapshot_load (struct vdk_node *n, const char *id, const char *name);
 
 static inline uint64_t
 qcow2_offset_into_cluster (const struct qcow2 *s, uint64_t off)
