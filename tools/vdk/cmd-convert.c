@@ -332,13 +332,14 @@ cmd_convert (int argc, char **argv)
   bool quiet = false, no_create = false, share = false, target_zero_flag = false;
   enum progress_mode pmode = PROGRESS_NONE;
   struct job j;
+  struct snapshot_sel snap = { 0 };
   unsigned m = 8;
   int c, r, rc = 1;
   bool created = false;
 
   memset (&j, 0, sizeof j);
   j.sparse = 4096;
-  while ((c = getopt_long (argc, argv, "+f:O:o:B:F:nS:m:Wt:T:pqUc", longopts, NULL)) != -1) {
+  while ((c = getopt_long (argc, argv, "+f:O:o:B:F:nS:m:Wt:T:pqUcl:s:", longopts, NULL)) != -1) {
     switch (c) {
     case 'f': fmt = optarg; break;
     case 'O': ofmt = optarg; break;
@@ -356,6 +357,14 @@ cmd_convert (int argc, char **argv)
     case 'B': backing = optarg; break;
     case 'F': bfmt = optarg; break;
     case 'n': no_create = true; break;
+    case 'l':
+    case 's':   /* qemu-img's older -s SNAPSHOT_ID_OR_NAME */
+      snapshot_sel_free (&snap);
+      if (parse_snapshot_param (c == 's' ? "" : optarg, &snap) < 0)
+        goto out;
+      if (c == 's')
+        snap.id_or_name = optarg;
+      break;
     case 'c': j.compress = true; break;
     case 'S':
       if (parse_size_arg (optarg, &j.sparse, "sparse size") < 0)
@@ -429,6 +438,14 @@ cmd_convert (int argc, char **argv)
     }
     j.src_start[i + 1] = j.src_start[i] + disk_get_size (j.src[i]);
   }
+  /* Like qemu-img: snapshot.id/name apply to the first source; a bare name
+   * cannot be combined with several sources. */
+  if (snap.id_or_name && j.nsrc > 1) {
+    error ("No support for concatenating multiple snapshot");
+    goto out;
+  }
+  if (load_snapshot (j.src[0], &snap) < 0)
+    goto out;
   j.total = j.src_start[j.nsrc];
 
   if (!no_create) {
@@ -527,6 +544,7 @@ cmd_convert (int argc, char **argv)
   for (unsigned i = 0; i < j.nsrc; i++)
     if (j.src[i])
       disk_close (j.src[i]);
+  snapshot_sel_free (&snap);
   free (opts);
   return rc;
 }

@@ -522,5 +522,9 @@ main (int argc, char **argv)
       return 0;
     }
   }
-  return c->run (argc - 1, argv + 1);
+  {
+    int rc = c->run (argc - 1, argv + 1);
+    print_warnings ();   /* what libdisk noticed and did not fail on */
+    return rc;
+  }
 }
