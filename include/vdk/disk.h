@@ -142,6 +142,16 @@ DISK_API int disk_create (const char *spec, const char *format, uint64_t size,
  * -ENOTSUP if the format cannot tell. */
 DISK_API int disk_measure (const char *format, const char *options, uint64_t size,
                            struct disk *src, uint64_t *required, uint64_t *fully_allocated);
+/* The same with everything qemu-img measure prints: HAS_BITMAPS when the
+ * output format would keep the source's persistent dirty bitmaps (qcow2 v3
+ * from a qcow2 v3 source), BITMAPS the bytes they need. */
+struct disk_measure_result {
+  uint64_t required, fully_allocated;
+  bool has_bitmaps;
+  uint64_t bitmaps;
+};
+DISK_API int disk_measure_ex (const char *format, const char *options, uint64_t size,
+                              struct disk *src, struct disk_measure_result *res);
 
 /* List the create options of FORMAT for "-o help": calls CB per option. */
 DISK_API int disk_create_options (const char *format,
