@@ -1188,5 +1188,6 @@ const struct vdk_format vdk_format_qcow2 = {
   .snapshot_apply = qcow2_snapshot_apply,
   .snapshot_delete = qcow2_snapshot_delete,
   .snapshot_load = qcow2_snapshot_load,
+  .measure_full = qcow2_measure,
   .pwrite_compressed = qcow2_pwrite_compressed,
 };
