@@ -559,6 +559,10 @@ disk_create_resolved (const char *spec, const char *format, uint64_t size,
     if ((r = vdk_opts_set (&o, "backing_file", backing)) < 0 ||
         (backing_fmt && (r = vdk_opts_set (&o, "backing_fmt", backing_fmt)) < 0))
       goto out;
+    /* they may have pointed at the values just replaced (-o backing_file=) */
+    backing = vdk_opts_get (&o, "backing_file");
+    if (backing_fmt)
+      backing_fmt = vdk_opts_get (&o, "backing_fmt");
     if (!(flags & DISK_CREATE_NO_BACKING_CHECK)) {
       struct vdk_node *b;
       char *bname = vdk_resolve_relative (spec, backing);
