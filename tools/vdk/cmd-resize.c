@@ -48,7 +48,7 @@ cmd_resize (int argc, char **argv)
     sign = sizearg[0] == '+' ? 1 : -1;
     sizearg++;
   }
-  if (parse_size_arg (sizearg, &delta, "image size") < 0)
+  if (parse_size_arg (sizearg, &delta, "new size") < 0)
     return 1;
   r = disk_open (&d, argv[optind], fmt, DISK_OPEN_RDWR, NULL);
   if (r < 0)

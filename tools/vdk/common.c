@@ -83,6 +83,11 @@ parse_size_arg (const char *s, uint64_t *out, const char *what)
     error ("%s '%s' is too large (the limit is 1 EiB)", what, s);
     return -1;
   }
+  if (r < 0 && !strcmp (what, "image size")) {   /* qemu-img create's and measure's words */
+    error ("Invalid image size specified. You may use k, M, G, T, P or E suffixes for");
+    error ("kilobytes, megabytes, gigabytes, terabytes, petabytes and exabytes.");
+    return -1;
+  }
   if (r < 0) {
     error ("invalid %s '%s': use a number of bytes, optionally with a k, M, G, T, P or E suffix",
            what, s);
