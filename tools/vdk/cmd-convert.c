@@ -317,6 +317,97 @@ run_job (struct job *j)
   return j->err;
 }
 
+static bool
+cache_mode_ok (const char *m)
+{
+  static const char *const modes[] = { "writeback", "none", "off", "unsafe", "writethrough",
+                                       "directsync" };
+  for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++)
+    if (!strcmp (m, modes[i]))
+      return true;
+  return false;
+}
+
+struct opt_probe { const char *name; bool found; };
+
+static void
+probe_opt (void *opaque, const char *name, const char *type, const char *help,
+           const char *defval)
+{
+  struct opt_probe *p = opaque;
+  (void) type, (void) help, (void) defval;
+  if (!strcmp (name, p->name))
+    p->found = true;
+}
+
+static bool
+format_has_opt (const char *fmt, const char *name)
+{
+  struct opt_probe p = { name, false };
+  disk_create_options (fmt, probe_opt, &p);
+  return p.found;
+}
+
+/* What qemu-img convert refuses before it opens anything, with its words. */
+static bool
+check_convert_args (const char *ofmt, const char *opts, const char *backing, const char *bfmt,
+                    const char *tcache, const char *scache, bool compress, bool no_create,
+                    const char *out)
+{
+  if (tcache && !cache_mode_ok (tcache)) {
+    error ("Invalid cache option: %s", tcache);
+    return false;
+  }
+  if (scache && !cache_mode_ok (scache)) {
+    error ("Invalid source cache option: %s", scache);
+    return false;
+  }
+  if (no_create)
+    return true;
+  if (!format_has_opt (ofmt, "size")) {   /* unknown format */
+    if (disk_create_options (ofmt, probe_opt, &(struct opt_probe) { "", false }) < 0) {
+      error ("%s", disk_last_error ());
+      return false;
+    }
+  }
+  for (const char *p = opts; p && *p; ) {
+    const char *start = p, *eq;
+    char key[128];
+    while (*p && !(p[0] == ',' && p[1] != ','))
+      p += p[0] == ',' ? 2 : 1;
+    eq = memchr (start, '=', p - start);
+    snprintf (key, sizeof key, "%.*s", (int) ((eq ? eq : p) - start), start);
+    if (!format_has_opt (ofmt, key)) {
+      error ("Invalid parameter '%s'", key);
+      return false;
+    }
+    if (!strcmp (key, "backing_file"))
+      backing = "";
+    if (!strcmp (key, "backing_fmt"))
+      bfmt = "";
+    if (*p == ',')
+      p++;
+  }
+  if (backing && !format_has_opt (ofmt, "backing_file")) {
+    error ("Backing file not supported for file format '%s'", ofmt);
+    return false;
+  }
+  if (backing && !bfmt) {
+    error ("Use of backing file requires explicit backing format");
+    return false;
+  }
+  if (bfmt && !backing) {
+    error ("%s: error while converting %s: Backing format cannot be used without backing"
+           " file", out, ofmt);
+    return false;
+  }
+  if (compress && strcmp (ofmt, "qcow2") && strcmp (ofmt, "vmdk")) {
+    error ("Compression not supported for this file format");
+    return false;
+  }
+  return true;
+}
+
 int
 cmd_convert (int argc, char **argv)
 {
@@ -369,8 +460,10 @@ cmd_convert (int argc, char **argv)
     case 'S':
       if (parse_size_arg (optarg, &j.sparse, "sparse size") < 0)
         goto out;
-      if (j.sparse % 512 && j.sparse) {
-        error ("-S sparse size must be a multiple of 512 bytes");
+      if (j.sparse % 512 || j.sparse > (16u << 20)) {
+        error ("Invalid buffer size for sparse output specified. Valid sizes are multiples"
+               " of 512 up to 16777216. Select 0 to disable sparse detection (fully allocates"
+               " output).");
         goto out;
       }
       break;
@@ -409,7 +502,7 @@ cmd_convert (int argc, char **argv)
   if (quiet)
     pmode = PROGRESS_NONE;
   if (argc - optind < 2) {
-    rc = usage_error ("convert", "expecting a source and an output image");
+    error ("Must specify image file name");
     goto out;
   }
   if (argc - optind - 1 > MAX_SOURCES) {
@@ -420,10 +513,17 @@ cmd_convert (int argc, char **argv)
     error ("--target-is-zero requires use of -n flag");
     goto out;
   }
-  if (no_create && (opts || backing)) {
-    error ("-n cannot be used with -o or -B: the output is not created");
+  if (no_create && opts) {
+    error ("-o has no effect when skipping image creation");
     goto out;
   }
+  if (no_create && backing) {
+    error ("-n cannot be used with -B: the output is not created");
+    goto out;
+  }
+  if (!check_convert_args (ofmt, opts, backing, bfmt, tcache, scache, j.compress, no_create,
+                           argv[argc - 1]))
+    goto out;
   out = argv[argc - 1];
   j.nsrc = argc - optind - 1;
   for (unsigned i = 0; i < j.nsrc; i++) {

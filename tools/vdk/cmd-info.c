@@ -82,6 +82,8 @@ static void
 print_json (struct jw *w, const struct disk_info *info)
 {
   jw_obj (w, NULL);
+  if (info->backing_format)   /* qemu-img's dictionary puts it first */
+    jw_str (w, "backing-filename-format", info->backing_format);
   if (info->n_snapshots) {
     jw_arr (w, "snapshots");
     for (size_t i = 0; i < info->n_snapshots; i++) {
@@ -100,8 +102,6 @@ print_json (struct jw *w, const struct disk_info *info)
     }
     jw_arr_end (w);
   }
-  if (info->backing_format)
-    jw_str (w, "backing-filename-format", info->backing_format);
   jw_uint (w, "virtual-size", info->virtual_size);
   jw_str (w, "filename", info->filename);
   if (info->cluster_size)
