@@ -26,5 +26,5 @@ expect_grep "invalid new size '10Q'" "$TMP/err"
 expect_rc 1 "$VDK" resize a.raw +16E
 expect_eq "$(stat -c %s a.raw)" $(((512 + 8) << 20)) "failed resizes changed nothing"
 expect_rc 1 "$VDK" resize --preallocation=bogus a.raw +1M
-expect_grep "invalid preallocation mode" "$TMP/err"
+expect_grep "Invalid preallocation mode 'bogus'" "$TMP/err"
 echo OK
