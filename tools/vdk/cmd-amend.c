@@ -30,7 +30,7 @@ cmd_amend (int argc, char **argv)
   struct disk *d;
   int c, r;
 
-  while ((c = getopt_long (argc, argv, "+f:o:q", longopts, NULL)) != -1) {
+  while ((c = getopt_long (argc, argv, "f:o:q", longopts, NULL)) != -1) {
     switch (c) {
     case 'f': fmt = optarg; break;
     case 'q': break;

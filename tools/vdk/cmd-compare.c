@@ -65,7 +65,7 @@ cmd_compare (int argc, char **argv)
   uint64_t s1, s2, common, off, bad;
   int c, r, rc = 2;
 
-  while ((c = getopt_long (argc, argv, "+f:F:sqpUT:", longopts, NULL)) != -1) {
+  while ((c = getopt_long (argc, argv, "f:F:sqpUT:", longopts, NULL)) != -1) {
     switch (c) {
     case 'f': fmt1 = optarg; break;
     case 'F': fmt2 = optarg; break;

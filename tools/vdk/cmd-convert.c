@@ -392,7 +392,8 @@ check_convert_args (const char *ofmt, const char *opts, const char *backing, con
     error ("Backing file not supported for file format '%s'", ofmt);
     return false;
   }
-  if (backing && !bfmt) {
+  if (backing && !bfmt && !strcmp (ofmt, "qcow2")) {
+    /* as create: vmdk, vpc and vhdx parents are of the image's own format */
     error ("Use of backing file requires explicit backing format");
     return false;
   }
@@ -430,7 +431,7 @@ cmd_convert (int argc, char **argv)
 
   memset (&j, 0, sizeof j);
   j.sparse = 4096;
-  while ((c = getopt_long (argc, argv, "+f:O:o:B:F:nS:m:Wt:T:pqUcl:s:", longopts, NULL)) != -1) {
+  while ((c = getopt_long (argc, argv, "f:O:o:B:F:nS:m:Wt:T:pqUcl:s:", longopts, NULL)) != -1) {
     switch (c) {
     case 'f': fmt = optarg; break;
     case 'O': ofmt = optarg; break;

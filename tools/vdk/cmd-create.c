@@ -195,7 +195,7 @@ create_fail (const char *filename)
   const char *m = disk_last_error ();
   size_t l = strlen (filename);
 
-  print_warnings ();
+  disk_take_warnings ();   /* one line: the error */
   if (!strncmp (m, filename, l) && m[l] == ':')
     error ("%s", m);
   else
@@ -244,7 +244,7 @@ cmd_create (int argc, char **argv)
   unsigned flags = 0;
   int c, r;
 
-  while ((c = getopt_long (argc, argv, "+f:b:F:o:qu", longopts, NULL)) != -1) {
+  while ((c = getopt_long (argc, argv, "f:b:F:o:qu", longopts, NULL)) != -1) {
     switch (c) {
     case 'f': fmt = optarg; break;
     case 'b': backing = optarg; break;

@@ -183,7 +183,7 @@ cmd_info (int argc, char **argv)
   struct disk_info *info;
   int c, r;
 
-  while ((c = getopt_long (argc, argv, "+f:U", longopts, NULL)) != -1) {
+  while ((c = getopt_long (argc, argv, "f:U", longopts, NULL)) != -1) {
     switch (c) {
     case 'f': fmt = optarg; break;
     case 'U': share = true; break;

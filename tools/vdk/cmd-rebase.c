@@ -27,7 +27,7 @@ cmd_rebase (int argc, char **argv)
   uint64_t size, nbsize = 0;
   int c, rc = 1;
 
-  while ((c = getopt_long (argc, argv, "+f:F:b:uqpt:T:U", longopts, NULL)) != -1) {
+  while ((c = getopt_long (argc, argv, "f:F:b:uqpt:T:U", longopts, NULL)) != -1) {
     switch (c) {
     case 'f': fmt = optarg; break;
     case 'F': bfmt = optarg; break;

@@ -48,7 +48,7 @@ cmd_snapshot (int argc, char **argv)
   struct disk *d;
   int c, r;
 
-  while ((c = getopt_long (argc, argv, "+f:la:c:d:qU", longopts, NULL)) != -1) {
+  while ((c = getopt_long (argc, argv, "f:la:c:d:qU", longopts, NULL)) != -1) {
     enum action a = ACT_NONE;
     switch (c) {
     case 'f': fmt = optarg; break;

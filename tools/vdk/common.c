@@ -52,7 +52,7 @@ print_warnings (void)
 int
 disk_fail (void)
 {
-  print_warnings ();
+  disk_take_warnings ();   /* the error says what went wrong: one line, not several */
   error ("%s", disk_last_error ());
   return 1;
 }
