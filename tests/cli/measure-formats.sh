@@ -5,8 +5,8 @@
 # flat/split vmdk).
 . "$(dirname "$0")/../functions.sh"
 
-rand_file full.raw 16
-truncate -s 32M sparse.raw
+rand_file full.raw 8
+truncate -s 24M sparse.raw
 head -c 3M /dev/urandom | dd of=sparse.raw bs=1M seek=5 conv=notrunc status=none
 head -c 100k /dev/urandom | dd of=sparse.raw bs=1k seek=20000 conv=notrunc status=none
 
@@ -37,7 +37,7 @@ check () {   # check FMT OPTS EXACT_WHEN_FULL
     [ "$got" -le "$full" ] || fail "$fmt $o: fully written image ($got) above $full"
   fi
   # --size gives the same fully allocated size and needs no more
-  "$VDK" measure --output=json -O $fmt ${o:+-o $o} --size 16M > m.json
+  "$VDK" measure --output=json -O $fmt ${o:+-o $o} --size 8M > m.json
   expect_eq "$(field fully-allocated)" "$full" "$fmt $o: fully allocated for --size"
 }
 check vmdk "" exact
