@@ -391,7 +391,7 @@ src_data_bytes (void *opaque, uint64_t gran)
     struct disk_status st;
     if (disk_block_status (src, off, size - off, DISK_STATUS_WANT_DEPTH, &st) < 0)
       return size;   /* unknown: assume everything */
-    if (st.flags & DISK_STATUS_DATA) {
+    if ((st.flags & DISK_STATUS_DATA) && !(st.flags & DISK_STATUS_ZERO)) {
       uint64_t s = off - off % gran, e = off + st.length;
       if (e % gran)
         e += gran - e % gran;
@@ -407,8 +407,8 @@ src_data_bytes (void *opaque, uint64_t gran)
 }
 
 int
-disk_measure (const char *format, const char *options, uint64_t size, struct disk *src,
-              uint64_t *required, uint64_t *fully_allocated)
+disk_measure_ex (const char *format, const char *options, uint64_t size, struct disk *src,
+                 struct disk_measure_result *res)
 {
   const struct vdk_format *f = vdk_find_format (format ? format : "raw");
   struct vdk_opts o;
@@ -416,8 +416,9 @@ disk_measure (const char *format, const char *options, uint64_t size, struct dis
 
   if (!f)
     return vdk_err (EINVAL, "Unknown file format '%s'", format);
-  if (!f->measure)
+  if (!f->measure && !f->measure_full)
     return vdk_err (ENOTSUP, "Block driver '%s' does not support size measurement", f->name);
+  memset (res, 0, sizeof *res);
   vdk_opts_init (&o);
   r = vdk_opts_parse (&o, options, NULL);
   for (size_t i = 0; r == 0 && i < o.n; i++)
@@ -426,9 +427,38 @@ disk_measure (const char *format, const char *options, uint64_t size, struct dis
   if (r == 0) {
     if (src)
       size = src->root->size;
-    r = f->measure (&o, size, src ? src_data_bytes : NULL, src, required, fully_allocated);
+    if (f->measure_full) {
+      struct vdk_measure m = {
+        .size = size, .data_bytes = src ? src_data_bytes : NULL, .opaque = src,
+        .src = src ? src->root : NULL,
+      };
+      r = f->measure_full (&o, &m);
+      if (r == 0) {
+        res->required = m.required;
+        res->fully_allocated = m.full;
+        res->has_bitmaps = m.has_bitmaps;
+        res->bitmaps = m.bitmaps;
+      }
+    }
+    else
+      r = f->measure (&o, size, src ? src_data_bytes : NULL, src, &res->required,
+                      &res->fully_allocated);
   }
   vdk_opts_free (&o);
+  return r;
+}
+
+int
+disk_measure (const char *format, const char *options, uint64_t size, struct disk *src,
+              uint64_t *required, uint64_t *fully_allocated)
+{
+  struct disk_measure_result res;
+  int r = disk_measure_ex (format, options, size, src, &res);
+
+  if (r == 0) {
+    *required = res.required;
+    *fully_allocated = res.fully_allocated;
+  }
   return r;
 }
 
@@ -536,6 +566,10 @@ disk_create_resolved (const char *spec, const char *format, uint64_t size,
     if ((r = vdk_opts_set (&o, "backing_file", backing)) < 0 ||
         (backing_fmt && (r = vdk_opts_set (&o, "backing_fmt", backing_fmt)) < 0))
       goto out;
+    /* they may have pointed at the values just replaced (-o backing_file=) */
+    backing = vdk_opts_get (&o, "backing_file");
+    if (backing_fmt)
+      backing_fmt = vdk_opts_get (&o, "backing_fmt");
     if (!(flags & DISK_CREATE_NO_BACKING_CHECK)) {
       struct vdk_node *b;
       char *bname = vdk_resolve_relative (spec, backing);
@@ -710,6 +744,28 @@ int
 disk_snapshot_delete (struct disk *d, const char *name)
 {
   return snapshot_op (d, name, SNAP_DELETE);
+}
+
+int
+disk_snapshot_load (struct disk *d, const char *id, const char *name)
+{
+  struct vdk_node *n = d->root;
+  int r;
+
+  vdk_err_clear ();
+  if (!id && !name)
+    return vdk_err (EINVAL, "%s: no snapshot id or name given", n->filename);
+  if (!n->fmt || !n->fmt->snapshot_load)
+    return vdk_err (ENOTSUP, "Block format '%s' used by device '' does not support"
+                    " temporarily loading internal snapshots",
+                    n->fmt ? n->fmt->name : n->proto->name);
+  if (n->flags & VDK_O_RDWR)
+    return vdk_err (EINVAL, "Device '' is writable, reading from a snapshot requires"
+                    " a read-only device");
+  pthread_mutex_lock (&n->lock);
+  r = n->fmt->snapshot_load (n, id, name);
+  pthread_mutex_unlock (&n->lock);
+  return r;
 }
 
 int

@@ -104,6 +104,12 @@ vdk_take_warnings (void)
 }
 
 const char *
+disk_take_warnings (void)
+{
+  return vdk_take_warnings ();
+}
+
+const char *
 disk_last_error (void)
 {
   if (!err_msg[0] && err_num)

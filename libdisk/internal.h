@@ -57,7 +57,7 @@ int vdk_err_keep (int errnum);
 void vdk_err_clear (void);
 
 /* Non-fatal warnings (fallback to a backup GPT, ...): collected per thread,
- * the CLI prints them.  disk_last_warnings() is internal for now. */
+ * the CLI prints them (public: disk_take_warnings). */
 void vdk_warn (const char *fmt, ...) VDK_ATTR_FORMAT (1, 2);
 const char *vdk_take_warnings (void); /* returns and clears; NULL if none */
 
@@ -235,6 +235,19 @@ struct vdk_protocol {
 /* ---- format drivers (formats/<name>/) ----------------------------------- */
 struct vdk_check;   /* defined below */
 
+/* A measure_full() request: inputs, then what the driver fills in. */
+struct vdk_measure {
+  uint64_t size;                /* virtual size (the source's with a source) */
+  /* Bytes of the source's data in GRAN-aligned units holding data (not
+   * zeroes); NULL without a source (--size). */
+  uint64_t (*data_bytes) (void *opaque, uint64_t gran);
+  void *opaque;
+  struct vdk_node *src;         /* the source's top format node, or NULL */
+  uint64_t required, full;      /* out: required and fully allocated sizes */
+  bool has_bitmaps;             /* out: a "bitmaps size" is part of the answer */
+  uint64_t bitmaps;             /* out: bytes for the source's persistent bitmaps */
+};
+
 struct vdk_format {
   size_t struct_size;
   const char *name;                 /* "qcow2" */
@@ -301,6 +314,14 @@ struct vdk_format {
   /* Bytes allocated on the host for the image's own files (descriptor and
    * extents...); NULL means those of node->file. */
   int64_t (*get_allocated) (struct vdk_node *n);
+  /* Read-only view of an internal snapshot (qemu's bdrv_snapshot_load_tmp):
+   * from now on reads see the snapshot's data; the virtual size stays.  ID
+   * and NAME may each be NULL (not both); when both are given both must
+   * match.  -ENOENT when there is no such snapshot. */
+  int (*snapshot_load) (struct vdk_node *n, const char *id, const char *name);
+  /* qemu-img measure with everything it prints (see struct vdk_measure);
+   * used instead of measure() when set. */
+  int (*measure_full) (struct vdk_opts *opts, struct vdk_measure *m);
   /* New callbacks go here, at the end. */
 };
 

@@ -511,3 +511,29 @@ qcow2_snapshot_delete (struct vdk_node *n, const char *name)
   free (sn.extra);
   return r;
 }
+
+/* Read-only view of a snapshot: its L1 table replaces the active one (the
+ * node is read-only, so the active state is never written through it). */
+int
+qcow2_snapshot_load (struct vdk_node *n, const char *id, const char *name)
+{
+  struct qcow2 *s = n->priv;
+  struct qcow2_snapshot *sn = NULL;
+  uint64_t *l1;
+  int r;
+
+  for (uint32_t i = 0; i < s->nb_snapshots && !sn; i++)
+    if ((!id || !strcmp (s->snaps[i].id, id)) && (!name || !strcmp (s->snaps[i].name, name)))
+      sn = &s->snaps[i];
+  if (!sn)
+    return vdk_err (ENOENT, "Can't find snapshot");
+  /* the table's place and size were checked when the snapshot table was read */
+  if ((r = read_l1 (n, sn->l1_table_offset, sn->l1_size, &l1)) < 0)
+    return r;
+  free (s->l1);
+  s->l1 = l1;
+  s->l1_size = sn->l1_size;
+  s->l1_table_offset = sn->l1_table_offset;
+  s->zc_entry = 0;
+  return 0;
+}

@@ -780,7 +780,7 @@ qcow2_create (struct vdk_node *file, uint64_t size, struct vdk_opts *opts)
     return vdk_err (EINVAL, "Refcount width must be a power of two and may not exceed 64 bits");
   if (!v3 && rbits != 16)
     return vdk_err (EINVAL, "Different refcount widths than 16 bits require compatibility"
-                    " level 1.1 or above (use compat=1.1 or greater)");
+                    " level 1.1 or above (use version=v3 or greater)");
   if ((r = parse_bool_opt (opts, "lazy_refcounts", &lazy)) < 0 ||
       (r = parse_bool_opt (opts, "extended_l2", &extl2)) < 0 ||
       (r = parse_bool_opt (opts, "data_file_raw", &dfraw)) < 0)
@@ -791,17 +791,24 @@ qcow2_create (struct vdk_node *file, uint64_t size, struct vdk_opts *opts)
     else if (!strcmp (v, "zstd"))
       ctype = 1;
     else
-      return vdk_err (EINVAL, "Invalid compression type '%s' (zlib or zstd)", v);
+      return vdk_err (EINVAL, "Parameter 'compression-type' does not accept value '%s'", v);
   }
   if ((r = vdk_parse_prealloc (vdk_opts_take (opts, "preallocation"), &pa)) < 0)
     return r;
   backing = vdk_opts_take (opts, "backing_file");
   bfmt = vdk_opts_take (opts, "backing_fmt");
   df = vdk_opts_take (opts, "data_file");
-  if (!v3 && (lazy || extl2 || ctype || df))
-    return vdk_err (EINVAL, "%s requires compat=1.1 or above",
-                    lazy ? "Lazy refcounts" : extl2 ? "Extended L2 entries"
-                    : ctype ? "Compression type" : "data-file");
+  /* qemu-img's messages */
+  if (!v3 && df)
+    return vdk_err (EINVAL, "External data files are only supported with compatibility level"
+                    " 1.1 and above (use version=v3 or greater)");
+  if (!v3 && lazy)
+    return vdk_err (EINVAL, "Lazy refcounts only supported with compatibility level 1.1 and"
+                    " above (use version=v3 or greater)");
+  if (!v3 && (extl2 || ctype))
+    return vdk_err (EINVAL, "%s only supported with compatibility level 1.1 and above"
+                    " (use version=v3 or greater)",
+                    extl2 ? "Extended L2 entries are" : "Non-zlib compression type is");
   if (extl2 && cs < 16384)
     return vdk_err (EINVAL, "Extended L2 entries are only supported with cluster sizes of at"
                     " least 16384 bytes");
@@ -1187,5 +1194,7 @@ const struct vdk_format vdk_format_qcow2 = {
   .snapshot_create = qcow2_snapshot_create,
   .snapshot_apply = qcow2_snapshot_apply,
   .snapshot_delete = qcow2_snapshot_delete,
+  .snapshot_load = qcow2_snapshot_load,
+  .measure_full = qcow2_measure,
   .pwrite_compressed = qcow2_pwrite_compressed,
 };

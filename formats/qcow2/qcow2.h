@@ -224,6 +224,11 @@ int qcow2_snapshot_list (struct vdk_node *n, struct disk_snapshot **out, size_t 
 int qcow2_snapshot_create (struct vdk_node *n, const char *name);
 int qcow2_snapshot_apply (struct vdk_node *n, const char *name);
 int qcow2_snapshot_delete (struct vdk_node *n, const char *name);
+int qcow2_snapshot_load (struct vdk_node *n, const char *id, const char *name);
+
+/* qcow2-measure.c */
+int qcow2_measure (struct vdk_opts *opts, struct vdk_measure *m);
+extern const struct vdk_format vdk_format_qcow2;
 
 static inline uint64_t
 qcow2_offset_into_cluster (const struct qcow2 *s, uint64_t off)

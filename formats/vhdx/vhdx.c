@@ -1400,6 +1400,62 @@ vhdx_create (struct vdk_node *file, uint64_t size, struct vdk_opts *opts)
   return r;
 }
 
+/* measure (qemu-img does not measure vhdx): the layout of vhdx_create
+ * (header area, log, BAT, metadata, each a whole number of MiB), then one
+ * block per payload block written, plus one 1 MiB sector bitmap block per
+ * chunk in a differencing image (which counts every block, as qemu does for
+ * qcow2 with a backing file).  A fixed image is fully allocated. */
+static int
+vhdx_measure (struct vdk_opts *opts, uint64_t size,
+              uint64_t (*data_bytes) (void *, uint64_t), void *opaque,
+              uint64_t *required, uint64_t *full)
+{
+  const char *sub = vdk_opts_take (opts, "subformat");
+  bool backing = vdk_opts_take (opts, "backing_file") != NULL, zero_state = true;
+  uint64_t block_size = 0, log_size = MiB, lss = 512, blocks, chunk_ratio, bat_entries;
+  uint64_t head, used;
+  int r;
+
+  vdk_opts_take (opts, "backing_fmt");
+  if ((r = vdk_opts_take_size (opts, "block_size", &block_size)) < 0 ||
+      (r = vdk_opts_take_size (opts, "log_size", &log_size)) < 0 ||
+      (r = vdk_opts_take_bool (opts, "block_state_zero", &zero_state)) < 0 ||
+      (r = vdk_opts_take_uint (opts, "logical_sector_size", &lss)) < 0)
+    return r;
+  if (sub && strcmp (sub, "dynamic") && strcmp (sub, "fixed"))
+    return vdk_err (EINVAL, "invalid subformat '%s' (dynamic or fixed)", sub);
+  if (lss != 512 && lss != 4096)
+    return vdk_err (EINVAL, "logical_sector_size must be 512 or 4096");
+  if (size > VHDX_MAX_VSIZE)
+    return vdk_err (EINVAL, "VHDX images are at most 64 TiB");
+  size = VDK_ROUND_UP (size, lss);
+  if (block_size == 0)
+    block_size = size > 32ull << 40 ? 64 * MiB : size > 100ull << 30 ? 32 * MiB
+      : size > 1ull << 30 ? 16 * MiB : 8 * MiB;
+  if (block_size < MiB || block_size > 256 * MiB || !VDK_IS_POW2 (block_size))
+    return vdk_err (EINVAL, "block_size must be a power of two from 1 MiB to 256 MiB");
+  if (log_size < MiB || log_size % MiB || log_size > 0xFFF00000ull)
+    return vdk_err (EINVAL, "log_size must be a multiple of 1 MiB, at least 1 MiB");
+  chunk_ratio = ((1ull << 23) * lss) / block_size;
+  blocks = (size + block_size - 1) / block_size;
+  bat_entries = backing ? (blocks + chunk_ratio - 1) / chunk_ratio * (chunk_ratio + 1)
+    : blocks ? blocks + (blocks - 1) / chunk_ratio : 0;
+  head = MiB + log_size + VDK_MAX (VDK_ROUND_UP (bat_entries * 8, MiB), MiB) + MiB;
+  if (sub && !strcmp (sub, "fixed")) {   /* the virtual size behind the metadata */
+    *required = *full = head + size;
+    return 0;
+  }
+  *full = head + blocks * block_size +
+    (backing ? (blocks + chunk_ratio - 1) / chunk_ratio * MiB : 0);
+  if (backing && data_bytes) {
+    *required = *full;
+    return 0;
+  }
+  used = data_bytes ? (data_bytes (opaque, block_size) + block_size - 1) / block_size : 0;
+  *required = head + VDK_MIN (used, blocks) * block_size;
+  return 0;
+}
+
 /* Like qemu-img: the block size as cluster_size, no format-specific lines. */
 static int
 vhdx_info (struct vdk_node *n, struct disk_info *info)
@@ -1436,6 +1492,7 @@ const struct vdk_format vdk_format_vhdx = {
   .truncate = vhdx_truncate,
   .create = vhdx_create,
   .create_opts = vhdx_create_opts,
+  .measure = vhdx_measure,
   .info = vhdx_info,
   .check = vhdx_check,
 };

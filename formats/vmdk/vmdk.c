@@ -691,6 +691,80 @@ extent_name (char *out, size_t outsz, const char *path, bool flat, bool split, u
     snprintf (out, outsz, "%.*s-flat%s", plen, s, dot ? dot : "");
 }
 
+/* Bytes of an empty hosted sparse extent of CAPACITY bytes (create_sparse):
+ * header, descriptor, both grain directories and all their grain tables,
+ * rounded up to a grain. */
+static uint64_t
+sparse_overhead (uint64_t capacity)
+{
+  const uint64_t grain = 128, gtes = 512;
+  uint64_t cap = capacity / VMDK_SECTOR, n_gd = (cap + grain * gtes - 1) / (grain * gtes);
+  uint64_t gd_sectors = (n_gd * 4 + VMDK_SECTOR - 1) / VMDK_SECTOR, gt_sectors = gtes * 4 / VMDK_SECTOR;
+  uint64_t end = 21 + 2 * (gd_sectors + n_gd * gt_sectors);
+
+  return VDK_ROUND_UP (end, grain) * VMDK_SECTOR;
+}
+
+/* measure (qemu-img does not measure vmdk): from the layouts vmdk_create
+ * writes.  Sparse extents grow by whole 64 KiB grains; flat extents are
+ * their full size; a separate descriptor file is counted at a bound (its
+ * length depends on the file names).  streamOptimized grains are counted
+ * at their worst (incompressible) size, one grain table per grain at most.
+ * With backing_file every grain counts (qemu's rule for qcow2). */
+static int
+vmdk_measure (struct vdk_opts *opts, uint64_t size,
+              uint64_t (*data_bytes) (void *, uint64_t), void *opaque,
+              uint64_t *required, uint64_t *full)
+{
+  const uint64_t grain = 65536, gt_span = grain * 512;
+  const char *sub = vdk_opts_take (opts, "subformat");
+  bool backing = vdk_opts_take (opts, "backing_file") != NULL, flat, split;
+  uint64_t n_ext, grains, used, meta = 0;
+  const char *const ignored[] = { "backing_fmt", "adapter_type", "compat6", "hwversion",
+                                  "toolsversion", "zeroed_grain" };
+
+  for (size_t i = 0; i < VDK_ARRAY_SIZE (ignored); i++)
+    vdk_opts_take (opts, ignored[i]);
+  if (!sub)
+    sub = "monolithicSparse";
+  if (strcmp (sub, "monolithicSparse") && strcmp (sub, "monolithicFlat") &&
+      strcmp (sub, "twoGbMaxExtentSparse") && strcmp (sub, "twoGbMaxExtentFlat") &&
+      strcmp (sub, "streamOptimized"))
+    return vdk_err (EINVAL, "Unknown subformat: %s (monolithicSparse, monolithicFlat,"
+                    " twoGbMaxExtentSparse, twoGbMaxExtentFlat, streamOptimized)", sub);
+  flat = strstr (sub, "Flat") != NULL;
+  split = !strncmp (sub, "twoGb", 5);
+  size = VDK_ROUND_UP (size, VMDK_SECTOR);
+  if (size / VMDK_SECTOR > 0xffffffffULL * (split ? 1024 : 1))
+    return vdk_err (EFBIG, "image size too large for vmdk");
+  n_ext = split ? VDK_MAX ((size + VMDK_SPLIT_SIZE - 1) / VMDK_SPLIT_SIZE, 1) : 1;
+  if (flat || split)   /* the descriptor file: fixed lines, one line per extent */
+    meta = VDK_ROUND_UP (2048 + n_ext * 320, VMDK_SECTOR);
+  if (flat) {
+    *required = *full = meta + size;
+    return 0;
+  }
+  grains = (size + grain - 1) / grain;
+  used = !data_bytes ? 0 : backing ? grains
+    : VDK_MIN ((data_bytes (opaque, grain) + grain - 1) / grain, grains);
+  if (!strcmp (sub, "streamOptimized")) {
+    /* header and descriptor (128 sectors), marker + deflate worst case per
+     * grain, then grain tables, directory, footer and end marker */
+    uint64_t g = VDK_ROUND_UP (12 + grain + (grain >> 12) + (grain >> 14) + 13, VMDK_SECTOR);
+    uint64_t n_gd = (size + gt_span - 1) / gt_span;
+    uint64_t tail = VMDK_SECTOR + VDK_ROUND_UP (n_gd * 4, VMDK_SECTOR) + 3 * VMDK_SECTOR;
+    uint64_t gt = VMDK_SECTOR + 512 * 4;
+    *full = 128 * VMDK_SECTOR + grains * g + n_gd * gt + tail;
+    *required = 128 * VMDK_SECTOR + used * g + VDK_MIN (used, n_gd) * gt + tail;
+    return 0;
+  }
+  for (uint64_t i = 0; i < n_ext; i++)
+    meta += sparse_overhead (split ? VDK_MIN (VMDK_SPLIT_SIZE, size - i * VMDK_SPLIT_SIZE) : size);
+  *full = meta + grains * grain;
+  *required = meta + used * grain;
+  return 0;
+}
+
 static int
 vmdk_create (struct vdk_node *file, uint64_t size, struct vdk_opts *opts)
 {
@@ -912,6 +986,7 @@ const struct vdk_format vdk_format_vmdk = {
   .info = vmdk_info,
   .check = vmdk_check,
   .create = vmdk_create,
+  .measure = vmdk_measure,
   .create_opts = vmdk_create_opts,
   .remove_extra = vmdk_remove_extra,
   .get_allocated = vmdk_get_allocated,

@@ -28,6 +28,8 @@
 
 #include "../../libdisk/internal.h"
 
+#define DIV_ROUND_UP_U64(a, b) (((a) + (b) - 1) / (b))
+
 #define VPC_SECTOR 512u
 #define VPC_FOOTER_SIZE 512u
 #define VPC_DYN_HEADER_SIZE 1024u
@@ -877,6 +879,47 @@ vpc_create (struct vdk_node *file, uint64_t size, struct vdk_opts *opts)
   return r;
 }
 
+/* measure (qemu-img does not measure vpc): the sizes follow vpc_create and
+ * vpc_alloc.  Fixed: the data and the footer.  Dynamic: footer copy,
+ * dynamic header, BAT, a bitmap sector and 2 MiB per block, the footer.
+ * A differencing image (backing_file) counts every block, as qemu does
+ * for qcow2, plus room for the two parent locators. */
+static int
+vpc_measure (struct vdk_opts *opts, uint64_t size,
+             uint64_t (*data_bytes) (void *, uint64_t), void *opaque,
+             uint64_t *required, uint64_t *full)
+{
+  const char *sub = vdk_opts_take (opts, "subformat");
+  bool force_size = false, backing = vdk_opts_take (opts, "backing_file") != NULL;
+  const uint64_t block = 2u << 20, bitmap = VDK_ROUND_UP (block / (8 * VPC_SECTOR), VPC_SECTOR);
+  uint64_t entries, blocks, head, total;
+  int64_t total_sectors;
+  uint16_t cyls;
+  uint8_t heads, secs;
+  int r;
+
+  vdk_opts_take (opts, "backing_fmt");
+  if ((r = vdk_opts_take_bool (opts, "force_size", &force_size)) < 0)
+    return r;
+  if (sub && strcmp (sub, "dynamic") && strcmp (sub, "fixed"))
+    return vdk_err (EINVAL, "invalid subformat '%s' (dynamic or fixed)", sub);
+  if ((r = vpc_rounded_size (size, force_size, &cyls, &heads, &secs, &total_sectors)) < 0)
+    return r;
+  total = (uint64_t) total_sectors * VPC_SECTOR;
+  if (sub && !strcmp (sub, "fixed")) {
+    *required = *full = total + VPC_FOOTER_SIZE;
+    return 0;
+  }
+  entries = DIV_ROUND_UP_U64 (total, block);
+  head = 3 * VPC_SECTOR + VDK_ROUND_UP (entries * 4, VPC_SECTOR) +
+    (backing ? 2 * (uint64_t) VPC_LOCATOR_MAX : 0);
+  *full = head + entries * (bitmap + block) + VPC_FOOTER_SIZE;
+  blocks = data_bytes && !backing ? DIV_ROUND_UP_U64 (data_bytes (opaque, block), block)
+    : data_bytes ? entries : 0;
+  *required = head + VDK_MIN (blocks, entries) * (bitmap + block) + VPC_FOOTER_SIZE;
+  return 0;
+}
+
 /* qemu-img shows no format-specific lines for vpc, only the block size as
  * cluster_size (dynamic images). */
 static int
@@ -909,5 +952,6 @@ const struct vdk_format vdk_format_vpc = {
   .truncate = vpc_truncate,
   .create = vpc_create,
   .create_opts = vpc_create_opts,
+  .measure = vpc_measure,
   .info = vpc_info,
 };

@@ -25,6 +25,10 @@ extern "C" {
 DISK_API const char *disk_last_error (void);
 DISK_API int disk_last_errno (void);
 DISK_API const char *disk_version (void);
+/* Non-fatal warnings collected in this thread since the last call (one per
+ * line, each ending in a newline), or NULL if none; clears them.  The string
+ * stays valid until the next call from the same thread. */
+DISK_API const char *disk_take_warnings (void);
 /* Record an error message in the per-thread buffer (for code built on
  * libdisk, such as guest filesystem readers, that reports through the same
  * disk_last_error() channel).  Returns -ERRNUM. */
@@ -138,6 +142,16 @@ DISK_API int disk_create (const char *spec, const char *format, uint64_t size,
  * -ENOTSUP if the format cannot tell. */
 DISK_API int disk_measure (const char *format, const char *options, uint64_t size,
                            struct disk *src, uint64_t *required, uint64_t *fully_allocated);
+/* The same with everything qemu-img measure prints: HAS_BITMAPS when the
+ * output format would keep the source's persistent dirty bitmaps (qcow2 v3
+ * from a qcow2 v3 source), BITMAPS the bytes they need. */
+struct disk_measure_result {
+  uint64_t required, fully_allocated;
+  bool has_bitmaps;
+  uint64_t bitmaps;
+};
+DISK_API int disk_measure_ex (const char *format, const char *options, uint64_t size,
+                              struct disk *src, struct disk_measure_result *res);
 
 /* List the create options of FORMAT for "-o help": calls CB per option. */
 DISK_API int disk_create_options (const char *format,
@@ -216,6 +230,11 @@ DISK_API int disk_check (struct disk *d, unsigned fix, struct disk_check_result 
 DISK_API int disk_snapshot_create (struct disk *d, const char *name);
 DISK_API int disk_snapshot_apply (struct disk *d, const char *name_or_id);
 DISK_API int disk_snapshot_delete (struct disk *d, const char *name_or_id);
+/* Make a read-only disk show internal snapshot ID and/or NAME (either may be
+ * NULL, not both; when both are given both must match) instead of the
+ * current state, as qemu-img convert -l does.  -ENOENT if not found,
+ * -ENOTSUP if the format has no internal snapshots, -EROFS if writable. */
+DISK_API int disk_snapshot_load (struct disk *d, const char *id, const char *name);
 /* Change format options of an existing image ("compat=1.1,lazy_refcounts=on"). */
 DISK_API int disk_amend (struct disk *d, const char *options);
 

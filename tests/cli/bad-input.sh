@@ -5,7 +5,7 @@
 check_one_line () { [ "$(wc -l < "$TMP/err")" -le 2 ] || { cat "$TMP/err"; fail "more than one message"; }; }
 
 expect_rc 1 "$VDK" create x.raw 10Q; check_one_line
-expect_grep "invalid image size '10Q'" "$TMP/err"
+expect_grep "Invalid image size specified" "$TMP/err"
 expect_rc 1 "$VDK" create x.raw -- -5G; check_one_line
 expect_rc 1 "$VDK" create x.raw 99999999999999999999999; check_one_line
 expect_grep "too large" "$TMP/err"

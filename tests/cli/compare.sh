@@ -33,5 +33,7 @@ expect_rc 1 "$VDK" compare -q a.raw b.raw
 # errors: exit 2
 expect_rc 2 "$VDK" compare a.raw missing.raw
 expect_grep "missing.raw" "$TMP/err"
-expect_rc 2 "$VDK" compare a.raw
+# usage errors: exit 1, as qemu-img
+expect_rc 1 "$VDK" compare a.raw
+expect_rc 1 "$VDK" compare -Z a.raw b.raw
 echo OK

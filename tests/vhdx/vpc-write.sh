@@ -126,8 +126,8 @@ expect_fail "$VDK" create -q -f vpc -b src.raw -F raw x.vpc
 expect_grep "must be a VHD" "$TMP/err"
 
 "$VDK" create -f vpc -o help > h.txt
-expect_grep "subformat=<string>" h.txt
-expect_grep "force_size=<bool>" h.txt
+expect_grep "subformat=<str>" h.txt   # qemu-img's -o help layout
+expect_grep "force_size=<bool (on/off)>" h.txt
 expect_fail "$VDK" create -q -f vpc -o subformat=bogus x.vpc 1M
 expect_grep "invalid subformat" "$TMP/err"
 echo OK

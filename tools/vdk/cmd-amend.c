@@ -5,6 +5,18 @@
 
 #include "vdk.h"
 
+struct amend_probe { const char *name; bool found; };
+
+static void
+amend_probe_opt (void *opaque, const char *name, const char *type, const char *help,
+                 const char *defval)
+{
+  struct amend_probe *p = opaque;
+  (void) type, (void) help, (void) defval;
+  if (!strcmp (name, p->name))
+    p->found = true;
+}
+
 int
 cmd_amend (int argc, char **argv)
 {
@@ -18,7 +30,7 @@ cmd_amend (int argc, char **argv)
   struct disk *d;
   int c, r;
 
-  while ((c = getopt_long (argc, argv, "+f:o:q", longopts, NULL)) != -1) {
+  while ((c = getopt_long (argc, argv, "f:o:q", longopts, NULL)) != -1) {
     switch (c) {
     case 'f': fmt = optarg; break;
     case 'q': break;
@@ -53,7 +65,21 @@ cmd_amend (int argc, char **argv)
   r = disk_amend (d, opts);
   free (opts);
   if (r < 0) {
-    disk_fail ();
+    /* qemu-img's words for an option amend does not take */
+    const char *m = strstr (disk_last_error (), "does not support the option '");
+    if (m) {
+      char name[128];
+      struct amend_probe p = { name, false };
+      snprintf (name, sizeof name, "%s", m + strlen ("does not support the option '"));
+      if (strchr (name, '\''))
+        *strchr (name, '\'') = 0;
+      disk_create_options (disk_get_format (d), amend_probe_opt, &p);
+      error ("Invalid parameter '%s'", name);
+      if (p.found)
+        fprintf (stderr, "This option is only supported for image creation\n");
+    }
+    else
+      disk_fail ();
     disk_close (d);
     return 1;
   }

@@ -131,7 +131,7 @@ cmd_bench (int argc, char **argv)
   b.bufsize = 4096;
   b.rng = 0x9e3779b97f4a7c15ULL;
   pthread_mutex_init (&b.lock, NULL);
-  while ((c = getopt_long (argc, argv, "+c:d:f:no:qs:S:t:i:wU", longopts, NULL)) != -1) {
+  while ((c = getopt_long (argc, argv, "c:d:f:no:qs:S:t:i:wU", longopts, NULL)) != -1) {
     switch (c) {
     case 'c':
       if (disk_parse_size (optarg, &b.count) < 0 || b.count == 0) {
@@ -203,6 +203,10 @@ cmd_bench (int argc, char **argv)
     b.step = b.bufsize;
   if (b.write && share) {
     error ("-U cannot be used with -w");
+    return 1;
+  }
+  if (b.flush_interval && b.flush_interval < b.depth) {   /* as qemu-img */
+    error ("Flush interval can't be smaller than depth");
     return 1;
   }
   snprintf (opts, sizeof opts, "cache=%s", cache);

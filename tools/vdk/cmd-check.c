@@ -94,7 +94,7 @@ cmd_check (int argc, char **argv)
   struct disk *d;
   int c, r;
 
-  while ((c = getopt_long (argc, argv, "+f:r:T:qU", longopts, NULL)) != -1) {
+  while ((c = getopt_long (argc, argv, "f:r:T:qU", longopts, NULL)) != -1) {
     switch (c) {
     case 'f': fmt = optarg; break;
     case 'U': share = true; break;

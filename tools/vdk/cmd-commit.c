@@ -51,7 +51,7 @@ cmd_commit (int argc, char **argv)
     return disk_fail ();
   n = disk_chain_length (top);
   if (n < 2) {
-    error ("%s: Image does not have a backing file", argv[optind]);
+    error ("Image does not have a backing file");
     goto out;
   }
   if (base_name) {

@@ -65,7 +65,7 @@ cmd_compare (int argc, char **argv)
   uint64_t s1, s2, common, off, bad;
   int c, r, rc = 2;
 
-  while ((c = getopt_long (argc, argv, "+f:F:sqpUT:", longopts, NULL)) != -1) {
+  while ((c = getopt_long (argc, argv, "f:F:sqpUT:", longopts, NULL)) != -1) {
     switch (c) {
     case 'f': fmt1 = optarg; break;
     case 'F': fmt2 = optarg; break;
@@ -75,13 +75,12 @@ cmd_compare (int argc, char **argv)
     case 'U': share = true; break;
     case 'T': break;   /* source cache mode: reads use the default */
     default:
-      usage_error ("compare", "invalid option");
-      return 2;
+      return usage_error ("compare", "invalid option");   /* 1, as qemu-img */
     }
   }
   if (argc - optind != 2) {
-    usage_error ("compare", "expecting two images");
-    return 2;
+    usage_error ("compare", "Expecting two image file names");
+    return 1;   /* qemu-img: usage errors exit with 1 */
   }
   if (disk_open (&d1, argv[optind], fmt1, share ? DISK_OPEN_FORCE_SHARE : 0, NULL) < 0 ||
       disk_open (&d2, argv[optind + 1], fmt2, share ? DISK_OPEN_FORCE_SHARE : 0, NULL) < 0) {
@@ -104,8 +103,6 @@ cmd_compare (int argc, char **argv)
       rc = 1;
       goto out;
     }
-    if (!quiet)
-      printf ("Warning: Image size mismatch!\n");
   }
   common = s1 < s2 ? s1 : s2;
   for (off = 0; off < common;) {
@@ -157,6 +154,8 @@ cmd_compare (int argc, char **argv)
     progress_update (off, s1 > s2 ? s1 : s2);
   }
   if (s1 != s2) {
+    if (!quiet)   /* qemu-img says so once the common part is equal */
+      printf ("Warning: Image size mismatch!\n");
     r = check_zero_tail (s1 > s2 ? d1 : d2, common, s1 > s2 ? s1 : s2, b1, &bad);
     if (r < 0) {
       disk_fail ();

@@ -321,6 +321,98 @@ run_job (struct job *j)
   return j->err;
 }
 
+static bool
+cache_mode_ok (const char *m)
+{
+  static const char *const modes[] = { "writeback", "none", "off", "unsafe", "writethrough",
+                                       "directsync" };
+  for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++)
+    if (!strcmp (m, modes[i]))
+      return true;
+  return false;
+}
+
+struct opt_probe { const char *name; bool found; };
+
+static void
+probe_opt (void *opaque, const char *name, const char *type, const char *help,
+           const char *defval)
+{
+  struct opt_probe *p = opaque;
+  (void) type, (void) help, (void) defval;
+  if (!strcmp (name, p->name))
+    p->found = true;
+}
+
+static bool
+format_has_opt (const char *fmt, const char *name)
+{
+  struct opt_probe p = { name, false };
+  disk_create_options (fmt, probe_opt, &p);
+  return p.found;
+}
+
+/* What qemu-img convert refuses before it opens anything, with its words. */
+static bool
+check_convert_args (const char *ofmt, const char *opts, const char *backing, const char *bfmt,
+                    const char *tcache, const char *scache, bool compress, bool no_create,
+                    const char *out)
+{
+  if (tcache && !cache_mode_ok (tcache)) {
+    error ("Invalid cache option: %s", tcache);
+    return false;
+  }
+  if (scache && !cache_mode_ok (scache)) {
+    error ("Invalid source cache option: %s", scache);
+    return false;
+  }
+  if (no_create)
+    return true;
+  if (!format_has_opt (ofmt, "size")) {   /* unknown format */
+    if (disk_create_options (ofmt, probe_opt, &(struct opt_probe) { "", false }) < 0) {
+      error ("%s", disk_last_error ());
+      return false;
+    }
+  }
+  for (const char *p = opts; p && *p; ) {
+    const char *start = p, *eq;
+    char key[128];
+    while (*p && !(p[0] == ',' && p[1] != ','))
+      p += p[0] == ',' ? 2 : 1;
+    eq = memchr (start, '=', p - start);
+    snprintf (key, sizeof key, "%.*s", (int) ((eq ? eq : p) - start), start);
+    if (!format_has_opt (ofmt, key)) {
+      error ("Invalid parameter '%s'", key);
+      return false;
+    }
+    if (!strcmp (key, "backing_file"))
+      backing = "";
+    if (!strcmp (key, "backing_fmt"))
+      bfmt = "";
+    if (*p == ',')
+      p++;
+  }
+  if (backing && !format_has_opt (ofmt, "backing_file")) {
+    error ("Backing file not supported for file format '%s'", ofmt);
+    return false;
+  }
+  if (backing && !bfmt && !strcmp (ofmt, "qcow2")) {
+    /* as create: vmdk, vpc and vhdx parents are of the image's own format */
+    error ("Use of backing file requires explicit backing format");
+    return false;
+  }
+  if (bfmt && !backing) {
+    error ("%s: error while converting %s: Backing format cannot be used without backing"
+           " file", out, ofmt);
+    return false;
+  }
+  if (compress && strcmp (ofmt, "qcow2") && strcmp (ofmt, "vmdk")) {
+    error ("Compression not supported for this file format");
+    return false;
+  }
+  return true;
+}
+
 int
 cmd_convert (int argc, char **argv)
 {
@@ -336,13 +428,14 @@ cmd_convert (int argc, char **argv)
   bool quiet = false, no_create = false, share = false, target_zero_flag = false;
   enum progress_mode pmode = PROGRESS_NONE;
   struct job j;
+  struct snapshot_sel snap = { 0 };
   unsigned m = 8;
   int c, r, rc = 1;
   bool created = false;
 
   memset (&j, 0, sizeof j);
   j.sparse = 4096;
-  while ((c = getopt_long (argc, argv, "+f:O:o:B:F:nS:m:Wt:T:pqUc", longopts, NULL)) != -1) {
+  while ((c = getopt_long (argc, argv, "f:O:o:B:F:nS:m:Wt:T:pqUcl:s:", longopts, NULL)) != -1) {
     switch (c) {
     case 'f': fmt = optarg; break;
     case 'O': ofmt = optarg; break;
@@ -360,12 +453,22 @@ cmd_convert (int argc, char **argv)
     case 'B': backing = optarg; break;
     case 'F': bfmt = optarg; break;
     case 'n': no_create = true; break;
+    case 'l':
+    case 's':   /* qemu-img's older -s SNAPSHOT_ID_OR_NAME */
+      snapshot_sel_free (&snap);
+      if (parse_snapshot_param (c == 's' ? "" : optarg, &snap) < 0)
+        goto out;
+      if (c == 's')
+        snap.id_or_name = optarg;
+      break;
     case 'c': j.compress = true; break;
     case 'S':
       if (parse_size_arg (optarg, &j.sparse, "sparse size") < 0)
         goto out;
-      if (j.sparse % 512 && j.sparse) {
-        error ("-S sparse size must be a multiple of 512 bytes");
+      if (j.sparse % 512 || j.sparse > (16u << 20)) {
+        error ("Invalid buffer size for sparse output specified. Valid sizes are multiples"
+               " of 512 up to 16777216. Select 0 to disable sparse detection (fully allocates"
+               " output).");
         goto out;
       }
       break;
@@ -404,7 +507,7 @@ cmd_convert (int argc, char **argv)
   if (quiet)
     pmode = PROGRESS_NONE;
   if (argc - optind < 2) {
-    rc = usage_error ("convert", "expecting a source and an output image");
+    error ("Must specify image file name");
     goto out;
   }
   if (argc - optind - 1 > MAX_SOURCES) {
@@ -415,10 +518,17 @@ cmd_convert (int argc, char **argv)
     error ("--target-is-zero requires use of -n flag");
     goto out;
   }
-  if (no_create && (opts || backing)) {
-    error ("-n cannot be used with -o or -B: the output is not created");
+  if (no_create && opts) {
+    error ("-o has no effect when skipping image creation");
     goto out;
   }
+  if (no_create && backing) {
+    error ("-n cannot be used with -B: the output is not created");
+    goto out;
+  }
+  if (!check_convert_args (ofmt, opts, backing, bfmt, tcache, scache, j.compress, no_create,
+                           argv[argc - 1]))
+    goto out;
   out = argv[argc - 1];
   j.nsrc = argc - optind - 1;
   for (unsigned i = 0; i < j.nsrc; i++) {
@@ -433,6 +543,14 @@ cmd_convert (int argc, char **argv)
     }
     j.src_start[i + 1] = j.src_start[i] + disk_get_size (j.src[i]);
   }
+  /* Like qemu-img: snapshot.id/name apply to the first source; a bare name
+   * cannot be combined with several sources. */
+  if (snap.id_or_name && j.nsrc > 1) {
+    error ("No support for concatenating multiple snapshot");
+    goto out;
+  }
+  if (load_snapshot (j.src[0], &snap) < 0)
+    goto out;
   j.total = j.src_start[j.nsrc];
 
   if (!no_create) {
@@ -532,6 +650,7 @@ cmd_convert (int argc, char **argv)
   for (unsigned i = 0; i < j.nsrc; i++)
     if (j.src[i])
       disk_close (j.src[i]);
+  snapshot_sel_free (&snap);
   free (opts);
   return rc;
 }

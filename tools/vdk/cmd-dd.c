@@ -33,7 +33,7 @@ cmd_dd (int argc, char **argv)
   int c, r, rc = 1;
   bool created = false;
 
-  while ((c = getopt_long (argc, argv, "+f:O:U", longopts, NULL)) != -1) {
+  while ((c = getopt_long (argc, argv, "f:O:U", longopts, NULL)) != -1) {
     switch (c) {
     case 'f': fmt = optarg; break;
     case 'O': ofmt = optarg; break;

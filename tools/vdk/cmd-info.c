@@ -82,6 +82,8 @@ static void
 print_json (struct jw *w, const struct disk_info *info)
 {
   jw_obj (w, NULL);
+  if (info->backing_format)   /* qemu-img's dictionary puts it first */
+    jw_str (w, "backing-filename-format", info->backing_format);
   if (info->n_snapshots) {
     jw_arr (w, "snapshots");
     for (size_t i = 0; i < info->n_snapshots; i++) {
@@ -100,8 +102,6 @@ print_json (struct jw *w, const struct disk_info *info)
     }
     jw_arr_end (w);
   }
-  if (info->backing_format)
-    jw_str (w, "backing-filename-format", info->backing_format);
   jw_uint (w, "virtual-size", info->virtual_size);
   jw_str (w, "filename", info->filename);
   if (info->cluster_size)
@@ -183,7 +183,7 @@ cmd_info (int argc, char **argv)
   struct disk_info *info;
   int c, r;
 
-  while ((c = getopt_long (argc, argv, "+f:U", longopts, NULL)) != -1) {
+  while ((c = getopt_long (argc, argv, "f:U", longopts, NULL)) != -1) {
     switch (c) {
     case 'f': fmt = optarg; break;
     case 'U': share = true; break;

@@ -67,7 +67,7 @@ cmd_map (int argc, char **argv)
   struct entry cur = { 0 };
   int c, r;
 
-  while ((c = getopt_long (argc, argv, "+f:U", longopts, NULL)) != -1) {
+  while ((c = getopt_long (argc, argv, "f:U", longopts, NULL)) != -1) {
     switch (c) {
     case 'f': fmt = optarg; break;
     case 'U': share = true; break;

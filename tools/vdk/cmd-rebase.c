@@ -27,7 +27,7 @@ cmd_rebase (int argc, char **argv)
   uint64_t size, nbsize = 0;
   int c, rc = 1;
 
-  while ((c = getopt_long (argc, argv, "+f:F:b:uqpt:T:U", longopts, NULL)) != -1) {
+  while ((c = getopt_long (argc, argv, "f:F:b:uqpt:T:U", longopts, NULL)) != -1) {
     switch (c) {
     case 'f': fmt = optarg; break;
     case 'F': bfmt = optarg; break;
@@ -44,7 +44,13 @@ cmd_rebase (int argc, char **argv)
   if (optind != argc - 1)
     return usage_error ("rebase", "expecting one image");
   if (!backing)
-    return usage_error ("rebase", "Must specify backing file (-b)");
+    return usage_error ("rebase", "Must specify backing file (-b) or use unsafe mode (-u)");
+  if (backing[0] && !bfmt && unsafe) {
+    /* qemu-img 7.2 records no backing file without its format */
+    error ("Could not change the backing file to '%s': backing format must be specified",
+           backing);
+    return 1;
+  }
   if (share && !unsafe) {
     error ("-U can only be used with -u (the image is written in safe mode)");
     return 1;
@@ -66,12 +72,21 @@ cmd_rebase (int argc, char **argv)
       int r = disk_open (&nb, path ? path : backing, bfmt, DISK_OPEN_NO_LOCK, NULL);
       free (path);
       if (r < 0) {
-        error ("Could not open new backing file '%s': %s", backing, disk_last_error ());
+        const char *m = disk_last_error (), *opened = path ? path : backing;
+        size_t l = strlen (opened);
+        if (!strncmp (m, opened, l) && !strncmp (m + l, ": ", 2))   /* qemu-img's words */
+          error ("Could not open new backing file '%s': Could not open '%s': %s", backing,
+                 opened, m + l + 2);
+        else
+          error ("Could not open new backing file '%s': %s", backing, m);
         goto out;
       }
       nbsize = disk_get_size (nb);
-      if (!bfmt)
-        bfmt = disk_get_format (nb);
+      if (!bfmt) {   /* as qemu-img 7.2, once the new backing file could be opened */
+        error ("Could not change the backing file to '%s': backing format must be specified",
+               backing);
+        goto out;
+      }
     }
     old = malloc (BUFSZ);
     new = malloc (BUFSZ);

@@ -27,14 +27,21 @@ cmd_resize (int argc, char **argv)
   /* The size is always the last argument (like qemu-img), so "-1G" is not
    * taken for an option. */
   if (argc < 3)
-    return usage_error ("resize", "expecting an image and a size");
+    return usage_error ("resize", "Not enough arguments");
   sizearg = argv[--argc];
   while ((c = getopt_long (argc, argv, "+f:q", longopts, NULL)) != -1) {
     switch (c) {
     case 'f': fmt = optarg; break;
     case 'q': quiet = true; break;
     case OPT_SHRINK: shrink = true; break;
-    case OPT_PREALLOC: prealloc = optarg; break;
+    case OPT_PREALLOC:
+      prealloc = optarg;
+      if (strcmp (prealloc, "off") && strcmp (prealloc, "metadata") &&
+          strcmp (prealloc, "falloc") && strcmp (prealloc, "full")) {
+        error ("Invalid preallocation mode '%s'", prealloc);
+        return 1;
+      }
+      break;
     default: return usage_error ("resize", "invalid option");
     }
   }
@@ -48,7 +55,7 @@ cmd_resize (int argc, char **argv)
     sign = sizearg[0] == '+' ? 1 : -1;
     sizearg++;
   }
-  if (parse_size_arg (sizearg, &delta, "image size") < 0)
+  if (parse_size_arg (sizearg, &delta, "new size") < 0)
     return 1;
   r = disk_open (&d, argv[optind], fmt, DISK_OPEN_RDWR, NULL);
   if (r < 0)

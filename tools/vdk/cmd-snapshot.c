@@ -1,4 +1,5 @@
 /* vdk snapshot: internal snapshots, as qemu-img snapshot. */
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -47,7 +48,7 @@ cmd_snapshot (int argc, char **argv)
   struct disk *d;
   int c, r;
 
-  while ((c = getopt_long (argc, argv, "+f:la:c:d:qU", longopts, NULL)) != -1) {
+  while ((c = getopt_long (argc, argv, "f:la:c:d:qU", longopts, NULL)) != -1) {
     enum action a = ACT_NONE;
     switch (c) {
     case 'f': fmt = optarg; break;
@@ -65,8 +66,6 @@ cmd_snapshot (int argc, char **argv)
       act = a;
     }
   }
-  if (act == ACT_NONE)
-    return usage_error ("snapshot", "one of -l, -a, -c or -d is needed");
   if (optind != argc - 1)
     return usage_error ("snapshot", optind >= argc ? "expecting an image" : "too many arguments");
   if (share && act != ACT_LIST) {
@@ -74,8 +73,9 @@ cmd_snapshot (int argc, char **argv)
     return 1;
   }
   r = disk_open (&d, argv[optind], fmt,
-                 DISK_OPEN_NO_BACKING | (act == ACT_LIST ? (share ? DISK_OPEN_FORCE_SHARE : 0)
-                                         : DISK_OPEN_RDWR), NULL);
+                 DISK_OPEN_NO_BACKING
+                 | (act == ACT_LIST || act == ACT_NONE ? (share ? DISK_OPEN_FORCE_SHARE : 0)
+                    : DISK_OPEN_RDWR), NULL);
   if (r < 0)
     return disk_fail ();
   switch (act) {
@@ -92,13 +92,17 @@ cmd_snapshot (int argc, char **argv)
   case ACT_CREATE: r = disk_snapshot_create (d, name); break;
   case ACT_APPLY: r = disk_snapshot_apply (d, name); break;
   case ACT_DELETE: r = disk_snapshot_delete (d, name); break;
-  default: break;
+  default: break;   /* no action: qemu-img opens the image and does nothing */
   }
   if (r < 0) {
     static const char *const what[] = { "", "", "create snapshot", "apply snapshot",
                                         "delete snapshot" };
     if (act == ACT_LIST)
       error ("Could not list snapshots: %s", disk_last_error ());
+    else if (r == -ENOENT && act == ACT_APPLY)   /* qemu-img's words */
+      error ("Could not apply snapshot '%s': Failed to load snapshot: %s", name, strerror (ENOENT));
+    else if (r == -ENOENT && act == ACT_DELETE)
+      error ("Could not delete snapshot '%s': snapshot not found", name);
     else
       error ("Could not %s '%s': %s", what[act], name, disk_last_error ());
     disk_close (d);

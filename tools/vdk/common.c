@@ -33,17 +33,26 @@ warning (const char *fmt, ...)
   fputc ('\n', stderr);
 }
 
-/* Warnings are internal to libdisk for now (vdk_take_warnings is not
- * exported); nothing to print yet. */
+/* libdisk's warnings, one "vdk: warning: ..." line each, as qemu-img
+ * prints its own. */
 void
 print_warnings (void)
 {
+  const char *w = disk_take_warnings ();
+
+  while (w && *w) {
+    const char *nl = strchr (w, '\n');
+    int len = nl ? (int) (nl - w) : (int) strlen (w);
+    fflush (stdout);
+    fprintf (stderr, "%s: warning: %.*s\n", progname, len, w);
+    w += len + (nl != NULL);
+  }
 }
 
 int
 disk_fail (void)
 {
-  print_warnings ();
+  disk_take_warnings ();   /* the error says what went wrong: one line, not several */
   error ("%s", disk_last_error ());
   return 1;
 }
@@ -72,6 +81,11 @@ parse_size_arg (const char *s, uint64_t *out, const char *what)
   int r = disk_parse_size (s, out);
   if (r == -ERANGE || (r == 0 && *out > (1ULL << 60))) {
     error ("%s '%s' is too large (the limit is 1 EiB)", what, s);
+    return -1;
+  }
+  if (r < 0 && !strcmp (what, "image size")) {   /* qemu-img create's and measure's words */
+    error ("Invalid image size specified. You may use k, M, G, T, P or E suffixes for");
+    error ("kilobytes, megabytes, gigabytes, terabytes, petabytes and exabytes.");
     return -1;
   }
   if (r < 0) {
@@ -285,4 +299,100 @@ progress_finish (void)
   if (pmode == PROGRESS_HUMAN)
     printf ("\n");
   pmode = PROGRESS_NONE;
+}
+
+/* -l SNAPSHOT_PARAM of convert and measure: "snapshot.id=ID,snapshot.name=NAME"
+ * (",," is a comma) or a bare name or id. */
+int
+parse_snapshot_param (const char *arg, struct snapshot_sel *sel)
+{
+  const char *p = arg;
+
+  memset (sel, 0, sizeof *sel);
+  if (strncmp (arg, "snapshot.", 9) != 0) {
+    sel->id_or_name = arg;
+    return 0;
+  }
+  while (*p) {
+    char key[64], *val, *v;
+    size_t k;
+    const char *eq = strchr (p, '=');
+    const char *comma = strchr (p, ',');
+    if (!eq || (comma && comma < eq)) {
+      size_t l = comma ? (size_t) (comma - p) : strlen (p);
+      error ("Invalid parameter '%.*s'", (int) l, p);
+      goto bad;
+    }
+    k = eq - p;
+    snprintf (key, sizeof key, "%.*s", (int) (k < sizeof key ? k : sizeof key - 1), p);
+    p = eq + 1;
+    val = v = malloc (strlen (p) + 1);
+    if (!val) {
+      error ("out of memory");
+      return -1;
+    }
+    while (*p && !(p[0] == ',' && p[1] != ',')) {
+      if (p[0] == ',')
+        p++;
+      *v++ = *p++;
+    }
+    *v = 0;
+    if (*p == ',')
+      p++;
+    if (!strcmp (key, "snapshot.id")) {
+      free (sel->id);
+      sel->id = val;
+    }
+    else if (!strcmp (key, "snapshot.name")) {
+      free (sel->name);
+      sel->name = val;
+    }
+    else {
+      free (val);
+      error ("Invalid parameter '%s'", key);
+      goto bad;
+    }
+  }
+  return 0;
+ bad:
+  error ("Failed in parsing snapshot param '%s'", arg);
+  snapshot_sel_free (sel);
+  return -1;
+}
+
+void
+snapshot_sel_free (struct snapshot_sel *sel)
+{
+  free (sel->id);
+  free (sel->name);
+  memset (sel, 0, sizeof *sel);
+}
+
+bool
+snapshot_sel_given (const struct snapshot_sel *sel)
+{
+  return sel->id_or_name || sel->id || sel->name;
+}
+
+/* Show the selected snapshot of D (qemu's bdrv_snapshot_load_tmp, by id
+ * then by name for a bare word).  Prints the error; returns 0 or -1. */
+int
+load_snapshot (struct disk *d, const struct snapshot_sel *sel)
+{
+  int r;
+
+  if (sel->id_or_name) {
+    r = disk_snapshot_load (d, sel->id_or_name, NULL);
+    if (r == -ENOENT)
+      r = disk_snapshot_load (d, NULL, sel->id_or_name);
+  }
+  else if (sel->id || sel->name)
+    r = disk_snapshot_load (d, sel->id, sel->name);
+  else
+    return 0;
+  if (r < 0) {
+    error ("Failed to load snapshot: %s", disk_last_error ());
+    return -1;
+  }
+  return 0;
 }

@@ -34,8 +34,9 @@ static const struct command commands[] = {
   { "convert", cmd_convert, "copy an image, converting its format",
     "Usage: vdk convert [-p] [-q] [-n] [-W] [-U] [-f FMT] [-O OUTPUT_FMT] [-o OPTIONS]\n"
     "                   [-B BACKING [-F BACKING_FMT]] [-S SPARSE_SIZE] [-m N]\n"
-    "                   [-t CACHE] [-T SRC_CACHE] [--target-is-zero]\n"
-    "                   [--progress=human|json] SOURCE [SOURCE...] OUTPUT\n"
+    "                   [-t CACHE] [-T SRC_CACHE] [--target-is-zero] [-c]\n"
+    "                   [-l SNAPSHOT_PARAM] [--progress=human|json]\n"
+    "                   SOURCE [SOURCE...] OUTPUT\n"
     "\n"
     "Copy SOURCE (several are concatenated) to OUTPUT.  Holes, zeroes and\n"
     "unallocated ranges are not copied.  A failed or interrupted convert removes\n"
@@ -48,6 +49,10 @@ static const struct command commands[] = {
     "                    holds above its own backing is copied\n"
     "  -F BACKING_FMT    format of BACKING\n"
     "  -n                do not create OUTPUT: write into the existing image\n"
+    "  -c                compress the output (qcow2; vmdk streamOptimized)\n"
+    "  -l snapshot.id=ID,snapshot.name=NAME\n"
+    "                    copy this internal snapshot of the first source\n"
+    "  -l NAME, -s NAME  the same by id or name (one source only)\n"
     "  -S SIZE           zero detection granularity (default 4k; 0 = write all)\n"
     "  -m N              requests in flight (1..64, default 8)\n"
     "  -W                allow out-of-order writes (default: in order)\n"
@@ -67,7 +72,7 @@ static const struct command commands[] = {
   { "compare", cmd_compare, "compare the contents of two images",
     "Usage: vdk compare [-f FMT] [-F FMT] [-s] [-q] [-p] [-U] IMAGE1 IMAGE2\n"
     "\n"
-    "Exit status: 0 identical, 1 different, 2 error.\n"
+    "Exit status: 0 identical, 1 different (or a usage error), 2 error.\n"
     "\n"
     "  -f FMT   format of IMAGE1      -F FMT   format of IMAGE2\n"
     "  -s       strict: sizes and allocation must match too\n"
@@ -120,11 +125,14 @@ static const struct command commands[] = {
     "           BASE and IMAGE no longer match)\n" },
   { "measure", cmd_measure, "how much host space an image needs",
     "Usage: vdk measure [--output=human|json] [-O OUTPUT_FMT] [-o OPTIONS]\n"
-    "                   [--size N | [-f FMT] [-U] IMAGE]\n"
+    "                   [--size N | [-f FMT] [-U] [-l SNAPSHOT_PARAM] IMAGE]\n"
     "\n"
     "Print the host bytes needed by an OUTPUT_FMT image (default raw): of N bytes, or\n"
-    "holding the data of IMAGE.  'required' is what the data needs now, 'fully\n"
-    "allocated' what a fully written image needs.\n" },
+    "holding the data of IMAGE (or of its snapshot, -l as in convert).  'required'\n"
+    "is what the data needs now, 'fully allocated' what a fully written image needs;\n"
+    "from a qcow2 v3 source into qcow2 v3, 'bitmaps size' is what its persistent\n"
+    "bitmaps need.  raw and qcow2: qemu-img's numbers; vmdk, vhdx and vpc: vdk's\n"
+    "own layouts.\n" },
   { "dd", cmd_dd, "copy part of an image (dd style)",
     "Usage: vdk dd [-U] [-f FMT] [-O OUTPUT_FMT] [bs=SIZE] [count=N] [skip=N]\n"
     "              if=INPUT of=OUTPUT\n"
@@ -598,5 +606,9 @@ main (int argc, char **argv)
       return 0;
     }
   }
-  return c->run (argc - 1, argv + 1);
+  {
+    int rc = c->run (argc - 1, argv + 1);
+    print_warnings ();   /* what libdisk noticed and did not fail on */
+    return rc;
+  }
 }

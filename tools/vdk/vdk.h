@@ -73,6 +73,16 @@ void progress_finish (void);
 bool interrupted (void);        /* SIGINT/SIGTERM/SIGHUP arrived */
 void install_signal_handlers (void);
 
+/* -l snapshot.id=ID,snapshot.name=NAME or -l NAME (convert, measure). */
+struct snapshot_sel {
+  const char *id_or_name;   /* a bare word: an id, else a name */
+  char *id, *name;
+};
+int parse_snapshot_param (const char *arg, struct snapshot_sel *sel);
+void snapshot_sel_free (struct snapshot_sel *sel);
+bool snapshot_sel_given (const struct snapshot_sel *sel);
+int load_snapshot (struct disk *d, const struct snapshot_sel *sel);
+
 int cmd_create (int argc, char **argv);
 int cmd_info (int argc, char **argv);
 int cmd_convert (int argc, char **argv);
