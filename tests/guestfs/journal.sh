@@ -109,6 +109,17 @@ dumpe2fs -h c.img 2>/dev/null | grep -q 'journal_checksum_v2' || fail "no csum v
 check_replay c.img
 expect_eq "$($VDK cat -a c.img /b.txt | tr -d '\0')" "CSUM V2" "csum v2 replay"
 
+# ---- an external journal (what mke2fs -J device= writes): reported only
+mkfs.ext4 -q -F -O ^has_journal -b 1024 -d t ext.img 8M
+debugfs -w -f - ext.img > /dev/null 2>&1 <<EOF
+feature has_journal needs_recovery
+ssv journal_uuid 33333333-4444-5555-6666-777777777777
+ssv journal_dev 0x801
+EOF
+$VDK cat -a ext.img /b.txt > out 2> err
+expect_eq "$(cat out)" "file B original" "external journal: disk contents"
+expect_grep 'journal needs recovery but is on an external device (UUID 33333333-4444-5555-6666-777777777777' err
+
 # ---- hostile journals: a warning naming the device, the rest still read ---
 # (ext4 without journal checksums, so that only the edited field is wrong)
 mkfs.ext4 -q -F -b 1024 -J size=1 -d t d.img 8M
