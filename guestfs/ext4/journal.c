@@ -503,6 +503,10 @@ jbd2_replay_load (struct gfs_dev *dev, uint32_t block_size, uint64_t fs_blocks,
     gfs_warn ("%s: ext4 journal: transaction %" PRIu32 " is not replayed (%s); "
               "%" PRIu64 " committed transactions before it are", dev->name, seq, stop,
               info->transactions);
+  else if (info->transactions == 0)
+    gfs_warn ("%s: ext4 journal: needs recovery, but the log from block %" PRIu32
+              " holds no committed transaction %" PRIu32 "; nothing to replay",
+              dev->name, start, seq);
   if (ntags == 0)
     goto out;
 

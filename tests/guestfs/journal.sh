@@ -147,8 +147,9 @@ expect_grep 'block 4294967280 is beyond the filesystem' tag.err
 expect_eq "$(cat tag.out)" "file B original" "bad transaction not replayed"
 hostile seq seq 0x7ffffff0
 expect_eq "$(cat seq.out)" "file B original" "sequence gap: nothing to replay"
+expect_grep 'holds no committed transaction 2147483632; nothing to replay' seq.err
 hostile commits commits
 expect_grep 'the log is longer than the journal' commits.err
 # every message names the device
-for f in magic start tag commits; do expect_grep '/dev/sda' $f.err; done
+for f in magic start tag seq commits; do expect_grep '/dev/sda' $f.err; done
 exit 0
