@@ -69,7 +69,7 @@ rm -f x.img h.img
 # ---- libguestfs (cached)
 key=$(cat <(sed -n '/^# ---- fixture/,/^# ---- libguestfs/p' "$0") "$HERE/mkguest.sh" "$HERE/mkvg.py" \
         <(virt-filesystems --version) | sha256sum | cut -c1-16)
-cache=${XDG_CACHE_HOME:-$HOME/.cache}/vdk-tests/vs-libguestfs-$key
+cache=${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/vdk-tests/vs-libguestfs-$key
 if [ -z "${VDK_LIBGUESTFS_NOCACHE:-}" ] && [ -s "$cache/lg.csv" ] && [ -s "$cache/lg.xml" ]; then
   cp "$cache/lg.csv" "$cache/lg.xml" .
   echo "libguestfs output from $cache"
