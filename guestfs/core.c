@@ -39,6 +39,7 @@ gfs_session_free (struct gfs_session *s)
     for (size_t j = 0; j < s->vgs[i].n_pvs; j++)
       free (s->vgs[i].pvs[j]);
     free (s->vgs[i].pvs);
+    free (s->vgs[i].pv_sizes);
   }
   free (s->vgs);
   gfs_lvm_free (s->lvm);

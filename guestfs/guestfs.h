@@ -43,6 +43,7 @@ struct gfs_device {
   char part_name[80];      /* GPT partition name (ASCII part) */
   char part_uuid[40];      /* PARTUUID as blkid prints it: GPT unique GUID
                             * (lower case) or MBR "disksig-NN" */
+  char lv_uuid[40];        /* LVM id of an LV (dashed), "" otherwise */
   bool is_extended;        /* MBR extended partition container */
   /* Content (blkid-like): "ext4", "swap", "crypto_LUKS", "LVM2_member", ""
    * for unknown. */
@@ -60,6 +61,7 @@ struct gfs_vg {
   char uuid[64];
   uint64_t size;           /* extent_size * extent count of its PVs */
   char **pvs;              /* device names */
+  uint64_t *pv_sizes;      /* bytes in extents of each (LVM's pv_size) */
   size_t n_pvs;
 };
 

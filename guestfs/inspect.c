@@ -390,7 +390,7 @@ dup_n (const char *p, size_t n)
 
 static void
 add_dpkg_app (struct gfs_os *os, const char *name, const char *ver, const char *arch,
-              const char *summary, bool installed)
+              const char *summary, const char *url, const char *desc, bool installed)
 {
   struct gfs_app *n, *a;
   const char *colon, *dash, *up;
@@ -412,22 +412,45 @@ add_dpkg_app (struct gfs_os *os, const char *name, const char *ver, const char *
   a->release = strdup (dash ? dash + 1 : "");
   a->arch = strdup (arch);
   a->summary = strdup (summary);
+  a->url = url[0] ? strdup (url) : NULL;
+  a->description = desc && desc[0] ? strdup (desc) : NULL;
 }
 
 static void
 parse_dpkg (struct gfs_os *os, const char *t)
 {
-  char name[256] = "", ver[256] = "", arch[64] = "", summary[512] = "";
-  bool installed = false;
+  char name[256] = "", ver[256] = "", arch[64] = "", summary[512] = "", url[512] = "";
+  char *desc = NULL;               /* Description's continuation lines */
+  size_t desc_len = 0;
+  bool installed = false, in_desc = false;
   const char *p = t;
 
   while (p) {
     const char *eol = strchr (p, '\n');
     size_t ll = eol ? (size_t) (eol - p) : strlen (p);
 
+    if (ll > 0 && p[0] == ' ' && in_desc) {
+      /* joined with newlines, as libguestfs does (capped at 64 KiB) */
+      if (desc_len + ll < 65536) {
+        char *nd = realloc (desc, desc_len + ll + 1);
+        if (nd) {
+          desc = nd;
+          if (desc_len)
+            desc[desc_len++] = '\n';
+          memcpy (desc + desc_len, p + 1, ll - 1);
+          desc_len += ll - 1;
+          desc[desc_len] = 0;
+        }
+      }
+      goto next;
+    }
+    in_desc = false;
     if (ll == 0) {
-      add_dpkg_app (os, name, ver, arch, summary, installed);
-      name[0] = ver[0] = arch[0] = summary[0] = 0;
+      add_dpkg_app (os, name, ver, arch, summary, url, desc, installed);
+      name[0] = ver[0] = arch[0] = summary[0] = url[0] = 0;
+      free (desc);
+      desc = NULL;
+      desc_len = 0;
       installed = false;
     }
 #define FIELD(k, dst) \
@@ -436,18 +459,24 @@ parse_dpkg (struct gfs_os *os, const char *t)
     FIELD ("Package: ", name);
     FIELD ("Version: ", ver);
     FIELD ("Architecture: ", arch);
-    FIELD ("Description: ", summary);
+    FIELD ("Homepage: ", url);
+    else if (ll > 13 && !strncmp (p, "Description: ", 13)) {
+      copy_str (summary, sizeof summary, p + 13, ll - 13);
+      in_desc = true;
+    }
 #undef FIELD
     else if (ll > 8 && !strncmp (p, "Status: ", 8)) {
       char st[128];
       copy_str (st, sizeof st, p + 8, ll - 8);
       installed = strstr (st, " installed") != NULL && strstr (st, "not-installed") == NULL;
     }
+  next:
     if (!eol)
       break;
     p = eol + 1;
   }
-  add_dpkg_app (os, name, ver, arch, summary, installed);
+  add_dpkg_app (os, name, ver, arch, summary, url, desc, installed);
+  free (desc);
 }
 
 static int
@@ -469,6 +498,7 @@ add_rpm_app (void *opaque, const struct gfs_rpm_pkg *p)
   a->release = strdup (p->release ? p->release : "");
   a->arch = strdup (p->arch ? p->arch : "");
   a->summary = strdup (p->summary ? p->summary : "");
+  a->url = a->description = NULL;
   return 0;
 }
 
@@ -780,6 +810,22 @@ inspect_one (struct gfs_session *s, struct gfs_os *os)
   find_bls (s, os);
 }
 
+/* gfs_utf8_fix for text whose lines are kept (in place, same length). */
+static void
+fix_multiline (char *s)
+{
+  while (s) {
+    char *nl = strchr (s, '\n');
+    if (nl)
+      *nl = 0;
+    gfs_utf8_fix (s);
+    if (!nl)
+      break;
+    *nl = '\n';
+    s = nl + 1;
+  }
+}
+
 /* Everything inspection reports comes from the guest: keep it valid text. */
 static void
 fix_strings (struct gfs_os *os)
@@ -798,6 +844,7 @@ fix_strings (struct gfs_os *os)
     struct gfs_app *a = &os->apps[i];
     gfs_utf8_fix (a->name); gfs_utf8_fix (a->epoch); gfs_utf8_fix (a->version);
     gfs_utf8_fix (a->release); gfs_utf8_fix (a->arch); gfs_utf8_fix (a->summary);
+    gfs_utf8_fix (a->url); fix_multiline (a->description);
   }
   for (size_t i = 0; i < os->n_kernels; i++) {
     gfs_utf8_fix (os->kernels[i].version);
@@ -811,6 +858,24 @@ fix_strings (struct gfs_os *os)
   }
   for (size_t i = 0; i < os->n_problems; i++)
     gfs_utf8_fix (os->problems[i]);
+}
+
+static int
+cmp_apps (const void *a, const void *b)
+{
+  const struct gfs_app *x = a, *y = b;
+  return strcmp (x->name ? x->name : "", y->name ? y->name : "");
+}
+
+bool
+gfs_os_has_device (const struct gfs_os *os, const struct gfs_device *d)
+{
+  if (d == os->root)
+    return true;
+  for (size_t i = 0; i < os->n_fstab; i++)
+    if (os->fstab[i].device && !strcmp (os->fstab[i].device, d->dev->name))
+      return true;
+  return false;
 }
 
 int
@@ -832,6 +897,9 @@ gfs_inspect (struct gfs_session *s, struct gfs_os **oses, size_t *n)
     memset (&v[nv], 0, sizeof *v);
     v[nv].root = s->devs[i];
     inspect_one (s, &v[nv]);
+    /* applications by name, as virt-inspector lists them */
+    if (v[nv].n_apps > 1)
+      qsort (v[nv].apps, v[nv].n_apps, sizeof *v[nv].apps, cmp_apps);
     fix_strings (&v[nv]);
     nv++;
   }
@@ -857,6 +925,7 @@ gfs_os_free (struct gfs_os *oses, size_t n)
       struct gfs_app *a = &os->apps[k];
       free (a->name); free (a->epoch); free (a->version);
       free (a->release); free (a->arch); free (a->summary);
+      free (a->url); free (a->description);
     }
     free (os->apps);
     for (size_t k = 0; k < os->n_kernels; k++) {

@@ -10,6 +10,7 @@
 
 struct gfs_app {
   char *name, *epoch, *version, *release, *arch, *summary;
+  char *url, *description;              /* NULL when absent */
 };
 struct gfs_kernel {
   char *version, *vmlinuz, *initrd;     /* paths in the guest, initrd may be NULL */
@@ -47,6 +48,8 @@ struct gfs_os {
 
 int gfs_inspect (struct gfs_session *s, struct gfs_os **oses, size_t *n);
 void gfs_os_free (struct gfs_os *oses, size_t n);
+/* Is device D part of OS (its root, or named by its fstab, swap included)? */
+bool gfs_os_has_device (const struct gfs_os *os, const struct gfs_device *d);
 /* Set the session's mount table to OS's root and fstab mountpoints. */
 int gfs_os_mount (struct gfs_session *s, const struct gfs_os *os);
 void gfs_mounts_clear (struct gfs_session *s);

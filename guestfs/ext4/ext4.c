@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "guestfs/guestfs.h"
+#include "guestfs/ext4/journal.h"
 
 #define SB_OFFSET 1024
 #define EXT4_MAGIC 0xEF53
@@ -61,6 +62,9 @@ struct ext4 {
   uint64_t groups;
   uint32_t cluster_ratio;        /* blocks per cluster (bigalloc), else 1 */
   uint8_t *blockbuf;             /* scratch, one block */
+  struct gfs_dev *rdev;          /* what blocks are read from: the device, or
+                                  * the device with the journal replayed */
+  struct gfs_dev *overlay;       /* that replay view (owned), or NULL */
 };
 
 /* A decoded inode: the raw bytes plus the fields we use. */
@@ -80,29 +84,7 @@ read_block (struct ext4 *e, uint64_t blk, void *buf)
   if (blk >= e->blocks_count)
     return gfs_err (EIO, "%s: ext4: block %" PRIu64 " is beyond the end of the filesystem (%" PRIu64 " blocks)",
                     e->fs.dev->name, blk, e->blocks_count);
-  return gfs_dev_pread (e->fs.dev, buf, e->block_size, blk * e->block_size);
-}
-
-/* CRC32c (Castagnoli), raw: no pre/post inversion, as e2fsprogs'
- * ext2fs_crc32c_le. */
-static uint32_t
-crc32c_raw (uint32_t crc, const uint8_t *p, size_t len)
-{
-  static uint32_t table[256];
-  static bool init;
-
-  if (!init) {
-    for (uint32_t i = 0; i < 256; i++) {
-      uint32_t c = i;
-      for (int k = 0; k < 8; k++)
-        c = (c >> 1) ^ (0x82F63B78u & -(c & 1));
-      table[i] = c;
-    }
-    init = true;
-  }
-  while (len--)
-    crc = (crc >> 8) ^ table[(crc ^ *p++) & 0xff];
-  return crc;
+  return gfs_dev_pread (e->rdev, buf, e->block_size, blk * e->block_size);
 }
 
 static int
@@ -165,7 +147,7 @@ inode_table_of (struct ext4 *e, uint64_t group, uint64_t *out)
   if (dblk >= e->blocks_count)
     return gfs_err (EIO, "%s: ext4: group descriptor block %" PRIu64 " is beyond the end",
                     e->fs.dev->name, dblk);
-  r = gfs_dev_pread (e->fs.dev, d, e->desc_size, dblk * e->block_size + off);
+  r = gfs_dev_pread (e->rdev, d, e->desc_size, dblk * e->block_size + off);
   if (r < 0)
     return r;
   tab = gfs_le32 (d + 8);
@@ -198,7 +180,7 @@ read_inode (struct ext4 *e, uint64_t ino, struct inode *in)
                     e->fs.dev->name, ino);
   memset (in, 0, sizeof *in);
   in->size_raw = e->inode_size < sizeof in->raw ? e->inode_size : sizeof in->raw;
-  r = gfs_dev_pread (e->fs.dev, in->raw, in->size_raw, off);
+  r = gfs_dev_pread (e->rdev, in->raw, in->size_raw, off);
   if (r < 0)
     return r;
   in->mode = gfs_le16 (in->raw);
@@ -443,17 +425,18 @@ inline_data (struct ext4 *e, uint64_t ino, struct inode *in, uint8_t *out, size_
 
 /* ---- operations ---- */
 
+/* Read and check the superblock from e->rdev; sets the geometry fields
+ * and allocates e->blockbuf. */
 static int
-ext4_open (struct gfs_dev *dev, struct gfs_fs **out)
+load_super (struct ext4 *e)
 {
-  struct ext4 *e = calloc (1, sizeof *e);
+  struct gfs_dev *dev = e->fs.dev;
   uint32_t log;
   int r;
 
-  if (!e)
-    return gfs_err (ENOMEM, "out of memory");
-  e->fs.dev = dev;
-  r = gfs_dev_pread (dev, e->sb, sizeof e->sb, SB_OFFSET);
+  free (e->blockbuf);
+  e->blockbuf = NULL;
+  r = gfs_dev_pread (e->rdev, e->sb, sizeof e->sb, SB_OFFSET);
   if (r < 0)
     goto fail;
   r = -EINVAL;
@@ -485,7 +468,7 @@ ext4_open (struct gfs_dev *dev, struct gfs_fs **out)
    * superblock before its fields are used (other checksums are not
    * verified). */
   if ((e->ro_compat & 0x400) && e->sb[0x175] == 1 &&
-      crc32c_raw (~0u, e->sb, 0x3fc) != gfs_le32 (e->sb + 0x3fc)) {
+      gfs_crc32c (~0u, e->sb, 0x3fc) != gfs_le32 (e->sb + 0x3fc)) {
     r = gfs_err (EINVAL, "%s: ext4: superblock checksum mismatch (corrupt superblock)", dev->name);
     goto fail;
   }
@@ -534,19 +517,189 @@ ext4_open (struct gfs_dev *dev, struct gfs_fs **out)
     r = gfs_err (ENOMEM, "out of memory");
     goto fail;
   }
-  if (e->incompat & INCOMPAT_RECOVER)
-    gfs_warn ("%s: ext4: the journal needs recovery; reading without replaying it "
-              "(recent changes may be missing)", dev->name);
-  e->fs.ops = NULL;
-  *out = &e->fs;
+  return 0;
+ fail:
+  return r;
+}
+
+/* ---- journal replay ---- */
+
+struct jnl_ctx {
+  struct ext4 *e;
+  uint64_t ino;
+  struct inode in;
+};
+
+static int
+jnl_bmap (void *opaque, uint64_t lblk, uint64_t *pblk, uint64_t *count)
+{
+  struct jnl_ctx *c = opaque;
+  return map_block (c->e, c->ino, &c->in, lblk, pblk, count);
+}
+
+struct overlay {
+  struct gfs_dev *lower;
+  struct jbd2_map *map;
+  uint32_t bs;
+  uint8_t *scratch;
+};
+
+/* Reads of the filesystem with the journal replayed: blocks with a
+ * committed copy in the journal come from there, the rest from the
+ * device. */
+static int
+overlay_pread (struct gfs_dev *d, void *buf, size_t len, uint64_t off)
+{
+  struct overlay *o = d->priv;
+  uint8_t *out = buf;
+
+  while (len > 0) {
+    uint64_t blk = off / o->bs, jblk;
+    uint32_t in = off % o->bs;
+    size_t n = o->bs - in;
+    bool esc;
+    int r;
+
+    if (n > len)
+      n = len;
+    if (jbd2_map_lookup (o->map, blk, &jblk, &esc)) {
+      r = gfs_dev_pread (o->lower, o->scratch, o->bs, jblk * o->bs);
+      if (r < 0)
+        return r;
+      if (esc) {               /* the copy had the jbd2 magic escaped */
+        o->scratch[0] = JBD2_MAGIC >> 24;
+        o->scratch[1] = (JBD2_MAGIC >> 16) & 0xff;
+        o->scratch[2] = (JBD2_MAGIC >> 8) & 0xff;
+        o->scratch[3] = JBD2_MAGIC & 0xff;
+      }
+      memcpy (out, o->scratch + in, n);
+    }
+    else {
+      /* a run of blocks the journal does not replace, in one read */
+      while (n < len) {
+        size_t step = len - n < o->bs ? len - n : o->bs;
+        if (jbd2_map_lookup (o->map, (off + n) / o->bs, &jblk, &esc))
+          break;
+        n += step;
+      }
+      r = gfs_dev_pread (o->lower, out, n, off);
+      if (r < 0)
+        return r;
+    }
+    out += n;
+    off += n;
+    len -= n;
+  }
+  return 0;
+}
+
+static void
+overlay_close (struct gfs_dev *d)
+{
+  struct overlay *o = d->priv;
+  jbd2_map_free (o->map);
+  free (o->scratch);
+  free (o);
+}
+
+/* The filesystem needs recovery: replay its internal journal in memory.
+ * Anything that prevents it is a warning, and the filesystem is read as
+ * it is on disk. */
+static void
+replay_journal (struct ext4 *e)
+{
+  struct gfs_dev *dev = e->fs.dev;
+  struct jnl_ctx c = { e, gfs_le32 (e->sb + 0xe0), { { 0 } } };
+  struct jbd2_info info;
+  struct jbd2_map *map = NULL;
+  struct overlay *o;
+  int r;
+
+  if (!(e->compat & COMPAT_HAS_JOURNAL))
+    return;
+  if (c.ino == 0) {
+    char uuid[37];
+    gfs_uuid_str (e->sb + 0xd0, uuid);
+    gfs_warn ("%s: ext4: the journal needs recovery but is on an external device "
+              "(UUID %s, device %#" PRIx32 "); reading without replaying it",
+              dev->name, uuid, gfs_le32 (e->sb + 0xe4));
+    return;
+  }
+  r = read_inode (e, c.ino, &c.in);
+  if (r == 0 && !S_ISREG (c.in.mode))
+    r = gfs_err (EINVAL, "%s: ext4: journal inode %" PRIu64 " is not a regular file",
+                 dev->name, c.ino);
+  if (r == 0)
+    r = jbd2_replay_load (dev, e->block_size, e->blocks_count, c.in.size / e->block_size,
+                          jnl_bmap, &c, &map, &info);
+  if (r < 0) {
+    gfs_warn ("%s; reading without replaying the journal (recent changes may be missing)",
+              disk_last_error ());
+    return;
+  }
+  if (!map)
+    return;
+  o = calloc (1, sizeof *o);
+  if (o)
+    o->scratch = malloc (e->block_size);
+  if (o && o->scratch) {
+    o->lower = dev;
+    o->map = map;
+    o->bs = e->block_size;
+    e->overlay = gfs_dev_new (dev->name, dev->size, overlay_pread, overlay_close, o);
+  }
+  if (!e->overlay) {
+    if (o)
+      free (o->scratch);
+    free (o);
+    jbd2_map_free (map);
+    gfs_warn ("%s: ext4: out of memory for the journal replay; reading without it", dev->name);
+    return;
+  }
+  /* the superblock itself may have a newer copy in the journal */
+  e->rdev = e->overlay;
+  r = load_super (e);
+  if (r < 0) {
+    gfs_warn ("%s; reading without replaying the journal", disk_last_error ());
+    gfs_dev_free (e->overlay);
+    e->overlay = NULL;
+    e->rdev = dev;
+    if (load_super (e) < 0)
+      return;
+  }
+}
+
+static int
+ext4_open (struct gfs_dev *dev, struct gfs_fs **out)
+{
+  struct ext4 *e = calloc (1, sizeof *e);
+  int r;
+
+  if (!e)
+    return gfs_err (ENOMEM, "out of memory");
+  e->fs.dev = dev;
+  e->rdev = dev;
+  r = load_super (e);
+  if (r < 0) {
+    free (e->blockbuf);
+    free (e);
+    return r;
+  }
+  if (e->incompat & INCOMPAT_RECOVER) {
+    replay_journal (e);
+    if (!e->blockbuf) {         /* the superblock could not be read again */
+      r = -EIO;
+      gfs_dev_free (e->overlay);
+      free (e);
+      return r;
+    }
+  }
   {
     extern const struct gfs_fs_ops gfs_fs_ext4;
     e->fs.ops = &gfs_fs_ext4;
   }
+  *out = &e->fs;
   return 0;
- fail:
-  free (e);
-  return r;
 }
 
 static void
@@ -554,6 +707,7 @@ ext4_close (struct gfs_fs *fs)
 {
   struct ext4 *e = EXT (fs);
   free (e->blockbuf);
+  gfs_dev_free (e->overlay);
   free (e);
 }
 
@@ -626,7 +780,7 @@ read_inode_data (struct ext4 *e, uint64_t ino, struct inode *in, void *buf, size
     if (pblk == 0)
       memset ((uint8_t *) buf + done, 0, run);
     else {
-      r = gfs_dev_pread (e->fs.dev, (uint8_t *) buf + done, run, pblk * e->block_size + inblk);
+      r = gfs_dev_pread (e->rdev, (uint8_t *) buf + done, run, pblk * e->block_size + inblk);
       if (r < 0)
         return r;
     }

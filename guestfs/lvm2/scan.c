@@ -133,7 +133,8 @@ add_vg (struct gfs_session *s, struct lvm_state *st, struct lvm2_vg *vg,
   snprintf (sv->uuid, sizeof sv->uuid, "%s", vg->id);
   gfs_utf8_fix (sv->uuid);
   sv->pvs = calloc (vg->n_pvs, sizeof *sv->pvs);
-  if (!sv->pvs)
+  sv->pv_sizes = calloc (vg->n_pvs, sizeof *sv->pv_sizes);
+  if (!sv->pvs || !sv->pv_sizes)
     return gfs_err (ENOMEM, "out of memory");
 
   for (size_t i = 0; i < vg->n_pvs; i++) {
@@ -144,6 +145,7 @@ add_vg (struct gfs_session *s, struct lvm_state *st, struct lvm2_vg *vg,
       if (!strcmp (dashed, vg->pvs[i].id)) {
         pvdevs[i] = c[k].dev->dev;
         sv->pvs[sv->n_pvs] = strdup (c[k].dev->dev->name);
+        sv->pv_sizes[sv->n_pvs] = vg->pvs[i].pe_count * vg->extent_size * 512;
         if (sv->pvs[sv->n_pvs])
           sv->n_pvs++;
         break;
@@ -194,6 +196,8 @@ add_vg (struct gfs_session *s, struct lvm_state *st, struct lvm2_vg *vg,
     if (r < 0)
       return r;
     snprintf (d->parent, sizeof d->parent, "/dev/%s", vg->name);
+    snprintf (d->lv_uuid, sizeof d->lv_uuid, "%s", lv->id);
+    gfs_utf8_fix (d->lv_uuid);
   }
   return 0;
 }

@@ -3,7 +3,7 @@
 # LVM, ext4, inspection): no input may crash it (ASan/UBSan in CI).
 . "$(dirname "$0")/../functions.sh"
 . "$(dirname "$0")/mkguest.sh"
-requires mkfs.ext4 sgdisk python3
+requires mkfs.ext4 sgdisk debugfs python3
 FUZZ=${BUILDDIR:?}/tests/guestfs/fuzz-guestfs
 [ -x "$FUZZ" ] || skip "fuzz-guestfs not built"
 
@@ -58,8 +58,34 @@ PY
 else
   n_rpm=0
 fi
+# dirty ext4 journals (no journal checksums, so damage reaches the log
+# parser): two transactions and a revoke, then damage in the journal's first
+# blocks (superblock, descriptors, tags, revoke records, commits)
+mkfs.ext4 -q -F -b 1024 -J size=1 jseed.img 4M
+printf 'journal seed\n' | dd of=jd.bin bs=1024 conv=sync status=none
+cat jd.bin jd.bin > jd2.bin
+debugfs -w -f - jseed.img > /dev/null 2>&1 <<EOF
+jo
+jw -b 300,301 jd2.bin
+jw -b 302 -r 300 jd.bin
+jc
+EOF
+debugfs -R "blocks <8>" jseed.img 2>/dev/null > jblocks
+python3 - jseed.img jblocks corpus <<'PY'
+import random, sys
+seed = open(sys.argv[1], "rb").read()
+jb = [int(x) for x in open(sys.argv[2]).read().split()][:8]
+for i in range(60):
+    r = random.Random(2000 + i); b = bytearray(seed)
+    for _ in range(r.choice([1, 2, 4, 8])):
+        blk = r.choice(jb); off = blk * 1024 + r.choice([r.randrange(64), r.randrange(1024)])
+        b[off] = r.choice([0, 0xff, r.randrange(256), b[off] ^ (1 << r.randrange(8))])
+    open("%s/jnl%03d" % (sys.argv[3], i), "wb").write(b)
+PY
+"$FUZZ" jseed.img > out
+expect_eq "$(cat out)" "1 inputs" "journal seed"
 "$FUZZ" seed.img > out
 expect_eq "$(cat out)" "1 inputs" "seed"
 "$FUZZ" corpus/* > out || fail "the harness failed on the corpus"
-expect_eq "$(cat out)" "$((120 + n_rpm)) inputs" "corpus"
+expect_eq "$(cat out)" "$((180 + n_rpm)) inputs" "corpus"
 exit 0

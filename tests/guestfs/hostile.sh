@@ -162,7 +162,7 @@ head -c 1M /dev/urandom > rnd.img
 $VDK filesystems -a rnd.img > out
 expect_eq "$(cat out)" "" "random disk: no filesystem"
 $VDK filesystems -a rnd.img --all --long > out
-expect_grep '^/dev/sda  *filesystem unknown' out
+expect_grep '^/dev/sda  *filesystem  *unknown' out
 expect_grep '^/dev/sda  *device ' out
 head -c 100 /dev/urandom > tiny.img
 $VDK filesystems -a tiny.img --all --output=json > out

@@ -61,7 +61,7 @@ assert get("/dev/vg0/root", "lv")["parent"] == "/dev/vg0"
 assert get("/dev/vg0/swap", "filesystem")["vfs-type"] == "swap"
 assert get("/dev/vg0", "vg")["parent"] == "/dev/sda5,/dev/sdb1", get("/dev/vg0", "vg")
 assert get("/dev/vg0", "vg")["size"] == (7 + 11) * 4 << 20
-assert get("/dev/sda5", "pv")["size"] == 32 << 20
+assert get("/dev/sda5", "pv")["size"] == 7 * 4 << 20     # LVM's pv_size: its extents
 assert get("/dev/sdb1", "pv")
 assert get("/dev/sda6", "filesystem")["vfs-type"] == "ext2"
 assert get("/dev/sda6", "partition")["mbr-id"] == "83"

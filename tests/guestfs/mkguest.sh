@@ -64,6 +64,11 @@ Status: install ok installed
 Architecture: all
 Version: 1:2024a-0+deb12u1
 Description: time zone and daylight-saving time data
+ This package contains data required for the implementation of
+ standard local time for many representative locations around the
+ globe.
+Homepage: https://www.iana.org/time-zones
+
 DPKG
   # a directory with many entries (htree when large enough)
   mkdir -p "$R/usr/share/many"

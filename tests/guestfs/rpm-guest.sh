@@ -4,7 +4,7 @@
 # database is a listed problem, and the rest of the report is complete.
 . "$(dirname "$0")/../functions.sh"
 . "$(dirname "$0")/mkguest.sh"
-requires mkfs.ext4 python3
+requires mkfs.ext4 debugfs python3
 python3 -c 'import sqlite3' 2>/dev/null || skip "python3 sqlite3 module missing"
 
 mkdir -p r/etc r/usr/bin r/usr/lib/sysimage/rpm r/var/lib
@@ -45,6 +45,24 @@ mkfs_ext4 bad.img 8 root 11111111-2222-3333-4444-555555555577 r
 $VDK inspect -a bad.img --output=json > bad.json || fail "inspect must not fail on a bad rpmdb"
 expect_eq "$(json_get bad.json 'j[0]["hostname"]')" rpmguest "hostname still reported"
 expect_grep 'rpmdb.sqlite: SQLite: bad page size' bad.json
+# no rpm database at all (libguestfs 1.48 aborts the inspection there): the
+# rest of the report is complete, with no applications and no problem
+rm r/usr/lib/sysimage/rpm/rpmdb.sqlite
+mkfs_ext4 nodb.img 8 root 11111111-2222-3333-4444-555555555577 r
+$VDK inspect -a nodb.img --output=json > nodb.json || fail "inspect must not fail without an rpmdb"
+expect_eq "$(json_get nodb.json '[j[0][k] for k in ("distro", "product_name", "major_version", "package_format", "hostname")]')" \
+  "['fedora', 'Fedora Linux 40 (Forty)', 40, 'rpm', 'rpmguest']" "guest without rpmdb"
+expect_eq "$(json_get nodb.json 'len(j[0]["applications"])')" 0 "no applications"
+# an rpm guest whose /etc/hostname cannot be read (inode pointing past the
+# end of the filesystem): a problem, and everything else, applications
+# included, still reported
+python3 "$(dirname "$0")/mkrpmdb.py" r/usr/lib/sysimage/rpm/rpmdb.sqlite 400
+mkfs_ext4 unr.img 8 root 11111111-2222-3333-4444-555555555577 r
+ino=$(debugfs -R "stat /etc/hostname" unr.img 2>/dev/null | sed -n 's/^Inode: \([0-9]*\).*/\1/p')
+debugfs -w -R "sif <$ino> block[5] 99999999" unr.img >/dev/null 2>&1
+$VDK inspect -a unr.img --output=json > unr.json || fail "inspect must not fail on an unreadable file"
+expect_eq "$(json_get unr.json '[j[0]["distro"], len(j[0]["applications"])]')" "['fedora', 403]" "unreadable hostname"
+expect_grep 'etc/hostname' unr.json
 # random damage in the b-tree pages: no crash, hostname still there
 for i in 1 2 3 4 5 6; do
   python3 "$(dirname "$0")/mkrpmdb.py" r/usr/lib/sysimage/rpm/rpmdb.sqlite.new 400

@@ -170,7 +170,7 @@ if command -v mkfs.ext4 >/dev/null; then
   $VDK filesystems -a m.img --all --long > out
   expect_eq "$(awk '$2=="partition"{print $1, $5, $6}' out | tr '\n' ';')" \
     "/dev/sda1 83 4194304;/dev/sda2 83 4194304;/dev/sda3 83 4194304;/dev/sda4 05 1024;/dev/sda5 83 4194304;/dev/sda6 83 4194304;/dev/sda7 83 4194304;"
-  expect_grep "^/dev/sda6 filesystem ext4    six " out
+  expect_grep "^/dev/sda6  *filesystem  *ext4  *six " out
 fi
 expect_fail $VDK vol-create-as mp data 4M
 expect_grep "partitions of a dos label have no names; the new partition will be 'm.img8' (use that name)" "$TMP/err"

@@ -100,43 +100,64 @@ open_session (struct guest_opts *g, struct gfs_session **out)
   return 0;
 }
 
+/* ---- filesystems ---- */
+
+/* virt-filesystems' human sizes (gnulib human_readable with autoscale,
+ * base 1024, round to nearest): "512", "1.0K", "9.5M", "14M", "2.0G". */
+static const char *
+gfs_human_size (uint64_t v)
+{
+  static char bufs[8][32];
+  static int which;
+  static const char units[] = "KMGTPE";
+  char *b = bufs[which++ & 7];
+  double x = (double) v;
+  int u = -1;
+
+  if (v < 1024) {
+    snprintf (b, 32, "%" PRIu64, v);
+    return b;
+  }
+  while (x >= 1024 && u < 5) {
+    x /= 1024;
+    u++;
+  }
+  if (x < 9.95)
+    snprintf (b, 32, "%.1f%c", x, units[u]);
+  else if (x < 1023.5 || u == 5)
+    snprintf (b, 32, "%.0f%c", x, units[u]);
+  else
+    snprintf (b, 32, "1.0%c", units[u + 1]);
+  return b;
+}
+
 static const char *
 size_str (uint64_t v, bool human)
 {
   static char bufs[8][32];
   static int which;
   char *b = bufs[which++ & 7];
-  if (!human) {
-    snprintf (b, 32, "%" PRIu64, v);
-    return b;
-  }
-  /* virt-filesystems -h style: 1.0G, 100M, 512K */
-  {
-    static const char units[] = "KMGTPE";
-    double x = (double) v;
-    int u = -1;
-    if (v < 1024) {
-      snprintf (b, 32, "%" PRIu64, v);
-      return b;
-    }
-    while (x >= 1024 && u < 5) {
-      x /= 1024;
-      u++;
-    }
-    if (x < 10)
-      snprintf (b, 32, "%.1f%c", x, units[u]);
-    else
-      snprintf (b, 32, "%.0f%c", x, units[u]);
-  }
+
+  if (human)
+    return gfs_human_size (v);
+  snprintf (b, 32, "%" PRIu64, v);
   return b;
 }
 
-/* ---- filesystems ---- */
-
+/* One output row; NULL strings are absent columns (printed "-"), as in
+ * virt-filesystems' write_row. */
 struct row {
   const char *name, *type, *vfs, *label, *uuid, *mbr, *parent;
   uint64_t size;
   const struct gfs_device *part;   /* partition rows: GPT details */
+  char buf[3][520];                /* storage for name, parent, uuid */
+  char sizebuf[32];
+};
+
+enum {
+  SEL_FS = 1, SEL_EXTRA = 2, SEL_LVS = 4, SEL_VGS = 8, SEL_PVS = 16,
+  SEL_PARTS = 32, SEL_DEVS = 64,
+  SEL_ALL = 127,
 };
 
 static bool
@@ -145,35 +166,126 @@ is_fs_row (const struct gfs_device *d)
   return d->vfs_type[0] && strcmp (d->vfs_type, "LVM2_member") && !d->is_extended;
 }
 
+/* What libguestfs' list_filesystems returns: whole disks without
+ * partitions, partitions (not the extended container) and LVs, except LVM
+ * PVs. */
+static bool
+is_fs_device (struct gfs_session *s, const struct gfs_device *d)
+{
+  if (d->is_extended || !strcmp (d->vfs_type, "LVM2_member"))
+    return false;
+  if (d->kind == GFS_KIND_DEVICE && !d->vfs_type[0])
+    for (size_t k = 0; k < s->n_devs; k++)
+      if (s->devs[k]->kind == GFS_KIND_PARTITION && !strcmp (s->devs[k]->parent, d->dev->name))
+        return false;
+  return true;
+}
+
+/* LVM ids without dashes, as libguestfs' *_full structs give them. */
+static void
+undash (const char *in, char *out, size_t cap)
+{
+  size_t n = 0;
+  for (; *in && n + 1 < cap; in++)
+    if (*in != '-')
+      out[n++] = *in;
+  out[n] = 0;
+}
+
+static int
+cmp_lv_rows (const void *a, const void *b)
+{
+  const struct gfs_device *x = *(struct gfs_device *const *) a;
+  const struct gfs_device *y = *(struct gfs_device *const *) b;
+  int c = strcmp (x->parent, y->parent);
+  return c ? c : strcmp (x->dev->name, y->dev->name);
+}
+
+static int
+cmp_vg_rows (const void *a, const void *b)
+{
+  return strcmp (((const struct gfs_vg *) a)->name, ((const struct gfs_vg *) b)->name);
+}
+
+static void
+csv_field (const char *f)
+{
+  if (!f)
+    return;
+  if (!strpbrk (f, " \",\n")) {
+    fputs (f, stdout);
+    return;
+  }
+  putchar ('"');
+  for (; *f; f++) {
+    if (*f == '"')
+      putchar ('"');
+    putchar (*f);
+  }
+  putchar ('"');
+}
+
 int
 cmd_filesystems (int argc, char **argv)
 {
+  enum { OPT_CSV = 300, OPT_EXTRA, OPT_NOTITLE, OPT_FS, OPT_PARTS, OPT_LVS, OPT_VGS, OPT_PVS,
+         OPT_DEVS };
   static const struct option longopts[] = {
     { "add", required_argument, NULL, 'a' },
     { "format", required_argument, NULL, OPT_FORMAT },
     { "all", no_argument, NULL, OPT_ALL },
+    { "extra", no_argument, NULL, OPT_EXTRA },
+    { "filesystems", no_argument, NULL, OPT_FS },
+    { "partitions", no_argument, NULL, OPT_PARTS },
+    { "parts", no_argument, NULL, OPT_PARTS },
+    { "lvs", no_argument, NULL, OPT_LVS },
+    { "logvols", no_argument, NULL, OPT_LVS },
+    { "logical-volumes", no_argument, NULL, OPT_LVS },
+    { "vgs", no_argument, NULL, OPT_VGS },
+    { "volgroups", no_argument, NULL, OPT_VGS },
+    { "volume-groups", no_argument, NULL, OPT_VGS },
+    { "pvs", no_argument, NULL, OPT_PVS },
+    { "physvols", no_argument, NULL, OPT_PVS },
+    { "physical-volumes", no_argument, NULL, OPT_PVS },
+    { "blkdevs", no_argument, NULL, OPT_DEVS },
+    { "block-devices", no_argument, NULL, OPT_DEVS },
     { "long", no_argument, NULL, 'l' },
     { "uuid", no_argument, NULL, OPT_UUID },
+    { "uuids", no_argument, NULL, OPT_UUID },
     { "human-readable", no_argument, NULL, 'h' },
+    { "csv", no_argument, NULL, OPT_CSV },
+    { "no-title", no_argument, NULL, OPT_NOTITLE },
     { "output", required_argument, NULL, OPT_OUTPUT },
     { NULL, 0, NULL, 0 },
   };
   struct guest_opts g = { 0 };
-  bool all = false, lng = false, human = false, uuid = false;
+  bool lng = false, human = false, uuid = false, csv = false, title = true;
+  unsigned sel = 0;
   enum output_format of = OUT_HUMAN;
   struct gfs_session *s;
   struct row *rows;
-  size_t nr = 0;
+  struct gfs_device **lvs;
+  struct gfs_vg *vgs;
+  size_t nr = 0, nlv = 0;
   int c;
 
   while ((c = getopt_long (argc, argv, "+a:lh", longopts, NULL)) != -1) {
     switch (c) {
     case 'a': if (add_image ("filesystems", &g, optarg)) return 1; break;
     case OPT_FORMAT: g.format = optarg; break;
-    case OPT_ALL: all = true; break;
+    case OPT_ALL: sel = SEL_ALL; break;
+    case OPT_EXTRA: sel |= SEL_FS | SEL_EXTRA; break;
+    case OPT_FS: sel |= SEL_FS; break;
+    case OPT_PARTS: sel |= SEL_PARTS; break;
+    case OPT_LVS: sel |= SEL_LVS; break;
+    case OPT_VGS: sel |= SEL_VGS; break;
+    case OPT_PVS: sel |= SEL_PVS; break;
+    case OPT_DEVS: sel |= SEL_DEVS; break;
     case 'l': lng = true; break;
     case 'h': human = true; break;
     case OPT_UUID: uuid = true; break;
+    case OPT_CSV: csv = true; break;
+    case OPT_NOTITLE: title = false; break;
     case OPT_OUTPUT: if (parse_output (optarg, &of) < 0) return 1; break;
     default: return usage_error ("filesystems", "invalid option");
     }
@@ -182,67 +294,109 @@ cmd_filesystems (int argc, char **argv)
     return usage_error ("filesystems", "unexpected argument '%s'", argv[optind]);
   if (g.n == 0)
     return usage_error ("filesystems", "at least one -a IMAGE is required");
+  if (human && csv)
+    return usage_error ("filesystems", "-h and --csv cannot be used together");
+  if (sel == 0)
+    sel = SEL_FS;
   if (open_session (&g, &s))
     return 1;
   rows = calloc (3 * s->n_devs + s->n_vgs + 1, sizeof *rows);
-  if (!rows) {
+  lvs = calloc (s->n_devs + 1, sizeof *lvs);
+  vgs = calloc (s->n_vgs + 1, sizeof *vgs);
+  if (!rows || !lvs || !vgs) {
+    free (rows);
+    free (lvs);
+    free (vgs);
     gfs_session_free (s);
     error ("out of memory");
     return 1;
   }
-  for (size_t i = 0; i < s->n_devs; i++) {
-    struct gfs_device *d = s->devs[i];
-    if (is_fs_row (d))
-      rows[nr++] = (struct row) { d->dev->name, "filesystem", d->vfs_type, d->label,
-                                  d->uuid, "-", "-", d->dev->size };
-    else if (all && !d->vfs_type[0] && !d->is_extended) {
-      /* content not recognised: listed as "unknown", as virt-filesystems
-       * --all does; a disk holding partitions is not a filesystem */
-      bool has_parts = false;
-      for (size_t k = 0; k < s->n_devs && d->kind == GFS_KIND_DEVICE; k++)
-        if (s->devs[k]->kind == GFS_KIND_PARTITION && !strcmp (s->devs[k]->parent, d->dev->name))
-          has_parts = true;
-      if (!has_parts)
-        rows[nr++] = (struct row) { d->dev->name, "filesystem", "unknown", "", "", "-", "-",
-                                    d->dev->size };
+  /* LVs and VGs in LVM's report order (by VG name, then LV name) */
+  for (size_t i = 0; i < s->n_devs; i++)
+    if (s->devs[i]->kind == GFS_KIND_LV)
+      lvs[nlv++] = s->devs[i];
+  qsort (lvs, nlv, sizeof *lvs, cmp_lv_rows);
+  if (s->n_vgs)
+    memcpy (vgs, s->vgs, s->n_vgs * sizeof *vgs);
+  qsort (vgs, s->n_vgs, sizeof *vgs, cmp_vg_rows);
+
+  if (sel & SEL_FS)
+    /* libguestfs order: whole disks, partitions, then LVs */
+    for (int pass = 0; pass < 3; pass++) {
+      size_t n = pass == 2 ? nlv : s->n_devs;
+      for (size_t i = 0; i < n; i++) {
+        struct gfs_device *d = pass == 2 ? lvs[i] : s->devs[i];
+        const char *vfs = d->vfs_type[0] ? d->vfs_type : "unknown";
+        struct gfs_fs *fs;
+        struct gfs_statfs st;
+        struct row *r;
+        if ((pass == 0 && d->kind != GFS_KIND_DEVICE) ||
+            (pass == 1 && d->kind != GFS_KIND_PARTITION) || !is_fs_device (s, d))
+          continue;
+        if (!(sel & SEL_EXTRA) && (!strcmp (vfs, "swap") || !strcmp (vfs, "unknown")))
+          continue;
+        r = &rows[nr++];
+        *r = (struct row) { d->dev->name, "filesystem", vfs, d->label, d->uuid, NULL, NULL,
+                            d->dev->size };
+        /* the size of a filesystem is what statvfs says once mounted
+         * (blocks without the metadata), else the device size */
+        if (d->ops && gfs_device_fs (d, &fs) == 0 && fs->ops->statfs &&
+            fs->ops->statfs (fs, &st) == 0)
+          r->size = st.blocks * st.block_size;
+        else
+          free (gfs_take_warnings ());
+      }
     }
-  }
-  if (all) {
+  flush_warnings ();
+  if (sel & SEL_LVS)
+    for (size_t i = 0; i < nlv; i++) {
+      struct row *r = &rows[nr++];
+      *r = (struct row) { lvs[i]->dev->name, "lv", NULL, NULL, lvs[i]->lv_uuid, NULL,
+                          lvs[i]->parent, lvs[i]->dev->size };
+    }
+  if (sel & SEL_VGS)
+    for (size_t i = 0; i < s->n_vgs; i++) {
+      struct row *r = &rows[nr++];
+      *r = (struct row) { r->buf[0], "vg", NULL, NULL, r->buf[2], NULL, r->buf[1], vgs[i].size };
+      snprintf (r->buf[0], sizeof r->buf[0], "/dev/%s", vgs[i].name);
+      for (size_t k = 0; k < vgs[i].n_pvs; k++)
+        snprintf (r->buf[1] + strlen (r->buf[1]), sizeof r->buf[1] - strlen (r->buf[1]),
+                  "%s%s", k ? "," : "", vgs[i].pvs[k]);
+      undash (vgs[i].uuid, r->buf[2], sizeof r->buf[2]);
+    }
+  if (sel & SEL_PVS)
+    for (size_t i = 0; i < s->n_devs; i++) {
+      struct gfs_device *d = s->devs[i];
+      struct row *r;
+      if (strcmp (d->vfs_type, "LVM2_member"))
+        continue;
+      r = &rows[nr++];
+      *r = (struct row) { d->dev->name, "pv", NULL, NULL, r->buf[2], NULL, NULL, d->dev->size };
+      undash (d->uuid, r->buf[2], sizeof r->buf[2]);
+      /* LVM's pv_size: the extents of a PV in a VG */
+      for (size_t v = 0; v < s->n_vgs; v++)
+        for (size_t k = 0; k < s->vgs[v].n_pvs; k++)
+          if (!strcmp (s->vgs[v].pvs[k], d->dev->name))
+            r->size = s->vgs[v].pv_sizes[k];
+    }
+  if (sel & SEL_PARTS)
     for (size_t i = 0; i < s->n_devs; i++) {
       struct gfs_device *d = s->devs[i];
       if (d->kind == GFS_KIND_PARTITION)
-        rows[nr++] = (struct row) { d->dev->name, "partition", "-", "-", "-",
-                                    d->mbr_id[0] ? d->mbr_id : "-", d->parent, d->dev->size, d };
+        rows[nr++] = (struct row) { d->dev->name, "partition", NULL, NULL, NULL,
+                                    d->mbr_id[0] ? d->mbr_id : NULL, d->parent, d->dev->size, d };
     }
-    for (size_t i = 0; i < s->n_devs; i++) {
-      struct gfs_device *d = s->devs[i];
-      if (d->kind == GFS_KIND_LV)
-        rows[nr++] = (struct row) { d->dev->name, "lv", "-", "-", "-", "-", d->parent, d->dev->size };
-    }
-    for (size_t i = 0; i < s->n_vgs; i++) {
-      static char parents[64][512];
-      char *p = parents[i % 64];
-      p[0] = 0;
-      for (size_t k = 0; k < s->vgs[i].n_pvs; k++)
-        snprintf (p + strlen (p), 512 - strlen (p), "%s%s", k ? "," : "", s->vgs[i].pvs[k]);
-      {
-        static char names[64][140];
-        snprintf (names[i % 64], sizeof names[0], "/dev/%s", s->vgs[i].name);
-        rows[nr++] = (struct row) { names[i % 64], "vg", "-", "-", s->vgs[i].uuid, "-",
-                                    p[0] ? p : "-", s->vgs[i].size };
-      }
-    }
-    for (size_t i = 0; i < s->n_devs; i++) {
-      struct gfs_device *d = s->devs[i];
-      if (!strcmp (d->vfs_type, "LVM2_member"))
-        rows[nr++] = (struct row) { d->dev->name, "pv", "-", "-", d->uuid, "-", "-", d->dev->size };
-    }
+  if (sel & SEL_DEVS)
     for (size_t i = 0; i < s->n_devs; i++) {
       struct gfs_device *d = s->devs[i];
       if (d->kind == GFS_KIND_DEVICE)
-        rows[nr++] = (struct row) { d->dev->name, "device", "-", "-", "-", "-", "-", d->dev->size };
+        rows[nr++] = (struct row) { d->dev->name, "device", NULL, NULL, NULL, NULL, NULL,
+                                    d->dev->size };
     }
-  }
+  for (size_t i = 0; i < nr; i++)
+    if (rows[i].parent && !rows[i].parent[0])
+      rows[i].parent = NULL;
+
   if (of == OUT_JSON) {
     struct jw w;
     jw_init (&w, stdout, true);
@@ -251,16 +405,16 @@ cmd_filesystems (int argc, char **argv)
       jw_obj (&w, NULL);
       jw_str (&w, "name", rows[i].name);
       jw_str (&w, "type", rows[i].type);
-      if (strcmp (rows[i].vfs, "-"))
+      if (rows[i].vfs)
         jw_str (&w, "vfs-type", rows[i].vfs);
-      if (strcmp (rows[i].label, "-"))
+      if (rows[i].label)
         jw_str (&w, "vfs-label", rows[i].label);
-      if (strcmp (rows[i].uuid, "-") && rows[i].uuid[0])
+      if (rows[i].uuid && rows[i].uuid[0])
         jw_str (&w, "uuid", rows[i].uuid);
-      if (strcmp (rows[i].mbr, "-"))
+      if (rows[i].mbr)
         jw_str (&w, "mbr-id", rows[i].mbr);
       jw_uint (&w, "size", rows[i].size);
-      if (strcmp (rows[i].parent, "-"))
+      if (rows[i].parent)
         jw_str (&w, "parent", rows[i].parent);
       if (rows[i].part) {
         jw_uint (&w, "partnum", (uint64_t) rows[i].part->partnum);
@@ -276,40 +430,90 @@ cmd_filesystems (int argc, char **argv)
     jw_arr_end (&w);
     jw_end (&w);
   }
-  else if (lng) {
-    size_t wn = 4, wv = 3, wl = 5, wu = 4;
-    for (size_t i = 0; i < nr; i++) {
-      if (strlen (rows[i].name) > wn) wn = strlen (rows[i].name);
-      if (strlen (rows[i].vfs) > wv) wv = strlen (rows[i].vfs);
-      if (strlen (rows[i].label[0] ? rows[i].label : "-") > wl) wl = strlen (rows[i].label);
-      if (strlen (rows[i].uuid) > wu) wu = strlen (rows[i].uuid);
+  else {
+    /* The columns of virt-filesystems: name; with --long type, VFS type and
+     * label (when filesystems are listed), MBR id (when partitions are),
+     * size, parents, and UUID with --uuid.  --csv quotes fields; the text
+     * form aligns them, prints empty ones as "-" and drops columns that
+     * are empty in every row. */
+    enum { C_NAME, C_TYPE, C_VFS, C_LABEL, C_MBR, C_SIZE, C_PARENT, C_UUID, NCOL };
+    static const char *const heads[NCOL] = { "Name", "Type", "VFS", "Label", "MBR", "Size",
+                                             "Parent", "UUID" };
+    bool show[NCOL] = { true };
+    size_t width[NCOL] = { 0 }, nrow = nr + 1, space = 2, total = 0;
+    const char *(*cells)[NCOL] = calloc (nrow, sizeof *cells);
+
+    if (!cells) {
+      free (rows);
+      free (lvs);
+      free (vgs);
+      gfs_session_free (s);
+      error ("out of memory");
+      return 1;
     }
-    printf ("%-*s %-10s %-*s %-*s", (int) wn, "Name", "Type", (int) wv, "VFS", (int) wl, "Label");
-    if (all)
-      printf (" MBR");
-    printf (" %-14s", "Size");
-    if (all)
-      printf (" Parent");
-    if (uuid)
-      printf (" UUID");
-    printf ("\n");
-    for (size_t i = 0; i < nr; i++) {
-      printf ("%-*s %-10s %-*s %-*s", (int) wn, rows[i].name, rows[i].type, (int) wv, rows[i].vfs,
-              (int) wl, rows[i].label[0] ? rows[i].label : "-");
-      if (all)
-        printf (" %-3s", rows[i].mbr);
-      printf (" %-14s", size_str (rows[i].size, human));
-      if (all)
-        printf (" %s", rows[i].parent);
-      if (uuid)
-        printf (" %s", rows[i].uuid[0] ? rows[i].uuid : "-");
-      printf ("\n");
+    if (lng) {
+      show[C_TYPE] = show[C_SIZE] = show[C_PARENT] = true;
+      show[C_VFS] = show[C_LABEL] = (sel & SEL_FS) != 0;
+      show[C_MBR] = (sel & SEL_PARTS) != 0;
+      show[C_UUID] = uuid;
     }
+    else
+      title = false;
+    for (int k = 0; k < NCOL; k++)
+      cells[0][k] = title && show[k] ? heads[k] : NULL;
+    for (size_t i = 0; i < nr; i++) {
+      const char **cl = cells[i + 1];
+      cl[C_NAME] = rows[i].name;
+      cl[C_TYPE] = rows[i].type;
+      cl[C_VFS] = rows[i].vfs;
+      cl[C_LABEL] = rows[i].label;
+      cl[C_MBR] = rows[i].mbr;
+      snprintf (rows[i].sizebuf, sizeof rows[i].sizebuf, "%s", size_str (rows[i].size, human));
+      cl[C_SIZE] = rows[i].sizebuf;
+      cl[C_PARENT] = rows[i].parent ? rows[i].parent : (show[C_PARENT] ? "" : NULL);
+      cl[C_UUID] = rows[i].uuid;
+      for (int k = 0; k < NCOL; k++)
+        if (!show[k])
+          cl[k] = NULL;
+    }
+    for (size_t i = title ? 0 : 1; i < nrow; i++)
+      for (int k = 0; k < NCOL; k++)
+        if (cells[i][k]) {
+          size_t l = strlen (cells[i][k]);
+          if (l == 0)
+            l = 1;
+          if (l > width[k])
+            width[k] = l;
+        }
+    for (int k = 0; k < NCOL; k++)
+      total += width[k] + 2;
+    if (total > 72)
+      space = 1;
+    for (size_t i = title ? 0 : 1; i < nrow; i++) {
+      size_t pad = 0;
+      bool first = true;
+      for (int k = 0; k < NCOL; k++) {
+        const char *v = cells[i][k];
+        if (!show[k] || (!csv && width[k] == 0))
+          continue;
+        if (csv) {
+          if (!first)
+            putchar (',');
+          csv_field (v);
+        }
+        else {
+          printf ("%*s%s", (int) pad, "", v && v[0] ? v : "-");
+          pad = width[k] - (v && v[0] ? strlen (v) : 1) + space;
+        }
+        first = false;
+      }
+      putchar ('\n');
+    }
+    free (cells);
   }
-  else
-    for (size_t i = 0; i < nr; i++)
-      printf ("%s\n", rows[i].name);
   free (rows);
+  free (lvs);
+  free (vgs);
   gfs_session_free (s);
   return 0;
 }
@@ -930,9 +1134,10 @@ print_xml_os (struct gfs_session *s, struct gfs_os *os)
       printf ("</mountpoint>\n");
     }
     printf ("    </mountpoints>\n    <filesystems>\n");
+    /* the filesystems of this OS: its root and what its fstab names */
     for (size_t k = 0; k < s->n_devs; k++) {
       struct gfs_device *d = s->devs[k];
-      if (!is_fs_row (d))
+      if (!is_fs_row (d) || !gfs_os_has_device (os, d))
         continue;
       printf ("      <filesystem dev=\"");
       xml_text (d->dev->name);
@@ -949,11 +1154,14 @@ print_xml_os (struct gfs_session *s, struct gfs_os *os)
         struct gfs_app *a = &os->apps[k];
         printf ("      <application>\n");
         xml_el (8, "name", a->name);
-        xml_el (8, "epoch", a->epoch);
+        if (a->epoch && strcmp (a->epoch, "0"))
+          xml_el (8, "epoch", a->epoch);
         xml_el (8, "version", a->version);
         xml_el (8, "release", a->release);
         xml_el (8, "arch", a->arch);
+        xml_el (8, "url", a->url);
         xml_el (8, "summary", a->summary);
+        xml_el (8, "description", a->description);
         printf ("      </application>\n");
       }
       printf ("    </applications>\n");
@@ -1054,7 +1262,7 @@ print_json_os (struct gfs_session *s, struct jw *w, struct gfs_os *os)
   jw_arr (w, "filesystems");
   for (size_t k = 0; k < s->n_devs; k++) {
     struct gfs_device *d = s->devs[k];
-    if (!is_fs_row (d))
+    if (!is_fs_row (d) || !gfs_os_has_device (os, d))
       continue;
     jw_obj (w, NULL);
     jw_str (w, "dev", d->dev->name);
@@ -1074,6 +1282,10 @@ print_json_os (struct gfs_session *s, struct jw *w, struct gfs_os *os)
     jw_opt (w, "release", a->release);
     jw_opt (w, "arch", a->arch);
     jw_opt (w, "summary", a->summary);
+    if (a->url)
+      jw_opt (w, "url", a->url);
+    if (a->description)
+      jw_opt (w, "description", a->description);
     jw_obj_end (w);
   }
   jw_arr_end (w);

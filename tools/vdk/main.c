@@ -445,20 +445,30 @@ static const struct command commands[] = {
   { "secret-list", cmd_secret_list, "list secrets",
     "Usage: vdk secret-list [--ephemeral] [--no-ephemeral] [--private] [--no-private]\n" },
   { "filesystems", cmd_filesystems, "list the filesystems, partitions and volumes of a guest",
-    "Usage: vdk filesystems -a IMAGE [-a IMAGE]... [--all] [-l|--long] [-h] [--uuid]\n"
+    "Usage: vdk filesystems -a IMAGE [-a IMAGE]... [--all] [--extra] [--filesystems]\n"
+    "                       [--partitions] [--lvs] [--vgs] [--pvs] [--blkdevs]\n"
+    "                       [-l|--long] [-h] [--uuid] [--csv] [--no-title]\n"
     "                       [--output=human|json] [--format=FMT]\n"
     "\n"
-    "List what the guest's disks hold, like virt-filesystems.  Disks are named\n"
-    "/dev/sda, /dev/sdb... in -a order; partitions /dev/sda1...; LVM logical\n"
-    "volumes /dev/VG/LV.  Swap, LUKS and filesystems vdk cannot read are listed\n"
-    "with their type.\n"
+    "List what the guest's disks hold, as virt-filesystems does (same rows,\n"
+    "order and columns).  Disks are named /dev/sda, /dev/sdb... in -a order;\n"
+    "partitions /dev/sda1...; LVM logical volumes /dev/VG/LV.  A filesystem's\n"
+    "size is what statvfs would report once mounted (the device size for swap\n"
+    "and what vdk cannot read).  LUKS and filesystems vdk cannot read are\n"
+    "listed with their type.\n"
     "\n"
     "  -a IMAGE         add a disk (any image spec; opened read-only, no lock)\n"
     "  --format=FMT     format of the following -a images (default: probe)\n"
-    "  --all            also list partitions, LVs, VGs, PVs and disks\n"
+    "  --filesystems    filesystems (the default), without swap and unknown\n"
+    "  --extra          filesystems including swap and unknown content\n"
+    "  --partitions, --lvs, --vgs, --pvs, --blkdevs\n"
+    "                   partitions, LVs, VGs, PVs, whole disks\n"
+    "  --all            all of the above\n"
     "  -l, --long       columns: name, type, VFS type, label, MBR id, size, parent\n"
     "  -h               human-readable sizes\n"
     "  --uuid           add a UUID column\n"
+    "  --csv            comma-separated values\n"
+    "  --no-title       no title line in --long output\n"
     "  --output=json    machine-readable list\n", CMD_OWN_H },
   { "ls", cmd_ls, "list a directory of a guest",
     "Usage: vdk ls [-l] [-R] [-x] -a IMAGE [-a IMAGE]... PATH\n"
@@ -489,9 +499,11 @@ static const struct command commands[] = {
     "\n"
     "Like virt-inspector: OS type, distro, product name, version, hostname,\n"
     "architecture, package format and manager, mountpoints (from /etc/fstab,\n"
-    "UUID= and LABEL= resolved), filesystems, installed applications (dpkg),\n"
-    "kernels in /boot and boot loader (BLS) entries.  Parts of the guest that\n"
-    "cannot be read are listed under problems; the rest is still reported.\n" },
+    "UUID= and LABEL= resolved), filesystems, installed applications (dpkg\n"
+    "status, rpmdb.sqlite), kernels in /boot and boot loader (BLS) entries.\n"
+    "ext3/ext4 journals that need recovery are replayed in memory first.  Parts\n"
+    "of the guest that cannot be read are listed under problems; the rest is\n"
+    "still reported.\n" },
   { "get-kernel", cmd_get_kernel, "copy the newest kernel and initrd out of a guest",
     "Usage: vdk get-kernel -a IMAGE [-a IMAGE]... [-o DIR]\n"
     "\n"
