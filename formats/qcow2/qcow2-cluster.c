@@ -242,9 +242,20 @@ qcow2_map (struct vdk_node *n, uint64_t off, uint64_t len, struct vdk_extent *e)
       first = st;
       first_host = host;
       if (st == QCOW2_SC_COMPRESSED) {
+        /* a run of compressed clusters: read_encoded decodes it at once */
         e->kind = VDK_EXT_ENCODED;
         e->host = entry & s->coffset_mask;
-        e->len = VDK_MIN (end, pos - in + s->cluster_size) - off;
+        pos = VDK_MIN (end, pos - in + s->cluster_size);
+        while (pos < end) {
+          uint64_t next = qcow2_l2_entry (s, l2, qcow2_l2_index (s, pos));
+          if ((r = sc_state (n, next, qcow2_l2_bitmap (s, l2, qcow2_l2_index (s, pos)), 0,
+                             &st)) < 0)
+            return r;
+          if (st != QCOW2_SC_COMPRESSED)
+            break;
+          pos = VDK_MIN (end, pos + s->cluster_size);
+        }
+        e->len = pos - off;
         return 0;
       }
     }
@@ -271,92 +282,277 @@ qcow2_compressed_range (struct qcow2 *s, uint64_t entry, uint64_t *host, uint64_
   *len = nsec * 512 - (coff & 511);
 }
 
+/* Decoder state, kept across clusters by a decoding thread. */
+struct zdec {
+  z_stream z;
+  bool z_init;
+  ZSTD_DCtx *zd;
+};
+
+static void
+zdec_free (struct zdec *d)
+{
+  if (d->z_init)
+    inflateEnd (&d->z);
+  ZSTD_freeDCtx (d->zd);
+  memset (d, 0, sizeof *d);
+}
+
+/* Decode one cluster from the CLEN compressed bytes at IN (read from host
+ * offset COFF) into OUT.  Thread-safe: touches only D and the buffers. */
+static int
+decode_cluster (struct vdk_node *n, struct zdec *d, const uint8_t *in, size_t clen,
+                uint64_t coff, uint8_t *out)
+{
+  struct qcow2 *s = n->priv;
+
+  if (s->compression_type == QCOW2_COMPRESSION_ZLIB) {
+    int zr;
+    if (!d->z_init) {
+      memset (&d->z, 0, sizeof d->z);
+      if (inflateInit2 (&d->z, -15) != Z_OK)
+        return vdk_err (ENOMEM, "%s: zlib initialisation failed", n->filename);
+      d->z_init = true;
+    }
+    else if (inflateReset (&d->z) != Z_OK)
+      return vdk_err (EIO, "%s: zlib reset failed", n->filename);
+    d->z.next_in = (uint8_t *) in;
+    d->z.avail_in = clen;
+    d->z.next_out = out;
+    d->z.avail_out = s->cluster_size;
+    zr = inflate (&d->z, Z_FINISH);
+    if (!((zr == Z_STREAM_END || zr == Z_BUF_ERROR || zr == Z_OK) && d->z.avail_out == 0))
+      return vdk_err (EIO, "%s: compressed cluster at offset %#" PRIx64 " could not be"
+                      " decompressed (zlib)", n->filename, coff);
+    return 0;
+  }
+  else {
+    ZSTD_inBuffer ib = { in, clen, 0 };
+    ZSTD_outBuffer ob = { out, s->cluster_size, 0 };
+    if (!d->zd && !(d->zd = ZSTD_createDCtx ()))
+      return vdk_err (ENOMEM, "out of memory");
+    ZSTD_DCtx_reset (d->zd, ZSTD_reset_session_only);
+    while (ob.pos < ob.size) {
+      size_t zr = ZSTD_decompressStream (d->zd, &ob, &ib);
+      if (ZSTD_isError (zr))
+        return vdk_err (EIO, "%s: compressed cluster at offset %#" PRIx64 " could not be"
+                        " decompressed (zstd: %s)", n->filename, coff, ZSTD_getErrorName (zr));
+      if (ob.pos < ob.size && (ib.pos == ib.size || zr == 0))
+        return vdk_err (EIO, "%s: compressed cluster at offset %#" PRIx64 " is truncated",
+                        n->filename, coff);
+    }
+    return 0;
+  }
+}
+
+/* Where the compressed bytes of ENTRY are, checked against the file. */
+static int
+compressed_input (struct vdk_node *n, uint64_t entry, uint64_t *coff, uint64_t *clen)
+{
+  struct qcow2 *s = n->priv;
+  uint64_t fend = qcow2_file_end (n);
+
+  qcow2_compressed_range (s, entry, coff, clen);
+  if (*coff < s->cluster_size || *coff >= fend)
+    return qcow2_mark_corrupt (n, "compressed cluster at offset %#" PRIx64 " is outside the"
+                               " image file", *coff);
+  if (*clen > fend - *coff)
+    *clen = fend - *coff;   /* the last sector may be short */
+  return 0;
+}
+
 int
 qcow2_decompress (struct vdk_node *n, uint64_t entry, uint8_t *out)
 {
-  struct qcow2 *s = n->priv;
-  uint64_t coff, clen, fend = qcow2_file_end (n);
+  struct zdec d;
+  uint64_t coff, clen;
   uint8_t *in;
-  int r = 0;
+  int r;
 
-  qcow2_compressed_range (s, entry, &coff, &clen);
-  if (coff < s->cluster_size || coff >= fend)
-    return qcow2_mark_corrupt (n, "compressed cluster at offset %#" PRIx64 " is outside the"
-                               " image file", coff);
-  if (clen > fend - coff)
-    clen = fend - coff;   /* the last sector may be short */
+  if ((r = compressed_input (n, entry, &coff, &clen)) < 0)
+    return r;
   in = malloc (clen);
   if (!in)
     return vdk_err (ENOMEM, "out of memory");
-  if ((r = vdk_node_pread (n->file, in, clen, coff)) < 0)
-    goto out;
-  if (s->compression_type == QCOW2_COMPRESSION_ZLIB) {
-    z_stream z;
-    memset (&z, 0, sizeof z);
-    if (inflateInit2 (&z, -15) != Z_OK) {
-      r = vdk_err (ENOMEM, "%s: zlib initialisation failed", n->filename);
-      goto out;
-    }
-    z.next_in = in;
-    z.avail_in = clen;
-    z.next_out = out;
-    z.avail_out = s->cluster_size;
-    int zr = inflate (&z, Z_FINISH);
-    inflateEnd (&z);
-    if (!((zr == Z_STREAM_END || zr == Z_BUF_ERROR || zr == Z_OK) && z.avail_out == 0))
-      r = vdk_err (EIO, "%s: compressed cluster at offset %#" PRIx64 " could not be"
-                   " decompressed (zlib)", n->filename, coff);
-  }
-  else {
-    ZSTD_DCtx *dc = ZSTD_createDCtx ();
-    ZSTD_inBuffer ib = { in, clen, 0 };
-    ZSTD_outBuffer ob = { out, s->cluster_size, 0 };
-    if (!dc) {
-      r = vdk_err (ENOMEM, "out of memory");
-      goto out;
-    }
-    while (ob.pos < ob.size) {
-      size_t zr = ZSTD_decompressStream (dc, &ob, &ib);
-      if (ZSTD_isError (zr)) {
-        r = vdk_err (EIO, "%s: compressed cluster at offset %#" PRIx64 " could not be"
-                     " decompressed (zstd: %s)", n->filename, coff, ZSTD_getErrorName (zr));
-        break;
-      }
-      if (ob.pos < ob.size && (ib.pos == ib.size || zr == 0)) {
-        r = vdk_err (EIO, "%s: compressed cluster at offset %#" PRIx64 " is truncated",
-                     n->filename, coff);
-        break;
-      }
-    }
-    ZSTD_freeDCtx (dc);
-  }
- out:
+  memset (&d, 0, sizeof d);
+  if ((r = vdk_node_pread (n->file, in, clen, coff)) == 0)
+    r = decode_cluster (n, &d, in, clen, coff, out);
+  zdec_free (&d);
   free (in);
   return r;
 }
 
-int
-qcow2_read_encoded (struct vdk_node *n, uint64_t off, size_t len, void *buf)
+/* Decode whole compressed clusters on all CPUs.  The caller reads every
+ * input first (under the node lock, through the file node), the workers
+ * only decode from memory into the caller's buffer. */
+struct dpar {
+  struct vdk_node *n;
+  size_t ncl;
+  const uint8_t **in;
+  uint64_t *coff, *clen;
+  uint8_t *out;
+  size_t next;          /* next cluster to take (atomic) */
+  pthread_mutex_t err_lock;
+  int err;
+  char *msg;
+};
+
+static void *
+dpar_worker (void *arg)
+{
+  struct dpar *p = arg;
+  struct qcow2 *s = p->n->priv;
+  struct zdec d;
+
+  memset (&d, 0, sizeof d);
+  for (;;) {
+    size_t i = __atomic_fetch_add (&p->next, 1, __ATOMIC_RELAXED);
+    int r;
+    if (i >= p->ncl || __atomic_load_n (&p->err, __ATOMIC_RELAXED))
+      break;
+    r = decode_cluster (p->n, &d, p->in[i], p->clen[i], p->coff[i], p->out + i * s->cluster_size);
+    if (r < 0) {
+      pthread_mutex_lock (&p->err_lock);
+      if (!p->err) {
+        p->err = r;
+        p->msg = strdup (disk_last_error ());
+      }
+      pthread_mutex_unlock (&p->err_lock);
+    }
+  }
+  zdec_free (&d);
+  return NULL;
+}
+
+/* Decode NCL whole compressed clusters from guest offset OFF (cluster
+ * aligned, one L2 table) into OUT. */
+static int
+decode_clusters (struct vdk_node *n, const uint8_t *l2, uint64_t off, size_t ncl, uint8_t *out)
 {
   struct qcow2 *s = n->priv;
-  uint64_t l2off, entry, in = qcow2_offset_into_cluster (s, off);
-  uint8_t *l2;
+  struct dpar p = { .n = n, .ncl = ncl };
+  uint64_t lo = UINT64_MAX, hi = 0, sum = 0, idx = qcow2_l2_index (s, off);
+  uint8_t *span = NULL, **bufs = NULL;
+  long cpus = sysconf (_SC_NPROCESSORS_ONLN);
+  size_t nth = VDK_MIN ((size_t) (cpus > 1 ? cpus : 1), ncl), started = 0;
+  pthread_t th[16];
+  int r = 0;
+
+  if (nth > 16)
+    nth = 16;
+  p.in = calloc (ncl, sizeof *p.in);
+  p.coff = calloc (ncl, sizeof *p.coff);
+  p.clen = calloc (ncl, sizeof *p.clen);
+  if (!p.in || !p.coff || !p.clen) {
+    r = vdk_err (ENOMEM, "out of memory");
+    goto out;
+  }
+  for (size_t i = 0; i < ncl; i++) {
+    uint64_t entry = qcow2_l2_entry (s, l2, idx + i);
+    if (!(entry & QCOW2_OFLAG_COMPRESSED)) {
+      r = vdk_err (EIO, "%s: internal error: bad compressed read", n->filename);
+      goto out;
+    }
+    if ((r = compressed_input (n, entry, &p.coff[i], &p.clen[i])) < 0)
+      goto out;
+    lo = VDK_MIN (lo, p.coff[i]);
+    hi = VDK_MAX (hi, p.coff[i] + p.clen[i]);
+    sum += p.clen[i];
+  }
+  /* Packed clusters are usually back to back: one read for all when the
+   * span wastes little, else one read each. */
+  if (hi - lo <= sum + sum / 4 + s->cluster_size) {
+    if (!(span = malloc (hi - lo))) {
+      r = vdk_err (ENOMEM, "out of memory");
+      goto out;
+    }
+    if ((r = vdk_node_pread (n->file, span, hi - lo, lo)) < 0)
+      goto out;
+    for (size_t i = 0; i < ncl; i++)
+      p.in[i] = span + (p.coff[i] - lo);
+  }
+  else {
+    if (!(bufs = calloc (ncl, sizeof *bufs))) {
+      r = vdk_err (ENOMEM, "out of memory");
+      goto out;
+    }
+    for (size_t i = 0; i < ncl; i++) {
+      if (!(bufs[i] = malloc (p.clen[i]))) {
+        r = vdk_err (ENOMEM, "out of memory");
+        goto out;
+      }
+      if ((r = vdk_node_pread (n->file, bufs[i], p.clen[i], p.coff[i])) < 0)
+        goto out;
+      p.in[i] = bufs[i];
+    }
+  }
+  p.out = out;
+  pthread_mutex_init (&p.err_lock, NULL);
+  for (size_t t = 1; t < nth; t++)
+    if (pthread_create (&th[started], NULL, dpar_worker, &p) == 0)
+      started++;
+  dpar_worker (&p);           /* the caller works too */
+  for (size_t t = 0; t < started; t++)
+    pthread_join (th[t], NULL);
+  pthread_mutex_destroy (&p.err_lock);
+  if (p.err)
+    r = vdk_err (-p.err, "%s", p.msg ? p.msg : "decompression failed");
+ out:
+  if (bufs)
+    for (size_t i = 0; i < ncl; i++)
+      free (bufs[i]);
+  free (bufs);
+  free (span);
+  free (p.msg);
+  free (p.in);
+  free (p.coff);
+  free (p.clen);
+  return r;
+}
+
+/* Produce the guest bytes of a run of compressed clusters (qcow2_map
+ * returns runs): whole clusters are decoded in parallel straight into BUF,
+ * partial ones through the one-cluster cache. */
+int
+qcow2_read_encoded (struct vdk_node *n, uint64_t off, size_t len, void *vbuf)
+{
+  struct qcow2 *s = n->priv;
+  uint8_t *buf = vbuf;
   int r;
 
-  if ((r = get_l2 (n, off, &l2, &l2off)) < 0)
-    return r;
-  if (!l2)
-    return vdk_err (EIO, "%s: internal error: compressed cluster vanished", n->filename);
-  entry = qcow2_l2_entry (s, l2, qcow2_l2_index (s, off));
-  if (!(entry & QCOW2_OFLAG_COMPRESSED) || in + len > s->cluster_size)
-    return vdk_err (EIO, "%s: internal error: bad compressed read", n->filename);
-  if (s->zc_entry != entry) {
-    s->zc_entry = 0;
-    if ((r = qcow2_decompress (n, entry, s->zc_buf)) < 0)
+  while (len > 0) {
+    uint64_t l2off, entry, in = qcow2_offset_into_cluster (s, off);
+    uint64_t l2end = ((off >> (s->cluster_bits + s->l2_bits)) + 1) << (s->cluster_bits + s->l2_bits);
+    uint8_t *l2;
+    size_t l;
+
+    if ((r = get_l2 (n, off, &l2, &l2off)) < 0)
       return r;
-    s->zc_entry = entry;
+    if (!l2)
+      return vdk_err (EIO, "%s: internal error: compressed cluster vanished", n->filename);
+    if (in == 0 && len >= 2 * s->cluster_size) {
+      size_t ncl = VDK_MIN (len, l2end - off) >> s->cluster_bits;
+      if ((r = decode_clusters (n, l2, off, ncl, buf)) < 0)
+        return r;
+      l = ncl << s->cluster_bits;
+    }
+    else {
+      entry = qcow2_l2_entry (s, l2, qcow2_l2_index (s, off));
+      l = VDK_MIN (len, s->cluster_size - in);
+      if (!(entry & QCOW2_OFLAG_COMPRESSED))
+        return vdk_err (EIO, "%s: internal error: bad compressed read", n->filename);
+      if (s->zc_entry != entry) {
+        s->zc_entry = 0;
+        if ((r = qcow2_decompress (n, entry, s->zc_buf)) < 0)
+          return r;
+        s->zc_entry = entry;
+      }
+      memcpy (buf, s->zc_buf + in, l);
+    }
+    buf += l;
+    off += l;
+    len -= l;
   }
-  memcpy (buf, s->zc_buf + in, len);
   return 0;
 }
 

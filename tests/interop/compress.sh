@@ -29,6 +29,17 @@ for o in compression_type=zlib compression_type=zstd cluster_size=4k cluster_siz
       || fail "compressed output: $(stat -c %s c.qcow2) bytes vs qemu-img's $(stat -c %s q.qcow2)"
   fi
 done
+# reading compressed images made by qemu-img: runs of compressed clusters
+# are decoded in parallel, partial clusters through the one-cluster cache
+for t in zlib zstd; do
+  rm -f q.qcow2 out.raw
+  qemu-img convert -c -O qcow2 -o compression_type=$t src.raw q.qcow2
+  "$VDK" convert -O raw q.qcow2 out.raw || fail "convert from $t-compressed qcow2"
+  cmp src.raw out.raw || fail "content read from $t-compressed qcow2"
+  rm -f part.raw
+  "$VDK" dd bs=3000 skip=1000 count=200 if=q.qcow2 of=part.raw || fail "dd from $t qcow2"
+  cmp -n 600000 part.raw <(tail -c +3000001 src.raw) || fail "partial reads from $t qcow2"
+done
 if [[ "$formats" == *" vmdk "* ]]; then
   "$VDK" convert -c -O vmdk -o subformat=streamOptimized src.raw s.vmdk
   qemu-img check -q s.vmdk || fail "qemu-img check streamOptimized"
