@@ -1291,19 +1291,41 @@ qcow2_pwrite_compressed (struct vdk_node *n, const void *vbuf, size_t len, uint6
     }
     if ((r = l2_for_write (n, off, &l2off)) < 0)
       break;
-    /* pack into the current compressed cluster when it still has room */
+    /* Pack back to back like qemu: into the rest of the current host
+     * cluster, spanning into newly allocated clusters when they follow it
+     * directly.  Every host cluster a compressed cluster touches holds one
+     * reference for it. */
     if (s->zfree && cs - (s->zfree & (cs - 1)) >= clen) {
       coff = s->zfree;
       if ((r = qcow2_update_refcount (n, coff & ~(cs - 1), 1, 1)) < 0)
         break;
     }
     else {
-      host = qcow2_alloc_clusters (n, clen);
+      uint64_t room = s->zfree ? cs - (s->zfree & (cs - 1)) : 0;
+      host = qcow2_alloc_clusters (n, clen - room);
       if (host < 0) {
         r = host;
         break;
       }
-      coff = host;
+      if (room && (uint64_t) host == (s->zfree | (cs - 1)) + 1) {
+        coff = s->zfree;
+        if ((r = qcow2_update_refcount (n, coff & ~(cs - 1), 1, 1)) < 0)
+          break;
+      }
+      else if ((clen + cs - 1) / cs > (clen - room + cs - 1) / cs) {
+        /* not contiguous, and the run is one cluster short for a fresh
+         * start: take a new run for the whole compressed cluster */
+        if ((r = qcow2_free_clusters (n, host, clen - room)) < 0)
+          break;
+        host = qcow2_alloc_clusters (n, clen);
+        if (host < 0) {
+          r = host;
+          break;
+        }
+        coff = host;
+      }
+      else
+        coff = host;
     }
     s->zfree = (coff + clen) & (cs - 1) ? coff + clen : 0;
     if ((r = vdk_node_pwrite (n->file, out, clen, coff, 0)) < 0)
