@@ -725,9 +725,22 @@ l2_for_write (struct vdk_node *n, uint64_t off, uint64_t *l2off_out)
 
 /* ---- allocation ------------------------------------------------------------ */
 
-/* What alloc_commit has to do lives in s->pend: one at a time, since the
- * node lock is held from alloc to alloc_commit for new allocations. */
-#define pend (s->pend)
+/* What alloc_commit has to do travels in the extent's cookie, so several
+ * allocations may be in flight at once (VDK_FMT_ASYNC_ALLOC): the first new
+ * host cluster (cluster aligned), the number of clusters - 1 in bits 1-6
+ * and REUSE in bit 0 (the host cluster is the entry's own, preallocated
+ * one: nothing to release).  The clusters are reserved (refcounts written)
+ * in alloc; alloc_commit links them.  The core never lets two allocations
+ * of one cluster overlap, so the entries alloc_commit replaces are those
+ * alloc saw. */
+#define PEND_REUSE 1u
+#define PEND_MAX 64u
+
+static uint64_t
+pend_cookie (uint64_t host, uint64_t count, bool reuse)
+{
+  return host | ((count - 1) << 1) | (reuse ? PEND_REUSE : 0);
+}
 
 static int
 set_dirty (struct vdk_node *n)
@@ -851,27 +864,22 @@ qcow2_alloc (struct vdk_node *n, uint64_t off, uint64_t len, struct vdk_extent *
       free (buf);
       if (r < 0)
         return r;
-      memset (&pend, 0, sizeof pend);
-      pend.l2off = l2off;
-      pend.idx = idx;
-      pend.count = 1;
-      pend.host = host;
-      pend.reuse = true;
       e->host = host + in;
       e->len = wend - off;
       e->needs_commit = true;
-      e->cookie_ptr = &pend;
+      e->cookie = pend_cookie (host, 1, true);
       return 0;
     }
   }
 
-  /* New clusters: as many as the request covers in this L2 table (max 64). */
+  /* New clusters: as many as the request covers in this L2 table (max
+   * PEND_MAX). */
   {
     uint64_t count = 1, end = off + len, wend;
     int64_t host;
     uint8_t *buf = NULL;
 
-    while (count < 64 && idx + count < s->l2_entries && cstart + count * cs < end) {
+    while (count < PEND_MAX && idx + count < s->l2_entries && cstart + count * cs < end) {
       uint64_t e2 = qcow2_l2_entry (s, l2, idx + count);
       if (!needs_new_cluster (n, e2, qcow2_l2_bitmap (s, l2, idx + count)))
         break;
@@ -881,12 +889,6 @@ qcow2_alloc (struct vdk_node *n, uint64_t off, uint64_t len, struct vdk_extent *
     host = qcow2_alloc_clusters (n, count * cs);
     if (host < 0)
       return host;
-    /* the allocation may have moved the L2 table out of the cache */
-    if ((r = qcow2_l2_load (n, l2off, &l2)) < 0)
-      return r;
-    memset (&pend, 0, sizeof pend);
-    for (uint64_t i = 0; i < count; i++)
-      pend.old_entry[i] = qcow2_l2_entry (s, l2, idx + i);
     if (in > 0 || (wend & (cs - 1))) {
       buf = malloc (cs);
       if (!buf)
@@ -908,14 +910,10 @@ qcow2_alloc (struct vdk_node *n, uint64_t off, uint64_t len, struct vdk_extent *
       qcow2_free_clusters (n, host, count * cs);
       return r;
     }
-    pend.l2off = l2off;
-    pend.idx = idx;
-    pend.count = count;
-    pend.host = host;
     e->host = host + in;
     e->len = wend - off;
     e->needs_commit = true;
-    e->cookie_ptr = &pend;
+    e->cookie = pend_cookie ((uint64_t) host, count, false);
     return 0;
   }
 }
@@ -924,29 +922,34 @@ int
 qcow2_alloc_commit (struct vdk_node *n, const struct vdk_extent *e)
 {
   struct qcow2 *s = n->priv;
-  struct qcow2_pending *p = e->cookie_ptr;
+  uint64_t host = e->cookie & ~(uint64_t) 511, count = ((e->cookie >> 1) & (PEND_MAX - 1)) + 1;
+  uint64_t idx = qcow2_l2_index (s, e->off), l2off, old[PEND_MAX];
+  bool reuse = e->cookie & PEND_REUSE;
   uint8_t *l2;
   int r;
 
-  if (p != &pend)
+  if ((host & (s->cluster_size - 1)) || idx + count > s->l2_entries)
     return vdk_err (EIO, "%s: internal error: stray allocation commit", n->filename);
   /* refcounts and data on disk before the L2 entry points at them */
-  if (!s->data_node || !p->reuse)
+  if (!s->data_node || !reuse)
     if ((r = vdk_node_flush (n->file)) < 0)
       return r;
   if (s->data_node && (r = vdk_node_flush (s->data_node)) < 0)
     return r;
-  if ((r = qcow2_l2_load (n, p->l2off, &l2)) < 0)
+  /* the L2 table alloc made writable (normally still the same one) */
+  if ((r = l2_for_write (n, e->off, &l2off)) < 0 || (r = qcow2_l2_load (n, l2off, &l2)) < 0)
     return r;
-  for (uint64_t i = 0; i < p->count; i++) {
-    uint64_t ne = (p->host + i * s->cluster_size) | QCOW2_OFLAG_COPIED;
+  for (uint64_t i = 0; i < count; i++)
+    old[i] = qcow2_l2_entry (s, l2, idx + i);
+  for (uint64_t i = 0; i < count; i++) {
+    uint64_t ne = (host + i * s->cluster_size) | QCOW2_OFLAG_COPIED;
     uint64_t nb = s->extl2 ? 0xffffffffULL : 0;
-    if ((r = qcow2_l2_set (n, p->l2off, p->idx + i, ne, nb)) < 0)
+    if ((r = qcow2_l2_set (n, l2off, idx + i, ne, nb)) < 0)
       return r;
   }
-  if (!p->reuse)
-    for (uint64_t i = 0; i < p->count; i++)
-      free_old_entry (n, p->old_entry[i]);
+  if (!reuse)
+    for (uint64_t i = 0; i < count; i++)
+      free_old_entry (n, old[i]);
   s->zc_entry = 0;
   return 0;
 }
