@@ -531,7 +531,10 @@ qcow2_read_encoded (struct vdk_node *n, uint64_t off, size_t len, void *vbuf)
     if (!l2)
       return vdk_err (EIO, "%s: internal error: compressed cluster vanished", n->filename);
     if (in == 0 && len >= 2 * s->cluster_size) {
-      size_t ncl = VDK_MIN (len, l2end - off) >> s->cluster_bits;
+      /* at most 8 MiB of clusters at once: bounds the input buffer a
+       * hostile image can ask for (each input is at most 2 clusters) */
+      size_t ncl = VDK_MIN (VDK_MIN (len, l2end - off), VDK_MAX (8u << 20, s->cluster_size))
+                   >> s->cluster_bits;
       if ((r = decode_clusters (n, l2, off, ncl, buf)) < 0)
         return r;
       l = ncl << s->cluster_bits;
