@@ -414,7 +414,7 @@ dpar_worker (void *arg)
     if (r < 0) {
       pthread_mutex_lock (&p->err_lock);
       if (!p->err) {
-        p->err = r;
+        __atomic_store_n (&p->err, r, __ATOMIC_RELAXED);
         p->msg = strdup (disk_last_error ());
       }
       pthread_mutex_unlock (&p->err_lock);
