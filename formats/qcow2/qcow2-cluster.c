@@ -282,6 +282,103 @@ qcow2_compressed_range (struct qcow2 *s, uint64_t entry, uint64_t *host, uint64_
   *len = nsec * 512 - (coff & 511);
 }
 
+/* ---- work on all CPUs -------------------------------------------------------
+ * par_run calls FN (CTX, i, &tls) for every i < N on the calling thread and
+ * on detached helper threads, and returns once every item is done.  It never
+ * waits for a helper that has not started yet (on a busy machine that can
+ * take a whole scheduling period): a late helper finds no item left and
+ * exits, and the last one out frees the shared state.  FN and TLS_FREE run
+ * only for claimed items, so CTX may go away as soon as par_run returns. */
+struct par {
+  size_t n, next, done;
+  int refs;
+  pthread_mutex_t m;
+  pthread_cond_t c;
+  void (*fn) (void *ctx, size_t i, void **tls);
+  void (*tls_free) (void *tls);
+  void *ctx;
+};
+
+static void
+par_loop (struct par *p)
+{
+  void *tls = NULL;
+
+  for (;;) {
+    size_t i = __atomic_fetch_add (&p->next, 1, __ATOMIC_RELAXED);
+    if (i >= p->n)
+      break;
+    p->fn (p->ctx, i, &tls);
+    pthread_mutex_lock (&p->m);
+    if (++p->done == p->n)
+      pthread_cond_broadcast (&p->c);
+    pthread_mutex_unlock (&p->m);
+  }
+  if (tls)
+    p->tls_free (tls);
+}
+
+static void
+par_put (struct par *p)
+{
+  int left;
+
+  pthread_mutex_lock (&p->m);
+  left = --p->refs;
+  pthread_mutex_unlock (&p->m);
+  if (left == 0) {
+    pthread_mutex_destroy (&p->m);
+    pthread_cond_destroy (&p->c);
+    free (p);
+  }
+}
+
+static void *
+par_thread (void *arg)
+{
+  par_loop (arg);
+  par_put (arg);
+  return NULL;
+}
+
+static int
+par_run (size_t n, void (*fn) (void *, size_t, void **), void (*tls_free) (void *), void *ctx)
+{
+  struct par *p = calloc (1, sizeof *p);
+  long cpus = sysconf (_SC_NPROCESSORS_ONLN);
+  size_t nth = VDK_MIN ((size_t) (cpus > 1 ? cpus : 1), n);
+  pthread_attr_t attr;
+
+  if (!p)
+    return vdk_err (ENOMEM, "out of memory");
+  if (nth > 16)
+    nth = 16;
+  *p = (struct par) { .n = n, .refs = 1, .fn = fn, .tls_free = tls_free, .ctx = ctx };
+  pthread_mutex_init (&p->m, NULL);
+  pthread_cond_init (&p->c, NULL);
+  if (nth > 1 && pthread_attr_init (&attr) == 0) {
+    pthread_attr_setdetachstate (&attr, PTHREAD_CREATE_DETACHED);
+    for (size_t t = 1; t < nth; t++) {
+      pthread_t th;
+      pthread_mutex_lock (&p->m);
+      p->refs++;
+      pthread_mutex_unlock (&p->m);
+      if (pthread_create (&th, &attr, par_thread, p) != 0) {
+        par_put (p);
+        break;
+      }
+    }
+    pthread_attr_destroy (&attr);
+  }
+  par_loop (p);                /* the caller works too */
+  pthread_mutex_lock (&p->m);
+  while (p->done < p->n)
+    pthread_cond_wait (&p->c, &p->m);
+  pthread_mutex_unlock (&p->m);
+  par_put (p);
+  return 0;
+}
+
 /* Decoder state, kept across clusters by a decoding thread. */
 struct zdec {
   z_stream z;
@@ -387,41 +484,42 @@ qcow2_decompress (struct vdk_node *n, uint64_t entry, uint8_t *out)
  * only decode from memory into the caller's buffer. */
 struct dpar {
   struct vdk_node *n;
-  size_t ncl;
   const uint8_t **in;
   uint64_t *coff, *clen;
   uint8_t *out;
-  size_t next;          /* next cluster to take (atomic) */
   pthread_mutex_t err_lock;
   int err;
   char *msg;
 };
 
-static void *
-dpar_worker (void *arg)
+static void
+dpar_tls_free (void *tls)
 {
-  struct dpar *p = arg;
-  struct qcow2 *s = p->n->priv;
-  struct zdec d;
+  zdec_free (tls);
+  free (tls);
+}
 
-  memset (&d, 0, sizeof d);
-  for (;;) {
-    size_t i = __atomic_fetch_add (&p->next, 1, __ATOMIC_RELAXED);
-    int r;
-    if (i >= p->ncl || __atomic_load_n (&p->err, __ATOMIC_RELAXED))
-      break;
-    r = decode_cluster (p->n, &d, p->in[i], p->clen[i], p->coff[i], p->out + i * s->cluster_size);
-    if (r < 0) {
-      pthread_mutex_lock (&p->err_lock);
-      if (!p->err) {
-        __atomic_store_n (&p->err, r, __ATOMIC_RELAXED);
-        p->msg = strdup (disk_last_error ());
-      }
-      pthread_mutex_unlock (&p->err_lock);
+static void
+dpar_item (void *ctx, size_t i, void **tls)
+{
+  struct dpar *p = ctx;
+  struct qcow2 *s = p->n->priv;
+  int r;
+
+  if (__atomic_load_n (&p->err, __ATOMIC_RELAXED))
+    return;
+  if (!*tls && !(*tls = calloc (1, sizeof (struct zdec))))
+    r = vdk_err (ENOMEM, "out of memory");
+  else
+    r = decode_cluster (p->n, *tls, p->in[i], p->clen[i], p->coff[i], p->out + i * s->cluster_size);
+  if (r < 0) {
+    pthread_mutex_lock (&p->err_lock);
+    if (!p->err) {
+      __atomic_store_n (&p->err, r, __ATOMIC_RELAXED);
+      p->msg = strdup (disk_last_error ());
     }
+    pthread_mutex_unlock (&p->err_lock);
   }
-  zdec_free (&d);
-  return NULL;
 }
 
 /* Decode NCL whole compressed clusters from guest offset OFF (cluster
@@ -430,16 +528,11 @@ static int
 decode_clusters (struct vdk_node *n, const uint8_t *l2, uint64_t off, size_t ncl, uint8_t *out)
 {
   struct qcow2 *s = n->priv;
-  struct dpar p = { .n = n, .ncl = ncl };
+  struct dpar p = { .n = n };
   uint64_t lo = UINT64_MAX, hi = 0, sum = 0, idx = qcow2_l2_index (s, off);
   uint8_t *span = NULL, **bufs = NULL;
-  long cpus = sysconf (_SC_NPROCESSORS_ONLN);
-  size_t nth = VDK_MIN ((size_t) (cpus > 1 ? cpus : 1), ncl), started = 0;
-  pthread_t th[16];
   int r = 0;
 
-  if (nth > 16)
-    nth = 16;
   p.in = calloc (ncl, sizeof *p.in);
   p.coff = calloc (ncl, sizeof *p.coff);
   p.clen = calloc (ncl, sizeof *p.clen);
@@ -488,14 +581,9 @@ decode_clusters (struct vdk_node *n, const uint8_t *l2, uint64_t off, size_t ncl
   }
   p.out = out;
   pthread_mutex_init (&p.err_lock, NULL);
-  for (size_t t = 1; t < nth; t++)
-    if (pthread_create (&th[started], NULL, dpar_worker, &p) == 0)
-      started++;
-  dpar_worker (&p);           /* the caller works too */
-  for (size_t t = 0; t < started; t++)
-    pthread_join (th[t], NULL);
+  r = par_run (ncl, dpar_item, dpar_tls_free, &p);
   pthread_mutex_destroy (&p.err_lock);
-  if (p.err)
+  if (r == 0 && p.err)
     r = vdk_err (-p.err, "%s", p.msg ? p.msg : "decompression failed");
  out:
   if (bufs)
@@ -1143,35 +1231,29 @@ struct zpar {
   size_t len, ncl;
   uint8_t *outs;        /* ncl * cluster_size */
   size_t *clens;
-  size_t next;          /* next cluster to take (atomic) */
   int err;
 };
 
-static void *
-zpar_worker (void *arg)
+static void
+zpar_item (void *ctx, size_t i, void **tls)
 {
-  struct zpar *z = arg;
+  struct zpar *z = ctx;
   struct qcow2 *s = z->n->priv;
-  size_t cs = s->cluster_size;
-  uint8_t *in = malloc (cs);
+  size_t cs = s->cluster_size, l = VDK_MIN (z->len - i * cs, cs);
+  const uint8_t *in = z->buf + i * cs;
 
-  if (!in) {
-    __atomic_store_n (&z->err, -ENOMEM, __ATOMIC_RELAXED);
-    return NULL;
+  if (l < cs) {
+    /* the last cluster may be partial: pad it with zeroes */
+    if (!*tls && !(*tls = malloc (cs))) {
+      __atomic_store_n (&z->err, -ENOMEM, __ATOMIC_RELAXED);
+      return;
+    }
+    memcpy (*tls, in, l);
+    memset ((uint8_t *) *tls + l, 0, cs - l);
+    in = *tls;
   }
-  for (;;) {
-    size_t i = __atomic_fetch_add (&z->next, 1, __ATOMIC_RELAXED), l;
-    if (i >= z->ncl)
-      break;
-    l = VDK_MIN (z->len - i * cs, cs);
-    memcpy (in, z->buf + i * cs, l);
-    if (l < cs)
-      memset (in + l, 0, cs - l);
-    if (compress_cluster (z->n, in, z->outs + i * cs, &z->clens[i]) < 0)
-      __atomic_store_n (&z->err, -EIO, __ATOMIC_RELAXED);
-  }
-  free (in);
-  return NULL;
+  if (compress_cluster (z->n, in, z->outs + i * cs, &z->clens[i]) < 0)
+    __atomic_store_n (&z->err, -EIO, __ATOMIC_RELAXED);
 }
 
 static int
@@ -1181,12 +1263,8 @@ compress_all (struct vdk_node *n, const uint8_t *buf, size_t len, uint8_t **outs
   struct qcow2 *s = n->priv;
   size_t cs = s->cluster_size;
   struct zpar z = { .n = n, .buf = buf, .len = len, .ncl = (len + cs - 1) / cs };
-  long cpus = sysconf (_SC_NPROCESSORS_ONLN);
-  size_t nth = VDK_MIN ((size_t) (cpus > 1 ? cpus : 1), z.ncl), started = 0;
-  pthread_t th[16];
+  int r;
 
-  if (nth > 16)
-    nth = 16;
   z.outs = malloc (z.ncl * cs);
   z.clens = calloc (z.ncl, sizeof *z.clens);
   if (!z.outs || !z.clens) {
@@ -1194,16 +1272,13 @@ compress_all (struct vdk_node *n, const uint8_t *buf, size_t len, uint8_t **outs
     free (z.clens);
     return vdk_err (ENOMEM, "out of memory");
   }
-  for (size_t t = 1; t < nth; t++)
-    if (pthread_create (&th[started], NULL, zpar_worker, &z) == 0)
-      started++;
-  zpar_worker (&z);           /* the caller works too */
-  for (size_t t = 0; t < started; t++)
-    pthread_join (th[t], NULL);
-  if (z.err) {
+  r = par_run (z.ncl, zpar_item, free, &z);
+  if (r == 0 && z.err)
+    r = vdk_err (-z.err, "%s: compression failed", n->filename);
+  if (r < 0) {
     free (z.outs);
     free (z.clens);
-    return vdk_err (-z.err, "%s: compression failed", n->filename);
+    return r;
   }
   *outs = z.outs;
   *clens = z.clens;
