@@ -242,9 +242,20 @@ qcow2_map (struct vdk_node *n, uint64_t off, uint64_t len, struct vdk_extent *e)
       first = st;
       first_host = host;
       if (st == QCOW2_SC_COMPRESSED) {
+        /* a run of compressed clusters: read_encoded decodes it at once */
         e->kind = VDK_EXT_ENCODED;
         e->host = entry & s->coffset_mask;
-        e->len = VDK_MIN (end, pos - in + s->cluster_size) - off;
+        pos = VDK_MIN (end, pos - in + s->cluster_size);
+        while (pos < end) {
+          uint64_t next = qcow2_l2_entry (s, l2, qcow2_l2_index (s, pos));
+          if ((r = sc_state (n, next, qcow2_l2_bitmap (s, l2, qcow2_l2_index (s, pos)), 0,
+                             &st)) < 0)
+            return r;
+          if (st != QCOW2_SC_COMPRESSED)
+            break;
+          pos = VDK_MIN (end, pos + s->cluster_size);
+        }
+        e->len = pos - off;
         return 0;
       }
     }
@@ -271,92 +282,368 @@ qcow2_compressed_range (struct qcow2 *s, uint64_t entry, uint64_t *host, uint64_
   *len = nsec * 512 - (coff & 511);
 }
 
+/* ---- work on all CPUs -------------------------------------------------------
+ * par_run calls FN (CTX, i, &tls) for every i < N on the calling thread and
+ * on detached helper threads, and returns once every item is done.  It never
+ * waits for a helper that has not started yet (on a busy machine that can
+ * take a whole scheduling period): a late helper finds no item left and
+ * exits, and the last one out frees the shared state.  FN and TLS_FREE run
+ * only for claimed items, so CTX may go away as soon as par_run returns. */
+struct par {
+  size_t n, next, done;
+  int refs;
+  pthread_mutex_t m;
+  pthread_cond_t c;
+  void (*fn) (void *ctx, size_t i, void **tls);
+  void (*tls_free) (void *tls);
+  void *ctx;
+};
+
+static void
+par_loop (struct par *p)
+{
+  void *tls = NULL;
+
+  for (;;) {
+    size_t i = __atomic_fetch_add (&p->next, 1, __ATOMIC_RELAXED);
+    if (i >= p->n)
+      break;
+    p->fn (p->ctx, i, &tls);
+    pthread_mutex_lock (&p->m);
+    if (++p->done == p->n)
+      pthread_cond_broadcast (&p->c);
+    pthread_mutex_unlock (&p->m);
+  }
+  if (tls)
+    p->tls_free (tls);
+}
+
+static void
+par_put (struct par *p)
+{
+  int left;
+
+  pthread_mutex_lock (&p->m);
+  left = --p->refs;
+  pthread_mutex_unlock (&p->m);
+  if (left == 0) {
+    pthread_mutex_destroy (&p->m);
+    pthread_cond_destroy (&p->c);
+    free (p);
+  }
+}
+
+static void *
+par_thread (void *arg)
+{
+  par_loop (arg);
+  par_put (arg);
+  return NULL;
+}
+
+static int
+par_run (size_t n, void (*fn) (void *, size_t, void **), void (*tls_free) (void *), void *ctx)
+{
+  struct par *p = calloc (1, sizeof *p);
+  long cpus = sysconf (_SC_NPROCESSORS_ONLN);
+  size_t nth = VDK_MIN ((size_t) (cpus > 1 ? cpus : 1), n);
+  pthread_attr_t attr;
+
+  if (!p)
+    return vdk_err (ENOMEM, "out of memory");
+  if (nth > 16)
+    nth = 16;
+  *p = (struct par) { .n = n, .refs = 1, .fn = fn, .tls_free = tls_free, .ctx = ctx };
+  pthread_mutex_init (&p->m, NULL);
+  pthread_cond_init (&p->c, NULL);
+  if (nth > 1 && pthread_attr_init (&attr) == 0) {
+    pthread_attr_setdetachstate (&attr, PTHREAD_CREATE_DETACHED);
+    for (size_t t = 1; t < nth; t++) {
+      pthread_t th;
+      pthread_mutex_lock (&p->m);
+      p->refs++;
+      pthread_mutex_unlock (&p->m);
+      if (pthread_create (&th, &attr, par_thread, p) != 0) {
+        par_put (p);
+        break;
+      }
+    }
+    pthread_attr_destroy (&attr);
+  }
+  par_loop (p);                /* the caller works too */
+  pthread_mutex_lock (&p->m);
+  while (p->done < p->n)
+    pthread_cond_wait (&p->c, &p->m);
+  pthread_mutex_unlock (&p->m);
+  par_put (p);
+  return 0;
+}
+
+/* Decoder state, kept across clusters by a decoding thread. */
+struct zdec {
+  z_stream z;
+  bool z_init;
+  ZSTD_DCtx *zd;
+};
+
+static void
+zdec_free (struct zdec *d)
+{
+  if (d->z_init)
+    inflateEnd (&d->z);
+  ZSTD_freeDCtx (d->zd);
+  memset (d, 0, sizeof *d);
+}
+
+/* Decode one cluster from the CLEN compressed bytes at IN (read from host
+ * offset COFF) into OUT.  Thread-safe: touches only D and the buffers. */
+static int
+decode_cluster (struct vdk_node *n, struct zdec *d, const uint8_t *in, size_t clen,
+                uint64_t coff, uint8_t *out)
+{
+  struct qcow2 *s = n->priv;
+
+  if (s->compression_type == QCOW2_COMPRESSION_ZLIB) {
+    int zr;
+    if (!d->z_init) {
+      memset (&d->z, 0, sizeof d->z);
+      if (inflateInit2 (&d->z, -15) != Z_OK)
+        return vdk_err (ENOMEM, "%s: zlib initialisation failed", n->filename);
+      d->z_init = true;
+    }
+    else if (inflateReset (&d->z) != Z_OK)
+      return vdk_err (EIO, "%s: zlib reset failed", n->filename);
+    d->z.next_in = (uint8_t *) in;
+    d->z.avail_in = clen;
+    d->z.next_out = out;
+    d->z.avail_out = s->cluster_size;
+    zr = inflate (&d->z, Z_FINISH);
+    if (!((zr == Z_STREAM_END || zr == Z_BUF_ERROR || zr == Z_OK) && d->z.avail_out == 0))
+      return vdk_err (EIO, "%s: compressed cluster at offset %#" PRIx64 " could not be"
+                      " decompressed (zlib)", n->filename, coff);
+    return 0;
+  }
+  else {
+    ZSTD_inBuffer ib = { in, clen, 0 };
+    ZSTD_outBuffer ob = { out, s->cluster_size, 0 };
+    if (!d->zd && !(d->zd = ZSTD_createDCtx ()))
+      return vdk_err (ENOMEM, "out of memory");
+    ZSTD_DCtx_reset (d->zd, ZSTD_reset_session_only);
+    while (ob.pos < ob.size) {
+      size_t zr = ZSTD_decompressStream (d->zd, &ob, &ib);
+      if (ZSTD_isError (zr))
+        return vdk_err (EIO, "%s: compressed cluster at offset %#" PRIx64 " could not be"
+                        " decompressed (zstd: %s)", n->filename, coff, ZSTD_getErrorName (zr));
+      if (ob.pos < ob.size && (ib.pos == ib.size || zr == 0))
+        return vdk_err (EIO, "%s: compressed cluster at offset %#" PRIx64 " is truncated",
+                        n->filename, coff);
+    }
+    return 0;
+  }
+}
+
+/* Where the compressed bytes of ENTRY are, checked against the file. */
+static int
+compressed_input (struct vdk_node *n, uint64_t entry, uint64_t *coff, uint64_t *clen)
+{
+  struct qcow2 *s = n->priv;
+  uint64_t fend = qcow2_file_end (n);
+
+  qcow2_compressed_range (s, entry, coff, clen);
+  if (*coff < s->cluster_size || *coff >= fend)
+    return qcow2_mark_corrupt (n, "compressed cluster at offset %#" PRIx64 " is outside the"
+                               " image file", *coff);
+  if (*clen > fend - *coff)
+    *clen = fend - *coff;   /* the last sector may be short */
+  return 0;
+}
+
 int
 qcow2_decompress (struct vdk_node *n, uint64_t entry, uint8_t *out)
 {
-  struct qcow2 *s = n->priv;
-  uint64_t coff, clen, fend = qcow2_file_end (n);
+  struct zdec d;
+  uint64_t coff, clen;
   uint8_t *in;
-  int r = 0;
+  int r;
 
-  qcow2_compressed_range (s, entry, &coff, &clen);
-  if (coff < s->cluster_size || coff >= fend)
-    return qcow2_mark_corrupt (n, "compressed cluster at offset %#" PRIx64 " is outside the"
-                               " image file", coff);
-  if (clen > fend - coff)
-    clen = fend - coff;   /* the last sector may be short */
+  if ((r = compressed_input (n, entry, &coff, &clen)) < 0)
+    return r;
   in = malloc (clen);
   if (!in)
     return vdk_err (ENOMEM, "out of memory");
-  if ((r = vdk_node_pread (n->file, in, clen, coff)) < 0)
-    goto out;
-  if (s->compression_type == QCOW2_COMPRESSION_ZLIB) {
-    z_stream z;
-    memset (&z, 0, sizeof z);
-    if (inflateInit2 (&z, -15) != Z_OK) {
-      r = vdk_err (ENOMEM, "%s: zlib initialisation failed", n->filename);
-      goto out;
-    }
-    z.next_in = in;
-    z.avail_in = clen;
-    z.next_out = out;
-    z.avail_out = s->cluster_size;
-    int zr = inflate (&z, Z_FINISH);
-    inflateEnd (&z);
-    if (!((zr == Z_STREAM_END || zr == Z_BUF_ERROR || zr == Z_OK) && z.avail_out == 0))
-      r = vdk_err (EIO, "%s: compressed cluster at offset %#" PRIx64 " could not be"
-                   " decompressed (zlib)", n->filename, coff);
-  }
-  else {
-    ZSTD_DCtx *dc = ZSTD_createDCtx ();
-    ZSTD_inBuffer ib = { in, clen, 0 };
-    ZSTD_outBuffer ob = { out, s->cluster_size, 0 };
-    if (!dc) {
-      r = vdk_err (ENOMEM, "out of memory");
-      goto out;
-    }
-    while (ob.pos < ob.size) {
-      size_t zr = ZSTD_decompressStream (dc, &ob, &ib);
-      if (ZSTD_isError (zr)) {
-        r = vdk_err (EIO, "%s: compressed cluster at offset %#" PRIx64 " could not be"
-                     " decompressed (zstd: %s)", n->filename, coff, ZSTD_getErrorName (zr));
-        break;
-      }
-      if (ob.pos < ob.size && (ib.pos == ib.size || zr == 0)) {
-        r = vdk_err (EIO, "%s: compressed cluster at offset %#" PRIx64 " is truncated",
-                     n->filename, coff);
-        break;
-      }
-    }
-    ZSTD_freeDCtx (dc);
-  }
- out:
+  memset (&d, 0, sizeof d);
+  if ((r = vdk_node_pread (n->file, in, clen, coff)) == 0)
+    r = decode_cluster (n, &d, in, clen, coff, out);
+  zdec_free (&d);
   free (in);
   return r;
 }
 
-int
-qcow2_read_encoded (struct vdk_node *n, uint64_t off, size_t len, void *buf)
+/* Decode whole compressed clusters on all CPUs.  The caller reads every
+ * input first (under the node lock, through the file node), the workers
+ * only decode from memory into the caller's buffer. */
+struct dpar {
+  struct vdk_node *n;
+  const uint8_t **in;
+  uint64_t *coff, *clen;
+  uint8_t *out;
+  pthread_mutex_t err_lock;
+  int err;
+  char *msg;
+};
+
+static void
+dpar_tls_free (void *tls)
 {
-  struct qcow2 *s = n->priv;
-  uint64_t l2off, entry, in = qcow2_offset_into_cluster (s, off);
-  uint8_t *l2;
+  zdec_free (tls);
+  free (tls);
+}
+
+static void
+dpar_item (void *ctx, size_t i, void **tls)
+{
+  struct dpar *p = ctx;
+  struct qcow2 *s = p->n->priv;
   int r;
 
-  if ((r = get_l2 (n, off, &l2, &l2off)) < 0)
-    return r;
-  if (!l2)
-    return vdk_err (EIO, "%s: internal error: compressed cluster vanished", n->filename);
-  entry = qcow2_l2_entry (s, l2, qcow2_l2_index (s, off));
-  if (!(entry & QCOW2_OFLAG_COMPRESSED) || in + len > s->cluster_size)
-    return vdk_err (EIO, "%s: internal error: bad compressed read", n->filename);
-  if (s->zc_entry != entry) {
-    s->zc_entry = 0;
-    if ((r = qcow2_decompress (n, entry, s->zc_buf)) < 0)
-      return r;
-    s->zc_entry = entry;
+  if (__atomic_load_n (&p->err, __ATOMIC_RELAXED))
+    return;
+  if (!*tls && !(*tls = calloc (1, sizeof (struct zdec))))
+    r = vdk_err (ENOMEM, "out of memory");
+  else
+    r = decode_cluster (p->n, *tls, p->in[i], p->clen[i], p->coff[i], p->out + i * s->cluster_size);
+  if (r < 0) {
+    pthread_mutex_lock (&p->err_lock);
+    if (!p->err) {
+      __atomic_store_n (&p->err, r, __ATOMIC_RELAXED);
+      p->msg = strdup (disk_last_error ());
+    }
+    pthread_mutex_unlock (&p->err_lock);
   }
-  memcpy (buf, s->zc_buf + in, len);
+}
+
+/* Decode NCL whole compressed clusters from guest offset OFF (cluster
+ * aligned, one L2 table) into OUT. */
+static int
+decode_clusters (struct vdk_node *n, const uint8_t *l2, uint64_t off, size_t ncl, uint8_t *out)
+{
+  struct qcow2 *s = n->priv;
+  struct dpar p = { .n = n };
+  uint64_t lo = UINT64_MAX, hi = 0, sum = 0, idx = qcow2_l2_index (s, off);
+  uint8_t *span = NULL, **bufs = NULL;
+  int r = 0;
+
+  p.in = calloc (ncl, sizeof *p.in);
+  p.coff = calloc (ncl, sizeof *p.coff);
+  p.clen = calloc (ncl, sizeof *p.clen);
+  if (!p.in || !p.coff || !p.clen) {
+    r = vdk_err (ENOMEM, "out of memory");
+    goto out;
+  }
+  for (size_t i = 0; i < ncl; i++) {
+    uint64_t entry = qcow2_l2_entry (s, l2, idx + i);
+    if (!(entry & QCOW2_OFLAG_COMPRESSED)) {
+      r = vdk_err (EIO, "%s: internal error: bad compressed read", n->filename);
+      goto out;
+    }
+    if ((r = compressed_input (n, entry, &p.coff[i], &p.clen[i])) < 0)
+      goto out;
+    lo = VDK_MIN (lo, p.coff[i]);
+    hi = VDK_MAX (hi, p.coff[i] + p.clen[i]);
+    sum += p.clen[i];
+  }
+  /* Packed clusters are usually back to back: one read for all when the
+   * span wastes little, else one read each. */
+  if (hi - lo <= sum + sum / 4 + s->cluster_size) {
+    if (!(span = malloc (hi - lo))) {
+      r = vdk_err (ENOMEM, "out of memory");
+      goto out;
+    }
+    if ((r = vdk_node_pread (n->file, span, hi - lo, lo)) < 0)
+      goto out;
+    for (size_t i = 0; i < ncl; i++)
+      p.in[i] = span + (p.coff[i] - lo);
+  }
+  else {
+    if (!(bufs = calloc (ncl, sizeof *bufs))) {
+      r = vdk_err (ENOMEM, "out of memory");
+      goto out;
+    }
+    for (size_t i = 0; i < ncl; i++) {
+      if (!(bufs[i] = malloc (p.clen[i]))) {
+        r = vdk_err (ENOMEM, "out of memory");
+        goto out;
+      }
+      if ((r = vdk_node_pread (n->file, bufs[i], p.clen[i], p.coff[i])) < 0)
+        goto out;
+      p.in[i] = bufs[i];
+    }
+  }
+  p.out = out;
+  pthread_mutex_init (&p.err_lock, NULL);
+  r = par_run (ncl, dpar_item, dpar_tls_free, &p);
+  pthread_mutex_destroy (&p.err_lock);
+  if (r == 0 && p.err)
+    r = vdk_err (-p.err, "%s", p.msg ? p.msg : "decompression failed");
+ out:
+  if (bufs)
+    for (size_t i = 0; i < ncl; i++)
+      free (bufs[i]);
+  free (bufs);
+  free (span);
+  free (p.msg);
+  free (p.in);
+  free (p.coff);
+  free (p.clen);
+  return r;
+}
+
+/* Produce the guest bytes of a run of compressed clusters (qcow2_map
+ * returns runs): whole clusters are decoded in parallel straight into BUF,
+ * partial ones through the one-cluster cache. */
+int
+qcow2_read_encoded (struct vdk_node *n, uint64_t off, size_t len, void *vbuf)
+{
+  struct qcow2 *s = n->priv;
+  uint8_t *buf = vbuf;
+  int r;
+
+  while (len > 0) {
+    uint64_t l2off, entry, in = qcow2_offset_into_cluster (s, off);
+    uint64_t l2end = ((off >> (s->cluster_bits + s->l2_bits)) + 1) << (s->cluster_bits + s->l2_bits);
+    uint8_t *l2;
+    size_t l;
+
+    if ((r = get_l2 (n, off, &l2, &l2off)) < 0)
+      return r;
+    if (!l2)
+      return vdk_err (EIO, "%s: internal error: compressed cluster vanished", n->filename);
+    if (in == 0 && len >= 2 * s->cluster_size) {
+      /* at most 8 MiB of clusters at once: bounds the input buffer a
+       * hostile image can ask for (each input is at most 2 clusters) */
+      size_t ncl = VDK_MIN (VDK_MIN (len, l2end - off), VDK_MAX (8u << 20, s->cluster_size))
+                   >> s->cluster_bits;
+      if ((r = decode_clusters (n, l2, off, ncl, buf)) < 0)
+        return r;
+      l = ncl << s->cluster_bits;
+    }
+    else {
+      entry = qcow2_l2_entry (s, l2, qcow2_l2_index (s, off));
+      l = VDK_MIN (len, s->cluster_size - in);
+      if (!(entry & QCOW2_OFLAG_COMPRESSED))
+        return vdk_err (EIO, "%s: internal error: bad compressed read", n->filename);
+      if (s->zc_entry != entry) {
+        s->zc_entry = 0;
+        if ((r = qcow2_decompress (n, entry, s->zc_buf)) < 0)
+          return r;
+        s->zc_entry = entry;
+      }
+      memcpy (buf, s->zc_buf + in, l);
+    }
+    buf += l;
+    off += l;
+    len -= l;
+  }
   return 0;
 }
 
@@ -529,9 +816,22 @@ l2_for_write (struct vdk_node *n, uint64_t off, uint64_t *l2off_out)
 
 /* ---- allocation ------------------------------------------------------------ */
 
-/* What alloc_commit has to do lives in s->pend: one at a time, since the
- * node lock is held from alloc to alloc_commit for new allocations. */
-#define pend (s->pend)
+/* What alloc_commit has to do travels in the extent's cookie, so several
+ * allocations may be in flight at once (VDK_FMT_ASYNC_ALLOC): the first new
+ * host cluster (cluster aligned), the number of clusters - 1 in bits 1-6
+ * and REUSE in bit 0 (the host cluster is the entry's own, preallocated
+ * one: nothing to release).  The clusters are reserved (refcounts written)
+ * in alloc; alloc_commit links them.  The core never lets two allocations
+ * of one cluster overlap, so the entries alloc_commit replaces are those
+ * alloc saw. */
+#define PEND_REUSE 1u
+#define PEND_MAX 64u
+
+static uint64_t
+pend_cookie (uint64_t host, uint64_t count, bool reuse)
+{
+  return host | ((count - 1) << 1) | (reuse ? PEND_REUSE : 0);
+}
 
 static int
 set_dirty (struct vdk_node *n)
@@ -655,27 +955,22 @@ qcow2_alloc (struct vdk_node *n, uint64_t off, uint64_t len, struct vdk_extent *
       free (buf);
       if (r < 0)
         return r;
-      memset (&pend, 0, sizeof pend);
-      pend.l2off = l2off;
-      pend.idx = idx;
-      pend.count = 1;
-      pend.host = host;
-      pend.reuse = true;
       e->host = host + in;
       e->len = wend - off;
       e->needs_commit = true;
-      e->cookie_ptr = &pend;
+      e->cookie = pend_cookie (host, 1, true);
       return 0;
     }
   }
 
-  /* New clusters: as many as the request covers in this L2 table (max 64). */
+  /* New clusters: as many as the request covers in this L2 table (max
+   * PEND_MAX). */
   {
     uint64_t count = 1, end = off + len, wend;
     int64_t host;
     uint8_t *buf = NULL;
 
-    while (count < 64 && idx + count < s->l2_entries && cstart + count * cs < end) {
+    while (count < PEND_MAX && idx + count < s->l2_entries && cstart + count * cs < end) {
       uint64_t e2 = qcow2_l2_entry (s, l2, idx + count);
       if (!needs_new_cluster (n, e2, qcow2_l2_bitmap (s, l2, idx + count)))
         break;
@@ -685,12 +980,6 @@ qcow2_alloc (struct vdk_node *n, uint64_t off, uint64_t len, struct vdk_extent *
     host = qcow2_alloc_clusters (n, count * cs);
     if (host < 0)
       return host;
-    /* the allocation may have moved the L2 table out of the cache */
-    if ((r = qcow2_l2_load (n, l2off, &l2)) < 0)
-      return r;
-    memset (&pend, 0, sizeof pend);
-    for (uint64_t i = 0; i < count; i++)
-      pend.old_entry[i] = qcow2_l2_entry (s, l2, idx + i);
     if (in > 0 || (wend & (cs - 1))) {
       buf = malloc (cs);
       if (!buf)
@@ -712,14 +1001,10 @@ qcow2_alloc (struct vdk_node *n, uint64_t off, uint64_t len, struct vdk_extent *
       qcow2_free_clusters (n, host, count * cs);
       return r;
     }
-    pend.l2off = l2off;
-    pend.idx = idx;
-    pend.count = count;
-    pend.host = host;
     e->host = host + in;
     e->len = wend - off;
     e->needs_commit = true;
-    e->cookie_ptr = &pend;
+    e->cookie = pend_cookie ((uint64_t) host, count, false);
     return 0;
   }
 }
@@ -728,29 +1013,34 @@ int
 qcow2_alloc_commit (struct vdk_node *n, const struct vdk_extent *e)
 {
   struct qcow2 *s = n->priv;
-  struct qcow2_pending *p = e->cookie_ptr;
+  uint64_t host = e->cookie & ~(uint64_t) 511, count = ((e->cookie >> 1) & (PEND_MAX - 1)) + 1;
+  uint64_t idx = qcow2_l2_index (s, e->off), l2off, old[PEND_MAX];
+  bool reuse = e->cookie & PEND_REUSE;
   uint8_t *l2;
   int r;
 
-  if (p != &pend)
+  if ((host & (s->cluster_size - 1)) || idx + count > s->l2_entries)
     return vdk_err (EIO, "%s: internal error: stray allocation commit", n->filename);
   /* refcounts and data on disk before the L2 entry points at them */
-  if (!s->data_node || !p->reuse)
+  if (!s->data_node || !reuse)
     if ((r = vdk_node_flush (n->file)) < 0)
       return r;
   if (s->data_node && (r = vdk_node_flush (s->data_node)) < 0)
     return r;
-  if ((r = qcow2_l2_load (n, p->l2off, &l2)) < 0)
+  /* the L2 table alloc made writable (normally still the same one) */
+  if ((r = l2_for_write (n, e->off, &l2off)) < 0 || (r = qcow2_l2_load (n, l2off, &l2)) < 0)
     return r;
-  for (uint64_t i = 0; i < p->count; i++) {
-    uint64_t ne = (p->host + i * s->cluster_size) | QCOW2_OFLAG_COPIED;
+  for (uint64_t i = 0; i < count; i++)
+    old[i] = qcow2_l2_entry (s, l2, idx + i);
+  for (uint64_t i = 0; i < count; i++) {
+    uint64_t ne = (host + i * s->cluster_size) | QCOW2_OFLAG_COPIED;
     uint64_t nb = s->extl2 ? 0xffffffffULL : 0;
-    if ((r = qcow2_l2_set (n, p->l2off, p->idx + i, ne, nb)) < 0)
+    if ((r = qcow2_l2_set (n, l2off, idx + i, ne, nb)) < 0)
       return r;
   }
-  if (!p->reuse)
-    for (uint64_t i = 0; i < p->count; i++)
-      free_old_entry (n, p->old_entry[i]);
+  if (!reuse)
+    for (uint64_t i = 0; i < count; i++)
+      free_old_entry (n, old[i]);
   s->zc_entry = 0;
   return 0;
 }
@@ -941,35 +1231,29 @@ struct zpar {
   size_t len, ncl;
   uint8_t *outs;        /* ncl * cluster_size */
   size_t *clens;
-  size_t next;          /* next cluster to take (atomic) */
   int err;
 };
 
-static void *
-zpar_worker (void *arg)
+static void
+zpar_item (void *ctx, size_t i, void **tls)
 {
-  struct zpar *z = arg;
+  struct zpar *z = ctx;
   struct qcow2 *s = z->n->priv;
-  size_t cs = s->cluster_size;
-  uint8_t *in = malloc (cs);
+  size_t cs = s->cluster_size, l = VDK_MIN (z->len - i * cs, cs);
+  const uint8_t *in = z->buf + i * cs;
 
-  if (!in) {
-    __atomic_store_n (&z->err, -ENOMEM, __ATOMIC_RELAXED);
-    return NULL;
+  if (l < cs) {
+    /* the last cluster may be partial: pad it with zeroes */
+    if (!*tls && !(*tls = malloc (cs))) {
+      __atomic_store_n (&z->err, -ENOMEM, __ATOMIC_RELAXED);
+      return;
+    }
+    memcpy (*tls, in, l);
+    memset ((uint8_t *) *tls + l, 0, cs - l);
+    in = *tls;
   }
-  for (;;) {
-    size_t i = __atomic_fetch_add (&z->next, 1, __ATOMIC_RELAXED), l;
-    if (i >= z->ncl)
-      break;
-    l = VDK_MIN (z->len - i * cs, cs);
-    memcpy (in, z->buf + i * cs, l);
-    if (l < cs)
-      memset (in + l, 0, cs - l);
-    if (compress_cluster (z->n, in, z->outs + i * cs, &z->clens[i]) < 0)
-      __atomic_store_n (&z->err, -EIO, __ATOMIC_RELAXED);
-  }
-  free (in);
-  return NULL;
+  if (compress_cluster (z->n, in, z->outs + i * cs, &z->clens[i]) < 0)
+    __atomic_store_n (&z->err, -EIO, __ATOMIC_RELAXED);
 }
 
 static int
@@ -979,12 +1263,8 @@ compress_all (struct vdk_node *n, const uint8_t *buf, size_t len, uint8_t **outs
   struct qcow2 *s = n->priv;
   size_t cs = s->cluster_size;
   struct zpar z = { .n = n, .buf = buf, .len = len, .ncl = (len + cs - 1) / cs };
-  long cpus = sysconf (_SC_NPROCESSORS_ONLN);
-  size_t nth = VDK_MIN ((size_t) (cpus > 1 ? cpus : 1), z.ncl), started = 0;
-  pthread_t th[16];
+  int r;
 
-  if (nth > 16)
-    nth = 16;
   z.outs = malloc (z.ncl * cs);
   z.clens = calloc (z.ncl, sizeof *z.clens);
   if (!z.outs || !z.clens) {
@@ -992,16 +1272,13 @@ compress_all (struct vdk_node *n, const uint8_t *buf, size_t len, uint8_t **outs
     free (z.clens);
     return vdk_err (ENOMEM, "out of memory");
   }
-  for (size_t t = 1; t < nth; t++)
-    if (pthread_create (&th[started], NULL, zpar_worker, &z) == 0)
-      started++;
-  zpar_worker (&z);           /* the caller works too */
-  for (size_t t = 0; t < started; t++)
-    pthread_join (th[t], NULL);
-  if (z.err) {
+  r = par_run (z.ncl, zpar_item, free, &z);
+  if (r == 0 && z.err)
+    r = vdk_err (-z.err, "%s: compression failed", n->filename);
+  if (r < 0) {
     free (z.outs);
     free (z.clens);
-    return vdk_err (-z.err, "%s: compression failed", n->filename);
+    return r;
   }
   *outs = z.outs;
   *clens = z.clens;
@@ -1095,19 +1372,41 @@ qcow2_pwrite_compressed (struct vdk_node *n, const void *vbuf, size_t len, uint6
     }
     if ((r = l2_for_write (n, off, &l2off)) < 0)
       break;
-    /* pack into the current compressed cluster when it still has room */
+    /* Pack back to back like qemu: into the rest of the current host
+     * cluster, spanning into newly allocated clusters when they follow it
+     * directly.  Every host cluster a compressed cluster touches holds one
+     * reference for it. */
     if (s->zfree && cs - (s->zfree & (cs - 1)) >= clen) {
       coff = s->zfree;
       if ((r = qcow2_update_refcount (n, coff & ~(cs - 1), 1, 1)) < 0)
         break;
     }
     else {
-      host = qcow2_alloc_clusters (n, clen);
+      uint64_t room = s->zfree ? cs - (s->zfree & (cs - 1)) : 0;
+      host = qcow2_alloc_clusters (n, clen - room);
       if (host < 0) {
         r = host;
         break;
       }
-      coff = host;
+      if (room && (uint64_t) host == (s->zfree | (cs - 1)) + 1) {
+        coff = s->zfree;
+        if ((r = qcow2_update_refcount (n, coff & ~(cs - 1), 1, 1)) < 0)
+          break;
+      }
+      else if ((clen + cs - 1) / cs > (clen - room + cs - 1) / cs) {
+        /* not contiguous, and the run is one cluster short for a fresh
+         * start: take a new run for the whole compressed cluster */
+        if ((r = qcow2_free_clusters (n, host, clen - room)) < 0)
+          break;
+        host = qcow2_alloc_clusters (n, clen);
+        if (host < 0) {
+          r = host;
+          break;
+        }
+        coff = host;
+      }
+      else
+        coff = host;
     }
     s->zfree = (coff + clen) & (cs - 1) ? coff + clen : 0;
     if ((r = vdk_node_pwrite (n->file, out, clen, coff, 0)) < 0)

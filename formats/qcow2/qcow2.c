@@ -1179,6 +1179,7 @@ const struct vdk_format vdk_format_qcow2 = {
   .read_encoded = qcow2_read_encoded,
   .alloc = qcow2_alloc,
   .alloc_commit = qcow2_alloc_commit,
+  .flags = VDK_FMT_ASYNC_ALLOC,
   .flush = qcow2_flush,
   .discard = qcow2_discard,
   .make_empty = qcow2_make_empty,

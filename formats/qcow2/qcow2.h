@@ -91,14 +91,6 @@ struct qcow2_rb_slot {
   uint8_t *data;            /* one cluster */
 };
 
-/* An allocation between alloc and alloc_commit. */
-struct qcow2_pending {
-  uint64_t l2off, idx, count;
-  uint64_t host;          /* first new host cluster */
-  bool reuse;             /* host is the old (preallocated) cluster: no free */
-  uint64_t old_entry[64]; /* released after the switch */
-};
-
 struct qcow2 {
   /* header */
   uint32_t version;
@@ -166,7 +158,6 @@ struct qcow2 {
   uint8_t *zc_buf;
 
   uint64_t zfree;           /* next free byte for packed compressed data, 0 = none */
-  struct qcow2_pending pend;
   uint64_t free_hint;
   uint64_t run_hint;        /* next-fit start for multi-cluster runs */       /* cluster index to start free-space searches */
   bool rdwr;

@@ -5,7 +5,7 @@
 requires qemu-img qemu-io perl
 
 qemu-img create -q -f qcow2 good.qcow2 4M
-qemu-io -c 'write -P 1 0 1M' -c 'write -c -P 2 2M 64k' good.qcow2 > /dev/null
+qemu-io -c 'write -P 1 0 1M' -c 'write -c -P 2 2M 64k' -c 'write -c -P 3 3M 256k' good.qcow2 > /dev/null
 
 # poke IMAGE OFFSET FORMAT VALUE (struct format, big-endian)
 poke () {
@@ -63,6 +63,11 @@ fresh; poke h.qcow2 $l1 Q 0x8000001000000000; bad "L2 beyond EOF" "beyond the en
 # a compressed cluster descriptor pointing past the end of the file
 l2=$(( $(rd64 good.qcow2 $l1) & 0xfffffffffe00 ))
 fresh; poke h.qcow2 $((l2 + 32 * 8)) Q $(( (1 << 62) | 0x3ffffffff0 )); bad "compressed beyond EOF" "outside the image file"
+# in a run of compressed clusters (decoded in parallel): one descriptor past
+# the end of the file, one cluster whose data is garbage
+fresh; poke h.qcow2 $((l2 + 50 * 8)) Q $(( (1 << 62) | 0x3ffffffff0 )); bad "compressed run beyond EOF" "outside the image file"
+c50=$(( $(rd64 good.qcow2 $((l2 + 50 * 8))) & 0xffffffffffff ))
+fresh; poke h.qcow2 $c50 Q 0xffffffffffffffff; bad "garbage in a compressed run" "could not be decompressed"
 
 # a backing chain that loops
 qemu-img create -q -f qcow2 loop1.qcow2 1M
