@@ -141,7 +141,7 @@ expect_eq "$(awk 'NR > 2 {print $1, $2, $3, $4}' sl.txt)" "$(awk 'NR > 2 {print 
 expect_eq "$($R snap ls --format json rbd/s | json_get /dev/stdin "[s['name'] for s in j]")" \
   "['s2']" "rbd snap ls after vdk snapshot -d"
 expect_fail "$VDK" snapshot -d s1 vol:rp/s
-expect_grep "no snapshot 's1'" "$TMP/err"
+expect_grep "Could not delete snapshot 's1': snapshot not found" "$TMP/err"
 expect_fail "$VDK" snapshot -d "${parent#rbd/a@}" vol:rp/a
 expect_grep "is protected" "$TMP/err"
 "$VDK" vol-delete vol:rp/s --delete-snapshots >/dev/null
