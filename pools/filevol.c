@@ -25,11 +25,38 @@ pool_file_vol_path (struct pool *p, const char *name)
   return asprintf (&s, "%s%s%s", p->def->target, slash ? "" : "/", name) < 0 ? NULL : s;
 }
 
+/* Fill V's format, virtual size (capacity) and backing file from the image
+ * at PATH (any libdisk spec), without locks (someone may be using it) and
+ * without opening backing files; an image libdisk cannot open is raw with
+ * the capacity already in V.  Out of memory leaves a field NULL. */
+void
+pool_vol_probe (struct pool_vol *v, const char *path)
+{
+  struct disk *d;
+
+  if (path && disk_open (&d, path, NULL, DISK_OPEN_FORCE_SHARE | DISK_OPEN_NO_BACKING, NULL) == 0) {
+    struct disk_info *info;
+    v->format = strdup (disk_get_format (d));
+    v->capacity = disk_get_size (d);
+    if (disk_get_info (d, 0, &info) == 0) {
+      if (info->backing_filename) {
+        v->backing = strdup (info->full_backing_filename ? info->full_backing_filename
+                             : info->backing_filename);
+        if (info->backing_format)
+          v->backing_format = strdup (info->backing_format);
+      }
+      disk_info_free (info);
+    }
+    disk_close (d);
+  }
+  else
+    v->format = strdup ("raw");
+}
+
 int
 pool_file_vol_stat (const char *name, const char *path, struct pool_vol **out)
 {
   struct pool_vol *v;
-  struct disk *d;
   struct stat st;
 
   if (stat (path, &st) < 0)
@@ -63,25 +90,7 @@ pool_file_vol_stat (const char *name, const char *path, struct pool_vol **out)
     }
   }
   v->capacity = v->physical;
-  /* The format and virtual size, without locks (someone may be using it)
-   * and without opening backing files. */
-  if (disk_open (&d, path, NULL, DISK_OPEN_FORCE_SHARE | DISK_OPEN_NO_BACKING, NULL) == 0) {
-    struct disk_info *info;
-    v->format = strdup (disk_get_format (d));
-    v->capacity = disk_get_size (d);
-    if (disk_get_info (d, 0, &info) == 0) {
-      if (info->backing_filename) {
-        v->backing = strdup (info->full_backing_filename ? info->full_backing_filename
-                             : info->backing_filename);
-        if (info->backing_format)
-          v->backing_format = strdup (info->backing_format);
-      }
-      disk_info_free (info);
-    }
-    disk_close (d);
-  }
-  else
-    v->format = strdup ("raw");
+  pool_vol_probe (v, path);
   if (!v->name || !v->key || !v->path || !v->format) {
     pool_vol_free (v);
     return pool_err (ENOMEM, "out of memory");

@@ -105,6 +105,8 @@ int pool_file_vol_wipe (struct pool *p, struct pool_vol *v);
 int pool_file_info (struct pool *p, struct pool_info *info);
 /* Fill a pool_vol from the file at PATH (format probed). */
 int pool_file_vol_stat (const char *name, const char *path, struct pool_vol **out);
+/* V's format, capacity and backing file probed from PATH (NULL: raw). */
+void pool_vol_probe (struct pool_vol *v, const char *path);
 /* Is the image at PATH open for writing by someone (OFD write lock)? */
 int pool_vol_check_not_in_use (const char *name, const char *path);
 

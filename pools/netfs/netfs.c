@@ -599,7 +599,6 @@ make_vol (const struct netfs_src *s, const char *name, const struct nfs_attrs *a
           struct pool_vol **out)
 {
   struct pool_vol *v = calloc (1, sizeof *v);
-  struct disk *d;
 
   if (!v)
     return pool_err (ENOMEM, "out of memory");
@@ -616,24 +615,8 @@ make_vol (const struct netfs_src *s, const char *name, const struct nfs_attrs *a
   v->physical = a->size;
   v->allocation = a->used;
   v->capacity = a->size;
-  if (v->path && url_safe (name) &&
-      disk_open (&d, v->path, NULL, DISK_OPEN_FORCE_SHARE | DISK_OPEN_NO_BACKING, NULL) == 0) {
-    struct disk_info *info;
-    v->format = strdup (disk_get_format (d));
-    v->capacity = disk_get_size (d);
-    if (disk_get_info (d, 0, &info) == 0) {
-      if (info->backing_filename) {
-        v->backing = strdup (info->full_backing_filename ? info->full_backing_filename
-                             : info->backing_filename);
-        if (info->backing_format)
-          v->backing_format = strdup (info->backing_format);
-      }
-      disk_info_free (info);
-    }
-    disk_close (d);
-  }
-  else
-    v->format = strdup ("raw");
+  /* a name that cannot be written in a URL is listed, not opened */
+  pool_vol_probe (v, url_safe (name) ? v->path : NULL);
   if (!v->name || !v->key || !v->path || !v->format) {
     pool_vol_free (v);
     return pool_err (ENOMEM, "out of memory");
