@@ -533,7 +533,10 @@ usage (FILE *f)
            "vdk converts, creates and inspects virtual disk images and manages storage pools.\n"
            "Commands:\n");
   for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-    fprintf (f, "  %-17s %s\n", commands[i].name, commands[i].summary);
+    if (strlen (commands[i].name) <= 17)
+      fprintf (f, "  %-17s %s\n", commands[i].name, commands[i].summary);
+    else   /* a long name gets a line of its own */
+      fprintf (f, "  %s\n  %-17s %s\n", commands[i].name, "", commands[i].summary);
   fprintf (f, "\nFormats:");
   for (const char *const *n = disk_format_names (); *n; n++)
     fprintf (f, " %s", *n);
