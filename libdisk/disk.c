@@ -485,7 +485,8 @@ static int disk_create_resolved (const char *spec, const char *format, uint64_t 
 /* "vol:" specs are resolved here: the image's own name (it may not exist
  * yet) and the backing name, so the image records a real path that other
  * programs can open too -- unless the path names one of the program's
- * secrets (an iscsi pool's LUN: password-secret=), which a name read from
+ * secrets (an iscsi pool's LUN: password-secret=; an rbd pool's volume:
+ * keyfile=), which a name read from
  * an image may not use (VDK_O_FROM_IMAGE): then the vol: spec is recorded,
  * and the pools resolve it when the image is opened. */
 int
@@ -499,7 +500,8 @@ disk_create (const char *spec, const char *format, uint64_t size, const char *op
   r = vdk_resolve_vol_spec (spec, DISK_RESOLVE_CREATE, &rspec);
   if (r == 0)
     r = vdk_resolve_vol_spec (backing, 0, &rbacking);
-  if (r == 0 && rbacking && strstr (rbacking, "password-secret=")) {
+  if (r == 0 && rbacking && (strstr (rbacking, "password-secret=") ||
+                             (!strncmp (rbacking, "rbd:", 4) && strstr (rbacking, ":keyfile=")))) {
     free (rbacking);
     rbacking = NULL;
   }

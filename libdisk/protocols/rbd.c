@@ -235,6 +235,26 @@ rbd_proto_open (struct vdk_node *n, struct vdk_opts *opts, unsigned flags)
     free (sp.buf);
     return vdk_err (EROFS, "%s: snapshots are read-only", n->filename);
   }
+  /* A name read from an image (a backing file) chooses where to connect,
+   * not what librados does: options such as keyfile (send the user's key
+   * to the image's monitor), log_file or admin_socket (write files) may
+   * not come from untrusted data.  conf and id are what qemu-made images
+   * record; pools' volumes are recorded as vol: specs instead. */
+  if (flags & VDK_O_FROM_IMAGE) {
+    static const char *const allowed[] = { "mon_host", "auth_client_required",
+                                           "auth_supported", NULL };
+    for (size_t i = 0; i < sp.nopts; i++) {
+      size_t j = 0;
+      while (allowed[j] && strcmp (allowed[j], sp.keys[i]))
+        j++;
+      if (!allowed[j]) {
+        r = vdk_err (EPERM, "%s: option '%s' may not come from a name read from an image",
+                     n->filename, sp.keys[i]);
+        free (sp.buf);
+        return r;
+      }
+    }
+  }
   p = calloc (1, sizeof *p);
   if (!p) {
     free (sp.buf);

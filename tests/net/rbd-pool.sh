@@ -187,6 +187,19 @@ expect_eq "$($R info --format json rbd/back | json_get /dev/stdin "'parent' in j
 "$VDK" convert -O raw new.raw vol:rp/conv
 expect_eq "$($R ls rbd | tr '\n' ' ')" "a b back c conv " "rbd ls"
 
+# an overlay on an rbd volume records vol:POOL/VOL (not the spec with the
+# pool's keyfile) and opens through the pools; a backing name read from an
+# image may not carry librados options such as keyfile
+"$VDK" vol-create-as dp over.qcow2 24M --format qcow2 --backing-vol vol:rp/a \
+  --backing-vol-format raw >/dev/null
+"$VDK" info --output=json dirpool/over.qcow2 > over.json
+expect_eq "$(json_get over.json "j['backing-filename']")" vol:rp/a "overlay's backing name"
+"$VDK" compare dirpool/over.qcow2 src.raw >/dev/null || fail "overlay on an rbd volume differs"
+qemu-img create -q -u -f qcow2 -F raw \
+  -b "rbd:rbd/a:mon_host=127.0.0.1:keyfile=$VDK_STATE_DIR/x.base64" hostile.qcow2 24M
+expect_fail "$VDK" info --backing-chain hostile.qcow2
+expect_grep "option 'keyfile' may not come from a name read from an image" "$TMP/err"
+
 # the key never shows: not in specs, paths, XML or messages
 "$VDK" info vol:rp/a > i.txt 2>&1
 expect_fail "$VDK" info vol:rp/missing

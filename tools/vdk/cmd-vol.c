@@ -136,10 +136,11 @@ resolve_backing (struct pool_ctx *c, struct pool *p, const char *spec, char **pa
     }
     return pool_fail ();
   }
-  /* A path that names a secret (an iscsi pool's LUN) may not be used as a
-   * name read from an image: record vol:POOL/VOL, which libdisk resolves
-   * through the pools when the image is opened. */
-  if (strstr (v->path, "password-secret=")) {
+  /* A path that names a secret (an iscsi pool's LUN) or a spec carrying the
+   * pool's credentials (an rbd volume's keyfile) may not be used as a name
+   * read from an image: record vol:POOL/VOL, which libdisk resolves through
+   * the pools when the image is opened. */
+  if (strstr (v->path, "password-secret=") || v->spec) {
     if (asprintf (path, "vol:%s/%s", (bp ? bp : p)->def->name, v->name) < 0)
       *path = NULL;
   }
