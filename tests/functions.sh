@@ -49,3 +49,15 @@ expect_grep () { grep -q -- "$1" "$2" || { cat "$2" >&2; fail "'$1' not found in
 json_get () { python3 -c "import json,sys; j=json.load(open(sys.argv[1])); print($2)" "$1"; }
 # Random data file: rand_file NAME SIZE_MIB
 rand_file () { head -c "$(( $2 * 1048576 ))" /dev/urandom > "$1"; }
+# qemu_check_after_kill IMG: qemu-img check into chk.txt, its exit status in rc.
+# A killed process's io_uring is torn down by the kernel after wait returns,
+# and the image file (with its OFD lock) lives until then: retry while
+# qemu-img only reports the lock.
+qemu_check_after_kill () {
+  for _ in $(seq 1 50); do
+    rc=0
+    qemu-img check "$1" > chk.txt 2>&1 || rc=$?
+    grep -q 'Failed to get shared "write" lock' chk.txt || return 0
+    sleep 0.1
+  done
+}

@@ -76,8 +76,7 @@ for i in 1 2 3; do
   sleep "0.$((RANDOM % 4))"
   kill -9 $pid 2>/dev/null || fail "the writer ended before it was killed (round $i)"
   wait $pid 2>/dev/null || true
-  rc=0
-  qemu-img check k.qcow2 > chk.txt 2>&1 || rc=$?
+  qemu_check_after_kill k.qcow2
   case $rc in
     0|3) ;;
     *) cat chk.txt; fail "corruption after kill -9 (round $i), qemu-img check exit $rc" ;;

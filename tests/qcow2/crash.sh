@@ -8,18 +8,6 @@ W="$BUILDDIR/tests/qcow2/qcow2-writer"
 [ -x "$W" ] || skip "qcow2-writer not built"
 
 rounds=${QCOW2_CRASH_ROUNDS:-6}
-# check_after_kill IMG: qemu-img check into chk.txt, its exit status in rc.
-# A killed process's io_uring is torn down by the kernel after wait returns,
-# and the image file (with its OFD lock) lives until then: retry while
-# qemu-img only reports the lock.
-check_after_kill () {
-  for _ in $(seq 1 50); do
-    rc=0
-    qemu-img check "$1" > chk.txt 2>&1 || rc=$?
-    grep -q 'Failed to get shared "write" lock' chk.txt || return 0
-    sleep 0.1
-  done
-}
 for o in "" lazy_refcounts=on cluster_size=4k,refcount_bits=1 extended_l2=on; do
   rm -f c.qcow2
   "$VDK" create -q -f qcow2 ${o:+-o $o} c.qcow2 8M
@@ -34,7 +22,7 @@ for o in "" lazy_refcounts=on cluster_size=4k,refcount_bits=1 extended_l2=on; do
     kill -9 $pid 2>/dev/null || true
     wait $pid 2>/dev/null || true
     [ -s progress.txt ] || { cat werr.txt; fail "writer did not start ($o)"; }
-    check_after_kill c.qcow2
+    qemu_check_after_kill c.qcow2
     case $rc in
       0|3) ;;
       *) cat chk.txt; fail "corruption after kill -9 in round $i ($o), qemu-img check exit $rc" ;;
@@ -63,7 +51,7 @@ for c in "" -c; do
     kill -9 $pid 2>/dev/null || true
     wait $pid 2>/dev/null || true
     [ -e cv.qcow2 ] || continue
-    check_after_kill cv.qcow2
+    qemu_check_after_kill cv.qcow2
     case $rc in
       0|3) ;;
       *) cat chk.txt; fail "corruption after killing vdk convert $c (exit $rc)" ;;
