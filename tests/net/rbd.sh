@@ -68,8 +68,11 @@ p=$(closed_port)
 expect_fast_fail 8 "$VDK" info "rbd:rbd/a$O:mon_host=127.0.0.1\\:$p:client_mount_timeout=2"
 expect_grep "cannot connect to the Ceph cluster" "$TMP/err"
 # the OSD hangs in the middle of a transfer: an error after the op timeout
+# (the image exists first, and -n writes into it: the freeze must hit the
+# data writes, not the create, whose failure reads differently)
 head -c 128M /dev/urandom > big.raw
+"$VDK" create -q -f raw "rbd:rbd/big$O" 128M
 expect_fail_when_frozen "$(awk '$1 == "osd.0" {print $2}' "$TMP/ceph/pids")" 12 \
-  "$VDK" convert -O raw big.raw "rbd:rbd/big$O:rados_osd_op_timeout=2"
+  "$VDK" convert -n -O raw big.raw "rbd:rbd/big$O:rados_osd_op_timeout=2"
 expect_grep "rbd:rbd/big$O:rados_osd_op_timeout=2: .*timed out" "$TMP/err"
 echo OK
