@@ -10,6 +10,16 @@
  * OSD/monitor operations after rados_osd_op_timeout/rados_mon_op_timeout
  * (30 s unless set), so a dead cluster gives an error, not a hang.
  *
+ * Those timeouts do not bound everything: a write to an image with the
+ * exclusive-lock feature waits for the lock, and librbd retries a lock
+ * acquisition that timed out for as long as the OSD stays frozen (seen
+ * here: a SIGSTOPped OSD hung a write forever, a paused one took 12 s
+ * with a 2 s op timeout).  So every data request also carries vdk's own
+ * deadline (see "deadlines" below): past it the request fails with
+ * ETIMEDOUT, the image is marked wedged (later requests fail at once),
+ * and closing a wedged image leaks librbd's handles instead of waiting
+ * forever in rbd_close.
+ *
  * librbd is thread-safe; async I/O uses rbd_aio_* and posts completions from
  * librbd's callback thread into the core's queue (netio.c).  Snapshots open
  * read-only.  vdk snapshot -l/-c/-a/-d on a raw image works on RBD
@@ -65,7 +75,21 @@ struct rbd_priv {
   int64_t bs_time;             /* CLOCK_MONOTONIC ns when filled */
   uint64_t bs_filled_gen;      /* bs_gen when the fill started */
   uint64_t bs_gen;             /* bumped by every write (atomic) */
+  /* deadlines (under aio_lock) */
+  pthread_mutex_t aio_lock;
+  pthread_cond_t aio_cond;     /* a request finished, or the watchdog stops */
+  struct rbd_aio *inflight;    /* requests started, not yet finished */
+  int64_t deadline_ns;         /* per request; 0: none (op timeout 0) */
+  bool wedged;                 /* a request passed its deadline */
+  bool watchdog_started, watchdog_stop;
+  pthread_t watchdog;
+  struct rbd_priv *grave_next; /* on the graveyard, once wedged and closed */
 };
+
+/* Images closed while wedged: kept reachable (late librbd completions
+ * still use them, and leak checkers should not report them). */
+static pthread_mutex_t graveyard_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct rbd_priv *graveyard;
 
 /* Before a write is started and when it completes (any thread, lock-free:
  * librbd's callback thread must never wait for a diff-iterate). */
@@ -73,6 +97,370 @@ static void
 bs_invalidate (struct rbd_priv *p)
 {
   __atomic_add_fetch (&p->bs_gen, 1, __ATOMIC_SEQ_CST);
+}
+
+static int64_t
+now_ns (void)
+{
+  struct timespec ts;
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return (int64_t) ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* ---- deadlines ---------------------------------------------------------------
+ *
+ * Every data request (read, write, flush, discard, write zeroes; from the
+ * synchronous calls and from the async engine alike) is an rbd_aio_*
+ * request on the list p->inflight.  It finishes one of two ways, decided
+ * under aio_lock: librbd completes it (DONE), or its deadline passes first
+ * (ABANDONED: the waiter, or the watchdog thread for async requests,
+ * fails it with ETIMEDOUT and marks the image wedged).  An abandoned
+ * request stays on the list until librbd completes it, if ever, and is
+ * freed then.  Reads go through a bounce buffer owned by the request, so a
+ * late completion never writes into memory the caller has reused; writes
+ * are copied by librbd (rbd_disable_zero_copy_writes, forced on). */
+enum { AIO_PENDING, AIO_DONE, AIO_ABANDONED };
+
+struct rbd_aio {
+  struct rbd_priv *p;
+  struct rbd_aio *prev, *next;   /* on p->inflight */
+  int state;
+  int op;                        /* VDK_IO_* or AIO_DISCARD/AIO_ZEROES */
+  int64_t deadline;              /* CLOCK_MONOTONIC ns; 0: none */
+  ssize_t ret;
+  void *bounce;                  /* reads */
+  void *buf;                     /* the caller's buffer (reads) */
+  size_t len;
+  /* async requests: completed into the core's queue */
+  struct vdk_poster *poster;
+  struct disk_queue *q;
+  struct vdk_io *io;
+};
+#define AIO_DISCARD 100
+#define AIO_ZEROES 101
+
+static void
+inflight_unlink (struct rbd_priv *p, struct rbd_aio *a)
+{
+  if (a->prev)
+    a->prev->next = a->next;
+  else
+    p->inflight = a->next;
+  if (a->next)
+    a->next->prev = a->prev;
+  a->prev = a->next = NULL;
+}
+
+static void
+aio_free (struct rbd_aio *a)
+{
+  free (a->bounce);
+  free (a);
+}
+
+/* Post an async request's result into the core's queue. */
+static void
+aio_post (struct rbd_aio *a, ssize_t r)
+{
+  vdk_poster_post (a->poster, a->q, a->io, r < 0 ? (int) r : (int) a->io->len);
+}
+
+static void
+rbd_aio_cb (rbd_completion_t c, void *arg)
+{
+  struct rbd_aio *a = arg;
+  struct rbd_priv *p = a->p;
+  ssize_t r = rbd_aio_get_return_value (c);
+
+  rbd_aio_release (c);
+  if (a->op == VDK_IO_WRITE || a->op == AIO_DISCARD || a->op == AIO_ZEROES)
+    bs_invalidate (p);
+  pthread_mutex_lock (&p->aio_lock);
+  inflight_unlink (p, a);
+  /* librbd's own op timeout: the cluster is away, and later requests
+   * (the flush of a failed convert, say) would each wait their deadline */
+  if (r == -ETIMEDOUT)
+    p->wedged = true;
+  if (a->state == AIO_ABANDONED) {      /* its caller gave up on it */
+    pthread_mutex_unlock (&p->aio_lock);
+    aio_free (a);
+    return;
+  }
+  if (a->op == VDK_IO_READ && r >= 0) {
+    if ((size_t) r > a->len)
+      r = (ssize_t) a->len;
+    memcpy (a->buf, a->bounce, r);
+    memset ((char *) a->buf + r, 0, a->len - r);
+    r = (ssize_t) a->len;
+  }
+  a->state = AIO_DONE;
+  a->ret = r;
+  if (!a->io) {                         /* a synchronous caller waits */
+    pthread_cond_broadcast (&p->aio_cond);
+    pthread_mutex_unlock (&p->aio_lock);
+    return;
+  }
+  pthread_mutex_unlock (&p->aio_lock);
+  aio_post (a, r);
+  aio_free (a);
+}
+
+/* Fails async requests past their deadline; runs while the image is open
+ * and has had async requests. */
+static void *
+watchdog_main (void *arg)
+{
+  struct rbd_priv *p = arg;
+
+  pthread_mutex_lock (&p->aio_lock);
+  while (!p->watchdog_stop) {
+    struct timespec ts;
+    int64_t now = now_ns ();
+    for (struct rbd_aio *a = p->inflight; a; a = a->next)
+      if (a->io && a->state == AIO_PENDING && a->deadline && now >= a->deadline) {
+        a->state = AIO_ABANDONED;
+        p->wedged = true;
+        aio_post (a, -ETIMEDOUT);
+      }
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    ts.tv_nsec += 250000000;
+    if (ts.tv_nsec >= 1000000000) {
+      ts.tv_sec++;
+      ts.tv_nsec -= 1000000000;
+    }
+    pthread_cond_timedwait (&p->aio_cond, &p->aio_lock, &ts);
+  }
+  pthread_mutex_unlock (&p->aio_lock);
+  return NULL;
+}
+
+/* Start request A (filled in but for the list fields): 0 or -errno, in
+ * which case A is still the caller's. */
+static int
+aio_start (struct rbd_priv *p, struct rbd_aio *a, uint64_t off, const void *wbuf)
+{
+  rbd_completion_t c;
+  int r;
+
+  pthread_mutex_lock (&p->aio_lock);
+  if (p->wedged) {
+    pthread_mutex_unlock (&p->aio_lock);
+    return -ETIMEDOUT;
+  }
+  if (a->io && p->deadline_ns && !p->watchdog_started) {
+    if (pthread_create (&p->watchdog, NULL, watchdog_main, p) != 0) {
+      pthread_mutex_unlock (&p->aio_lock);
+      return -EAGAIN;
+    }
+    p->watchdog_started = true;
+  }
+  a->p = p;
+  a->state = AIO_PENDING;
+  a->deadline = p->deadline_ns ? now_ns () + p->deadline_ns : 0;
+  a->prev = NULL;
+  a->next = p->inflight;
+  if (p->inflight)
+    p->inflight->prev = a;
+  p->inflight = a;
+  pthread_mutex_unlock (&p->aio_lock);
+
+  r = rbd_aio_create_completion (a, rbd_aio_cb, &c);
+  if (r == 0) {
+    switch (a->op) {
+    case VDK_IO_READ:
+      r = rbd_aio_read (p->img, off, a->len, a->bounce, c);
+      break;
+    case VDK_IO_WRITE:
+      bs_invalidate (p);
+      r = rbd_aio_write (p->img, off, a->len, wbuf, c);
+      break;
+    case VDK_IO_FLUSH:
+      r = rbd_aio_flush (p->img, c);
+      break;
+    case AIO_DISCARD:
+      bs_invalidate (p);
+      r = rbd_aio_discard (p->img, off, a->len, c);
+      break;
+    case AIO_ZEROES:
+      bs_invalidate (p);
+      r = rbd_aio_write_zeroes (p->img, off, a->len, c, 0, 0);
+      break;
+    default:
+      r = -EINVAL;
+    }
+    if (r < 0)
+      rbd_aio_release (c);
+  }
+  if (r < 0) {
+    pthread_mutex_lock (&p->aio_lock);
+    inflight_unlink (p, a);
+    pthread_mutex_unlock (&p->aio_lock);
+  }
+  return r;
+}
+
+/* One synchronous request of LEN bytes at OFF (BUF: read into or write
+ * from), bounded by the deadline: bytes done or -errno (-ETIME: the
+ * deadline passed). */
+static ssize_t
+aio_sync (struct rbd_priv *p, int op, void *buf, size_t len, uint64_t off)
+{
+  struct rbd_aio *a = calloc (1, sizeof *a);
+  ssize_t r;
+
+  if (!a)
+    return -ENOMEM;
+  a->op = op;
+  a->len = len;
+  a->buf = buf;
+  if (op == VDK_IO_READ && !(a->bounce = malloc (VDK_MAX (len, (size_t) 1)))) {
+    free (a);
+    return -ENOMEM;
+  }
+  r = aio_start (p, a, off, buf);
+  if (r < 0) {
+    aio_free (a);
+    return r;
+  }
+  pthread_mutex_lock (&p->aio_lock);
+  while (a->state == AIO_PENDING) {
+    struct timespec ts;
+    if (!a->deadline) {
+      pthread_cond_wait (&p->aio_cond, &p->aio_lock);
+      continue;
+    }
+    if (now_ns () >= a->deadline) {
+      a->state = AIO_ABANDONED;    /* freed by its completion, if any */
+      p->wedged = true;
+      pthread_mutex_unlock (&p->aio_lock);
+      return -ETIME;               /* req_err says which deadline */
+    }
+    ts.tv_sec = a->deadline / 1000000000LL;
+    ts.tv_nsec = a->deadline % 1000000000LL;
+    pthread_cond_timedwait (&p->aio_cond, &p->aio_lock, &ts);
+  }
+  pthread_mutex_unlock (&p->aio_lock);
+  r = a->ret;
+  aio_free (a);
+  return r;
+}
+
+/* rbd_resize has no asynchronous form, and waits for the exclusive lock
+ * as writes do: it runs on a thread of its own, and the caller waits up
+ * to the deadline.  The call's state is shared and freed by the last of
+ * the two to leave. */
+struct resize_call {
+  rbd_image_t img;
+  uint64_t size;
+  int ret;
+  bool done, abandoned;
+  struct rbd_priv *p;
+};
+
+static void *
+resize_main (void *arg)
+{
+  struct resize_call *c = arg;
+  struct rbd_priv *p = c->p;
+  int r = rbd_resize (c->img, c->size);
+
+  pthread_mutex_lock (&p->aio_lock);
+  if (c->abandoned) {
+    pthread_mutex_unlock (&p->aio_lock);
+    free (c);
+    return NULL;
+  }
+  c->ret = r;
+  c->done = true;
+  pthread_cond_broadcast (&p->aio_cond);
+  pthread_mutex_unlock (&p->aio_lock);
+  return NULL;
+}
+
+/* rbd_resize bounded by the deadline: 0, -errno or -ETIME. */
+static int
+resize_bounded (struct rbd_priv *p, uint64_t size)
+{
+  struct resize_call *c;
+  pthread_attr_t attr;
+  pthread_t t;
+  int64_t deadline;
+  int r;
+
+  if (!p->deadline_ns)
+    return rbd_resize (p->img, size);
+  pthread_mutex_lock (&p->aio_lock);
+  r = p->wedged ? -ETIMEDOUT : 0;
+  pthread_mutex_unlock (&p->aio_lock);
+  if (r < 0)
+    return r;
+  c = calloc (1, sizeof *c);
+  if (!c)
+    return -ENOMEM;
+  *c = (struct resize_call) { .img = p->img, .size = size, .p = p };
+  pthread_attr_init (&attr);
+  pthread_attr_setdetachstate (&attr, PTHREAD_CREATE_DETACHED);
+  r = pthread_create (&t, &attr, resize_main, c);
+  pthread_attr_destroy (&attr);
+  if (r != 0) {
+    free (c);
+    return -r;
+  }
+  deadline = now_ns () + p->deadline_ns;
+  pthread_mutex_lock (&p->aio_lock);
+  while (!c->done) {
+    struct timespec ts = { .tv_sec = deadline / 1000000000LL,
+                           .tv_nsec = deadline % 1000000000LL };
+    if (now_ns () >= deadline) {
+      c->abandoned = true;
+      p->wedged = true;
+      pthread_mutex_unlock (&p->aio_lock);
+      return -ETIME;
+    }
+    pthread_cond_timedwait (&p->aio_cond, &p->aio_lock, &ts);
+  }
+  pthread_mutex_unlock (&p->aio_lock);
+  r = c->ret;
+  free (c);
+  if (r == -ETIMEDOUT) {
+    pthread_mutex_lock (&p->aio_lock);
+    p->wedged = true;
+    pthread_mutex_unlock (&p->aio_lock);
+  }
+  return r;
+}
+
+/* The error for a failed request: ETIME (vdk's deadline) says so. */
+static int
+req_err (struct vdk_node *n, int err, const char *what, uint64_t off)
+{
+  struct rbd_priv *p = n->priv;
+
+  if (err == ETIME)
+    return vdk_err (ETIMEDOUT, "%s: %s at offset %" PRIu64 ": timed out (no answer from the Ceph "
+                    "cluster within %" PRId64 " s)", n->filename, what, off,
+                    (int64_t) (p->deadline_ns / 1000000000LL));
+  return vdk_err (err, "%s: %s at offset %" PRIu64 ": %s", n->filename, what, off,
+                  strerror (err));
+}
+
+/* The deadline from the cluster's OSD op timeout T: max (2T, T + 5 s).  A
+ * request may wait for the exclusive lock (a few OSD operations) and
+ * then for its own. */
+static int64_t
+deadline_from (rados_t cluster)
+{
+  char buf[64];
+  double t;
+
+  if (rados_conf_get (cluster, "rados_osd_op_timeout", buf, sizeof buf) < 0)
+    return 65 * 1000000000LL;
+  t = strtod (buf, NULL);
+  if (!(t > 0))
+    return 0;
+  if (t > 86400)
+    t = 86400;
+  return (int64_t) (VDK_MAX (2 * t, t + 5) * 1e9);
 }
 
 /* Split at unescaped C; unescape "\C" in place.  Returns the rest or NULL. */
@@ -193,6 +581,9 @@ rbd_connect (const char *filename, const struct rbd_spec *sp, rados_t *clusterp,
       goto err;
     }
   }
+  /* a request abandoned at its deadline may be completed later: librbd
+   * must own a copy of the data it writes (the default; never zero-copy) */
+  rados_conf_set (cluster, "rbd_disable_zero_copy_writes", "true");
   r = rados_connect (cluster);
   if (r < 0) {
     r = vdk_err (-r, "%s: cannot connect to the Ceph cluster: %s%s", filename, strerror (-r),
@@ -286,6 +677,15 @@ rbd_proto_open (struct vdk_node *n, struct vdk_opts *opts, unsigned flags)
   free (sp.buf);
   pthread_mutex_init (&p->poster_lock, NULL);
   pthread_mutex_init (&p->bs_lock, NULL);
+  pthread_mutex_init (&p->aio_lock, NULL);
+  {
+    pthread_condattr_t ca;
+    pthread_condattr_init (&ca);
+    pthread_condattr_setclock (&ca, CLOCK_MONOTONIC);
+    pthread_cond_init (&p->aio_cond, &ca);
+    pthread_condattr_destroy (&ca);
+  }
+  p->deadline_ns = deadline_from (p->cluster);
   n->size = size;
   n->request_align = 1;
   n->priv = p;
@@ -306,12 +706,30 @@ rbd_proto_close (struct vdk_node *n)
 
   if (!p)
     return;
+  pthread_mutex_lock (&p->aio_lock);
+  p->watchdog_stop = true;
+  pthread_cond_broadcast (&p->aio_cond);
+  pthread_mutex_unlock (&p->aio_lock);
+  if (p->watchdog_started)
+    pthread_join (p->watchdog, NULL);
+  /* Requests that passed their deadline may still be inside librbd, and
+   * rbd_close would wait for them (forever, if the cluster stays away):
+   * leave the handles and this structure to the process's exit. */
+  if (p->wedged || p->inflight) {
+    pthread_mutex_lock (&graveyard_lock);
+    p->grave_next = graveyard;
+    graveyard = p;
+    pthread_mutex_unlock (&graveyard_lock);
+    return;
+  }
   rbd_close (p->img);
   rados_ioctx_destroy (p->io);
   rados_shutdown (p->cluster);
   vdk_poster_free (p->poster);
   pthread_mutex_destroy (&p->poster_lock);
   pthread_mutex_destroy (&p->bs_lock);
+  pthread_mutex_destroy (&p->aio_lock);
+  pthread_cond_destroy (&p->aio_cond);
   free (p->bs_ext);
   free (p);
 }
@@ -326,10 +744,10 @@ grow_for (struct vdk_node *n, uint64_t end)
   bs_invalidate (p);    /* every write path comes here first */
   if (end <= n->size)
     return 0;
-  r = rbd_resize (p->img, end);
+  r = resize_bounded (p, end);
   if (r < 0)
-    return vdk_err (-r, "%s: cannot grow the image to %" PRIu64 " bytes: %s", n->filename,
-                    end, strerror (-r));
+    return vdk_err (r == -ETIME ? ETIMEDOUT : -r, "%s: cannot grow the image to %" PRIu64
+                    " bytes: %s", n->filename, end, r == -ETIME ? "timed out" : strerror (-r));
   n->size = end;
   return 0;
 }
@@ -341,14 +759,9 @@ rbd_proto_pread (struct vdk_node *n, void *buf, size_t len, uint64_t off)
 
   while (len > 0) {
     size_t l = VDK_MIN (len, (size_t) 1 << 30);
-    ssize_t r = rbd_read (p->img, off, l, buf);
+    ssize_t r = aio_sync (p, VDK_IO_READ, buf, l, off);
     if (r < 0)
-      return vdk_err ((int) -r, "%s: read error at offset %" PRIu64 ": %s", n->filename, off,
-                      strerror ((int) -r));
-    if (r == 0) {
-      memset (buf, 0, len);
-      return 0;
-    }
+      return req_err (n, (int) -r, "read error", off);
     buf = (char *) buf + r;
     len -= r;
     off += r;
@@ -366,19 +779,15 @@ rbd_proto_pwrite (struct vdk_node *n, const void *buf, size_t len, uint64_t off,
     return r;
   while (len > 0) {
     size_t l = VDK_MIN (len, (size_t) 1 << 30);
-    ssize_t w = rbd_write (p->img, off, l, buf);
-    bs_invalidate (p);   /* also after: a block status meanwhile may not see it */
+    ssize_t w = aio_sync (p, VDK_IO_WRITE, (void *) buf, l, off);
     if (w < 0)
-      return vdk_err ((int) -w, "%s: write error at offset %" PRIu64 ": %s", n->filename, off,
-                      strerror ((int) -w));
-    if (w == 0)
-      return vdk_err (EIO, "%s: short write at offset %" PRIu64, n->filename, off);
-    buf = (const char *) buf + w;
-    len -= w;
-    off += w;
+      return req_err (n, (int) -w, "write error", off);
+    buf = (const char *) buf + l;
+    len -= l;
+    off += l;
   }
-  if ((flags & DISK_FUA) && (r = rbd_flush (p->img)) < 0)
-    return vdk_err (-r, "%s: flush: %s", n->filename, strerror (-r));
+  if ((flags & DISK_FUA) && (r = (int) aio_sync (p, VDK_IO_FLUSH, NULL, 0, 0)) < 0)
+    return req_err (n, -r, "flush", 0);
   return 0;
 }
 
@@ -386,9 +795,9 @@ static int
 rbd_proto_flush (struct vdk_node *n)
 {
   struct rbd_priv *p = n->priv;
-  int r = rbd_flush (p->img);
+  int r = (int) aio_sync (p, VDK_IO_FLUSH, NULL, 0, 0);
   if (r < 0)
-    return vdk_err (-r, "%s: flush: %s", n->filename, strerror (-r));
+    return req_err (n, -r, "flush", 0);
   return 0;
 }
 
@@ -398,11 +807,14 @@ rbd_proto_discard (struct vdk_node *n, uint64_t off, uint64_t len)
   struct rbd_priv *p = n->priv;
   int r;
 
-  bs_invalidate (p);
-  r = rbd_discard (p->img, off, len);
-  bs_invalidate (p);
-  if (r < 0)
-    return vdk_err (-r, "%s: discard at offset %" PRIu64 ": %s", n->filename, off, strerror (-r));
+  while (len > 0) {
+    size_t l = VDK_MIN (len, (uint64_t) 1 << 30);
+    r = (int) aio_sync (p, AIO_DISCARD, NULL, l, off);
+    if (r < 0)
+      return req_err (n, -r, "discard", off);
+    off += l;
+    len -= l;
+  }
   return 0;
 }
 
@@ -418,24 +830,15 @@ rbd_proto_write_zeroes (struct vdk_node *n, uint64_t off, uint64_t len, unsigned
     return r;
   while (len > 0) {
     size_t l = VDK_MIN (len, (uint64_t) 1 << 30);
-    ssize_t z = rbd_write_zeroes (p->img, off, l, 0, 0);
-    bs_invalidate (p);
+    ssize_t z = aio_sync (p, AIO_ZEROES, NULL, l, off);
     if (z < 0)
-      return vdk_err ((int) -z, "%s: write zeroes at offset %" PRIu64 ": %s", n->filename, off,
-                      strerror ((int) -z));
+      return req_err (n, (int) -z, "write zeroes", off);
     off += l;
     len -= l;
   }
   return 0;
 }
 
-static int64_t
-now_ns (void)
-{
-  struct timespec ts;
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return (int64_t) ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
 
 #define DIFF_STOP (-ECANCELED)
 
@@ -552,10 +955,11 @@ rbd_proto_truncate (struct vdk_node *n, uint64_t size, enum vdk_prealloc pa)
     return vdk_err (ENOTSUP, "%s: preallocation mode '%s' is not supported on RBD",
                     n->filename, vdk_prealloc_name (pa));
   bs_invalidate (p);
-  r = rbd_resize (p->img, size);
+  r = resize_bounded (p, size);
   bs_invalidate (p);
   if (r < 0)
-    return vdk_err (-r, "%s: resize: %s", n->filename, strerror (-r));
+    return vdk_err (r == -ETIME ? ETIMEDOUT : -r, "%s: resize: %s", n->filename,
+                    r == -ETIME ? "timed out" : strerror (-r));
   n->size = size;
   if (pa == VDK_PREALLOC_FULL && size > old) {
     ssize_t z = rbd_write_zeroes (p->img, old, size - old,
@@ -811,40 +1215,10 @@ rbd_proto_snapshot_apply (struct vdk_node *n, const char *name_or_id)
 
 /* ---- asynchronous I/O ------------------------------------------------------ */
 
-struct rbd_aio {
-  struct rbd_priv *p;
-  struct vdk_poster *poster;
-  struct disk_queue *q;
-  struct vdk_io *io;
-};
-
-static void
-rbd_aio_cb (rbd_completion_t c, void *arg)
-{
-  struct rbd_aio *a = arg;
-  struct vdk_io *io = a->io;
-  ssize_t r = rbd_aio_get_return_value (c);
-  int ret;
-
-  rbd_aio_release (c);
-  if (io->op == VDK_IO_WRITE)
-    bs_invalidate (a->p);
-  if (r < 0)
-    ret = (int) r;
-  else {
-    if (io->op == VDK_IO_READ && (size_t) r < io->len)
-      memset ((char *) io->buf + r, 0, io->len - r);
-    ret = (int) io->len;
-  }
-  vdk_poster_post (a->poster, a->q, io, ret);
-  free (a);
-}
-
 static int
 rbd_proto_submit (struct vdk_node *n, struct disk_queue *q, struct vdk_io *io)
 {
   struct rbd_priv *p = n->priv;
-  rbd_completion_t c;
   struct rbd_aio *a;
   int r;
 
@@ -858,37 +1232,25 @@ rbd_proto_submit (struct vdk_node *n, struct disk_queue *q, struct vdk_io *io)
     return -ENOTSUP;
   if (io->op == VDK_IO_WRITE && (io->flags & DISK_FUA))
     return -ENOTSUP;    /* rare: the synchronous path writes and flushes */
-  if (io->op == VDK_IO_WRITE)
-    bs_invalidate (p);
+  if (io->op != VDK_IO_READ && io->op != VDK_IO_WRITE && io->op != VDK_IO_FLUSH)
+    return -ENOTSUP;
   if (io->op == VDK_IO_WRITE && io->off + io->len > n->size) {
     r = grow_for (n, io->off + io->len);
     if (r < 0)
       return r;
   }
-  a = malloc (sizeof *a);
+  a = calloc (1, sizeof *a);
   if (!a)
     return -ENOMEM;
-  *a = (struct rbd_aio) { .p = p, .poster = p->poster, .q = q, .io = io };
-  r = rbd_aio_create_completion (a, rbd_aio_cb, &c);
-  if (r < 0) {
+  *a = (struct rbd_aio) { .op = io->op, .len = io->len, .buf = io->buf,
+                          .poster = p->poster, .q = q, .io = io };
+  if (io->op == VDK_IO_READ && !(a->bounce = malloc (VDK_MAX (io->len, (size_t) 1)))) {
     free (a);
-    return r;
+    return -ENOMEM;
   }
-  switch (io->op) {
-  case VDK_IO_READ:
-    r = rbd_aio_read (p->img, io->off, io->len, io->buf, c);
-    break;
-  case VDK_IO_WRITE:
-    r = rbd_aio_write (p->img, io->off, io->len, io->buf, c);
-    break;
-  case VDK_IO_FLUSH:
-    r = rbd_aio_flush (p->img, c);
-    break;
-  }
-  if (r < 0) {
-    rbd_aio_release (c);
-    free (a);
-  }
+  r = aio_start (p, a, io->off, io->buf);
+  if (r < 0)
+    aio_free (a);
   return r;
 }
 

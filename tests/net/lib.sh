@@ -66,7 +66,7 @@ expect_fail_when_signalled () {
   t0=$(date +%s)
   "$@" >"$TMP/out" 2>"$TMP/err" &
   cpid=$!
-  sleep 0.05
+  sleep "${SIGNAL_DELAY:-0.05}"
   # With WAIT_FILE set, signal only once the transfer has begun (slow
   # builds such as ASan may still be opening the image after 0.05 s).
   if [ -n "${WAIT_FILE:-}" ]; then

@@ -75,4 +75,17 @@ head -c 128M /dev/urandom > big.raw
 expect_fail_when_frozen "$(awk '$1 == "osd.0" {print $2}' "$TMP/ceph/pids")" 12 \
   "$VDK" convert -n -O raw big.raw "rbd:rbd/big$O:rados_osd_op_timeout=2"
 expect_grep "rbd:rbd/big$O:rados_osd_op_timeout=2: .*timed out" "$TMP/err"
+# Frozen a little later, just after the open: the first write then waits
+# for the exclusive lock, which librbd retries past its op timeout for as
+# long as the OSD stays frozen (it hung forever); vdk's own deadline (2 x
+# the op timeout, at least + 5 s) must end it.  The OSD needs a moment to
+# serve again after SIGCONT.
+sleep 2
+SIGNAL_DELAY=0.15 expect_fail_when_frozen "$(awk '$1 == "osd.0" {print $2}' "$TMP/ceph/pids")" 12 \
+  "$VDK" convert -n -O raw big.raw "rbd:rbd/big$O:rados_osd_op_timeout=2"
+expect_grep "rbd:rbd/big$O:rados_osd_op_timeout=2: .*timed out" "$TMP/err"
+# (big stays locked by the clients that gave up: a new writer would wait
+# for their watches to expire, 30 s; a fresh image shows the cluster is back)
+"$VDK" convert -O raw src.raw "rbd:rbd/after$O" || fail "the cluster did not recover after SIGCONT"
+"$VDK" compare src.raw "rbd:rbd/after$O" || fail "after the freezes, a convert reads back differently"
 echo OK
