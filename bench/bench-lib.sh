@@ -26,6 +26,25 @@ best_time () {
   echo "$best"
 }
 
+# time_once CMD...: wall time of one run in seconds (the caller's CLEAN hook
+# runs first; with COLD=1, as root, the page cache is dropped before it).
+time_once () {
+  eval "${CLEAN:-true}"
+  sync
+  if [ "${COLD:-0}" = 1 ]; then echo 3 > /proc/sys/vm/drop_caches; fi
+  local t0 t1
+  t0=$(date +%s%N)
+  "$@" >/dev/null 2>&1 || { echo "failed: $*" >&2; exit 1; }
+  t1=$(date +%s%N)
+  python3 -c "import sys; print((int(sys.argv[2]) - int(sys.argv[1])) / 1e9)" "$t0" "$t1"
+}
+
+# min_of A B: the smaller of two times ("" counts as infinite)
+min_of () {
+  if [ -z "$1" ]; then echo "$2"; return; fi
+  python3 -c "import sys; print(min(float(sys.argv[1]), float(sys.argv[2])))" "$1" "$2"
+}
+
 # report NAME VDK_SECONDS PEER_SECONDS PEER_NAME
 report () {
   python3 - "$@" <<'PY'

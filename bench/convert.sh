@@ -3,7 +3,10 @@
 # vdk vs qemu-img on the same inputs in the same run, best of $RUNS.
 # Prints one line per case: times, speedup (qemu-img time / vdk time) and,
 # where it matters, output sizes.  Cases whose formats this build lacks are
-# skipped.  SIZE_GIB (default 4) scales the images.
+# skipped.  SIZE_GIB (default 4) scales the images.  The two tools' runs are
+# interleaved (vdk, qemu-img, vdk, ...), best of $RUNS each.  COLD=1 (root)
+# drops the page cache before every run.  CASES (a regular expression,
+# default: all) selects cases by name, e.g. CASES='raw->raw|^1\.|^2\.|^5'.
 . "$(dirname "$0")/bench-lib.sh"
 command -v qemu-img >/dev/null || { echo "qemu-img is needed" >&2; exit 1; }
 cd "$BENCH_DIR"
@@ -31,16 +34,21 @@ with open("data.raw", "r+b") as f:
             f.write(block)
 PY
 
+want () { [[ "$1" =~ ${CASES:-.} ]]; }
 both () {   # both NAME OUT VDK-ARGS -- QEMU-ARGS
   local name=$1 out=$2; shift 2
   local v=() q=()
   while [ "$1" != -- ]; do v+=("$1"); shift; done; shift
   q=("$@")
+  want "$name" || return 0
   CLEAN="rm -f $out"
-  local tv tq
-  tv=$(best_time "$VDK" "${v[@]}")
-  cp --sparse=always "$out" "vdk-$out" 2>/dev/null || true
-  tq=$(best_time qemu-img "${q[@]}")
+  local tv= tq=
+  for _ in $(seq "$RUNS"); do
+    rm -f "vdk-$out"
+    tv=$(min_of "$tv" "$(time_once "$VDK" "${v[@]}")")
+    mv "$out" "vdk-$out"
+    tq=$(min_of "$tq" "$(time_once qemu-img "${q[@]}")")
+  done
   report "$name" "$tv" "$tq" qemu-img
   if [ -e "vdk-$out" ]; then
     qemu-img compare -q "vdk-$out" "$out" || echo "  !! outputs differ"
@@ -50,16 +58,22 @@ both () {   # both NAME OUT VDK-ARGS -- QEMU-ARGS
 }
 
 both "raw->raw ${G}G 75% data" out.raw convert -O raw data.raw out.raw -- convert -O raw data.raw out.raw
+# -C: copy offloading (copy_file_range, no zero detection in data), both tools
+both "raw->raw -C" out.raw convert -C -O raw data.raw out.raw -- convert -C -O raw data.raw out.raw
+both "raw->raw vdk -C vs qemu-img default" out.raw convert -C -O raw data.raw out.raw -- convert -O raw data.raw out.raw
 if have qcow2; then
-  qemu-img convert -O qcow2 data.raw data.qcow2
+  if want "1. qcow2->raw" || want "1C. qcow2->raw -C"; then qemu-img convert -O qcow2 data.raw data.qcow2; fi
   both "1. qcow2->raw ${G}G 75% data" out.raw convert -O raw data.qcow2 out.raw -- convert -O raw data.qcow2 out.raw
+  both "1C. qcow2->raw -C" out.raw convert -C -O raw data.qcow2 out.raw -- convert -C -O raw data.qcow2 out.raw
   both "2. raw->qcow2" out.qcow2 convert -O qcow2 data.raw out.qcow2 -- convert -O qcow2 data.raw out.qcow2
-  qemu-img convert -c -O qcow2 data.raw z.qcow2
+  both "2C. raw->qcow2 -C" out.qcow2 convert -C -O qcow2 data.raw out.qcow2 -- convert -C -O qcow2 data.raw out.qcow2
+  if want "3. zlib qcow2->raw"; then qemu-img convert -c -O qcow2 data.raw z.qcow2; fi
   both "3. zlib qcow2->raw" out.raw convert -O raw z.qcow2 out.raw -- convert -O raw z.qcow2 out.raw
   both "4a. raw->qcow2 -c zlib" out.qcow2 convert -c -O qcow2 data.raw out.qcow2 -- convert -c -O qcow2 data.raw out.qcow2
   both "4b. raw->qcow2 -c zstd" out.qcow2 convert -c -O qcow2 -o compression_type=zstd data.raw out.qcow2 \
     -- convert -c -O qcow2 -o compression_type=zstd data.raw out.qcow2
   # 5. 64 GiB, 1% data
+  if want "5a. 64G" || want "5b. 64G" || want "5aC. 64G" || want "5bC. 64G"; then
   truncate -s 64G sparse.raw
   python3 - <<'PY'
 import os
@@ -71,13 +85,16 @@ PY
   qemu-img convert -O qcow2 sparse.raw sparse.qcow2
   both "5a. 64G 1% data qcow2->qcow2" out.qcow2 convert -O qcow2 sparse.qcow2 out.qcow2 -- convert -O qcow2 sparse.qcow2 out.qcow2
   both "5b. 64G 1% data qcow2->raw" out.raw convert -O raw sparse.qcow2 out.raw -- convert -O raw sparse.qcow2 out.raw
+  both "5aC. 64G 1% data qcow2->qcow2 -C" out.qcow2 convert -C -O qcow2 sparse.qcow2 out.qcow2 -- convert -C -O qcow2 sparse.qcow2 out.qcow2
+  both "5bC. 64G 1% data qcow2->raw -C" out.raw convert -C -O raw sparse.qcow2 out.raw -- convert -C -O raw sparse.qcow2 out.raw
   rm -f sparse.raw sparse.qcow2
+  fi
 fi
-if have vmdk && have qcow2; then
+if have vmdk && have qcow2 && want "6. vmdk"; then
   qemu-img convert -O vmdk -o subformat=streamOptimized data.raw data.vmdk
   both "6. vmdk streamOptimized->qcow2" out.qcow2 convert -O qcow2 data.vmdk out.qcow2 -- convert -O qcow2 data.vmdk out.qcow2
 fi
-if have qcow2; then
+if have qcow2 && want "7. 4k"; then
   # 7. 4 KiB random I/O, queue depth 32, IOPS
   qemu-img convert -O qcow2 data.raw io.qcow2
   for mode in read write; do

@@ -230,6 +230,14 @@ struct vdk_protocol {
   int (*snapshot_create) (struct vdk_node *n, const char *name);
   int (*snapshot_apply) (struct vdk_node *n, const char *name_or_id);
   int (*snapshot_delete) (struct vdk_node *n, const char *name_or_id);
+  /* In-kernel copy (disk_copy_range): can this node receive a copy from
+   * protocol node SRC without the data passing through user space?  Then
+   * copy_from copies LEN bytes at SRC_OFF of SRC to OFF of this node and
+   * returns the bytes copied (>= 0; the core copies the rest through a
+   * buffer), or -errno.  Both may be NULL. */
+  bool (*can_copy_from) (struct vdk_node *n, struct vdk_node *src);
+  int64_t (*copy_from) (struct vdk_node *n, uint64_t off, struct vdk_node *src,
+                        uint64_t src_off, uint64_t len, unsigned flags);
 };
 
 /* ---- format drivers (formats/<name>/) ----------------------------------- */

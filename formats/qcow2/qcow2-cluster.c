@@ -1009,6 +1009,35 @@ qcow2_alloc (struct vdk_node *n, uint64_t off, uint64_t len, struct vdk_extent *
   }
 }
 
+/* Point COUNT consecutive entries from IDX at HOST, HOST + cluster size, ...
+ * (COPIED), with one write. */
+static int
+l2_set_run (struct vdk_node *n, uint64_t l2_offset, uint64_t idx, uint64_t count,
+            uint64_t host, uint64_t bitmap)
+{
+  struct qcow2 *s = n->priv;
+  uint64_t es = s->l2_entry_size;
+  uint8_t *l2, raw[PEND_MAX * 16];
+  int r;
+
+  if (count > PEND_MAX || es > 16)
+    return vdk_err (EIO, "%s: internal error: L2 run too long", n->filename);
+  if ((r = qcow2_l2_load (n, l2_offset, &l2)) < 0)
+    return r;
+  for (uint64_t i = 0; i < count; i++) {
+    vdk_put_be64 (raw + i * es, (host + i * s->cluster_size) | QCOW2_OFLAG_COPIED);
+    if (es == 16)
+      vdk_put_be64 (raw + i * es + 8, bitmap);
+  }
+  r = vdk_node_pwrite (n->file, raw, count * es, l2_offset + idx * es, 0);
+  if (r < 0) {
+    qcow2_l2_drop (n, l2_offset);
+    return r;
+  }
+  memcpy (l2 + idx * es, raw, count * es);
+  return 0;
+}
+
 int
 qcow2_alloc_commit (struct vdk_node *n, const struct vdk_extent *e)
 {
@@ -1032,12 +1061,8 @@ qcow2_alloc_commit (struct vdk_node *n, const struct vdk_extent *e)
     return r;
   for (uint64_t i = 0; i < count; i++)
     old[i] = qcow2_l2_entry (s, l2, idx + i);
-  for (uint64_t i = 0; i < count; i++) {
-    uint64_t ne = (host + i * s->cluster_size) | QCOW2_OFLAG_COPIED;
-    uint64_t nb = s->extl2 ? 0xffffffffULL : 0;
-    if ((r = qcow2_l2_set (n, l2off, idx + i, ne, nb)) < 0)
-      return r;
-  }
+  if ((r = l2_set_run (n, l2off, idx, count, host, s->extl2 ? 0xffffffffULL : 0)) < 0)
+    return r;
   if (!reuse)
     for (uint64_t i = 0; i < count; i++)
       free_old_entry (n, old[i]);

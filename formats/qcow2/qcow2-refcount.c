@@ -269,12 +269,32 @@ ensure_refblock (struct vdk_node *n, uint64_t i, uint64_t avoid, uint64_t avoid_
   return vdk_node_flush (n->file);
 }
 
+/* Write bytes [START, END) of cached refcount block I (RB), if any. */
+static int
+flush_rb_range (struct vdk_node *n, uint64_t i, const uint8_t *rb, uint64_t start, uint64_t end)
+{
+  struct qcow2 *s = n->priv;
+  int r;
+
+  if (i == UINT64_MAX || end <= start)
+    return 0;
+  if ((r = vdk_node_pwrite (n->file, rb + start, end - start, (s->rt[i] & ~511ULL) + start,
+                            0)) < 0)
+    qcow2_rb_drop_cache (n);
+  return r;
+}
+
 /* Add DELTA to the refcount of every cluster touched by [off, off+len). */
 int
 qcow2_update_refcount (struct vdk_node *n, uint64_t off, uint64_t len, int64_t delta)
 {
   struct qcow2 *s = n->priv;
   uint64_t first, last;
+  /* Entries changed in one block are written together: one write per
+   * block instead of one per cluster (PEND_* is the pending byte range of
+   * block PEND_I, written before any other block is touched). */
+  uint64_t pend_i = UINT64_MAX, pend_s = 0, pend_e = 0;
+  uint8_t *pend_rb = NULL;
   int r;
 
   if (len == 0)
@@ -284,6 +304,11 @@ qcow2_update_refcount (struct vdk_node *n, uint64_t off, uint64_t len, int64_t d
   for (uint64_t c = first; c <= last; c++) {
     uint64_t i = c >> s->rb_bits, idx = c & (s->rb_entries - 1), v, bs, bl;
     uint8_t *rb;
+    if (i != pend_i) {
+      if ((r = flush_rb_range (n, pend_i, pend_rb, pend_s, pend_e)) < 0)
+        return r;
+      pend_i = UINT64_MAX;
+    }
     if (i >= s->rt_size || !(s->rt[i] & ~511ULL)) {
       if (delta < 0)
         return qcow2_mark_corrupt (n, "freeing cluster %" PRIu64 " which has no refcount", c);
@@ -296,18 +321,24 @@ qcow2_update_refcount (struct vdk_node *n, uint64_t off, uint64_t len, int64_t d
     if ((r = qcow2_rb_load (n, s->rt[i] & ~511ULL, &rb)) < 0)
       return r;
     v = qcow2_rb_get (s, rb, idx);
-    if (delta < 0 && v < (uint64_t) -delta)
-      return qcow2_mark_corrupt (n, "refcount of cluster %" PRIu64 " would drop below zero", c);
-    if (delta > 0 && s->refcount_max - v < (uint64_t) delta)
+    if ((delta < 0 && v < (uint64_t) -delta) || (delta > 0 && s->refcount_max - v < (uint64_t) delta)) {
+      /* what was changed before stays changed, on disk too */
+      if ((r = flush_rb_range (n, pend_i, pend_rb, pend_s, pend_e)) < 0)
+        return r;
+      if (delta < 0)
+        return qcow2_mark_corrupt (n, "refcount of cluster %" PRIu64 " would drop below zero", c);
       return vdk_err (ERANGE, "%s: refcount of cluster %" PRIu64 " would overflow (%u bits)",
                       n->filename, c, s->refcount_bits);
+    }
     v += delta;
     qcow2_rb_put (s, rb, idx, v);
     rb_bytes (s, idx, &bs, &bl);
-    if ((r = vdk_node_pwrite (n->file, rb + bs, bl, (s->rt[i] & ~511ULL) + bs, 0)) < 0) {
-      qcow2_rb_drop_cache (n);
-      return r;
+    if (pend_i != i) {
+      pend_i = i;
+      pend_rb = rb;
+      pend_s = bs;
     }
+    pend_e = bs + bl;
     if (v == 0) {
       /* a freed cluster may come back as another table: forget it */
       qcow2_l2_drop (n, c << s->cluster_bits);
@@ -317,7 +348,7 @@ qcow2_update_refcount (struct vdk_node *n, uint64_t off, uint64_t len, int64_t d
         s->zfree = 0;
     }
   }
-  return 0;
+  return flush_rb_range (n, pend_i, pend_rb, pend_s, pend_e);
 }
 
 int

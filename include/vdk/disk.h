@@ -82,6 +82,17 @@ DISK_API int disk_discard (struct disk *d, uint64_t offset, uint64_t count);
 DISK_API int disk_write_zeroes (struct disk *d, uint64_t offset, uint64_t count,
                                 unsigned flags);
 
+/* Copy COUNT bytes at SRC_OFF of SRC to DST_OFF of DST inside the kernel
+ * (copy_file_range: one copy through the page cache, or shared blocks on
+ * filesystems with reflinks), as far as the source range maps to a local
+ * file and the target's to a file on the same filesystem, both without
+ * O_DIRECT.  Returns the number of bytes copied from the start (0 when the
+ * start cannot be copied that way: the source range is zeroes, compressed,
+ * on another filesystem or protocol...; read and write it instead), or
+ * -errno.  The data is copied as it is: no zero detection.  FLAGS: 0. */
+DISK_API int64_t disk_copy_range (struct disk *src, uint64_t src_off, struct disk *dst,
+                                  uint64_t dst_off, uint64_t count, unsigned flags);
+
 /* Change the virtual size.  PREALLOC: NULL/"off", "metadata", "falloc", "full".
  * Shrinking needs DISK_TRUNCATE_SHRINK. */
 #define DISK_TRUNCATE_SHRINK 0x01u

@@ -40,6 +40,8 @@ struct file_priv {
   bool is_block;
   bool direct;
   bool no_punch;        /* fallocate unsupported: don't retry */
+  dev_t dev;            /* of a regular file (in-kernel copies stay on one) */
+  bool no_copy;         /* copy_file_range failed as unsupported: don't retry */
 };
 
 #define LOCK_PERM_BASE 100
@@ -155,8 +157,10 @@ file_open (struct vdk_node *n, struct vdk_opts *opts, unsigned flags)
     }
     n->size = sz;
   }
-  else if (S_ISREG (st.st_mode))
+  else if (S_ISREG (st.st_mode)) {
     n->size = st.st_size;
+    p->dev = st.st_dev;
+  }
   else {
     r = vdk_err (EINVAL, "%s: not a regular file or block device", n->filename);
     goto err;
@@ -492,6 +496,59 @@ file_submit (struct vdk_node *n, struct disk_queue *q, struct vdk_io *io)
   return 0;
 }
 
+extern const struct vdk_protocol vdk_protocol_file;
+
+/* copy_file_range between two regular files of one filesystem, both
+ * buffered: the kernel copies page cache to page cache (or shares the
+ * blocks where the filesystem can, e.g. xfs and btrfs reflinks).  Across
+ * filesystems it would fail with EXDEV, and with O_DIRECT on either side
+ * the cache mode asked for would not be honoured: the caller reads and
+ * writes then. */
+static bool
+file_can_copy_from (struct vdk_node *n, struct vdk_node *src)
+{
+  struct file_priv *p = n->priv, *sp;
+
+  if (src->proto != &vdk_protocol_file)
+    return false;
+  sp = src->priv;
+  return !p->no_copy && !sp->no_copy && !p->is_block && !sp->is_block && !p->direct
+    && !sp->direct && p->dev == sp->dev;
+}
+
+static int64_t
+file_copy_from (struct vdk_node *n, uint64_t off, struct vdk_node *src, uint64_t src_off,
+                uint64_t len, unsigned flags)
+{
+  struct file_priv *p = n->priv, *sp = src->priv;
+  loff_t in = src_off, out = off;
+  uint64_t done = 0;
+
+  if (!file_can_copy_from (n, src))
+    return 0;
+  while (done < len) {
+    ssize_t r = copy_file_range (sp->fd, &in, p->fd, &out, len - done, 0);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP
+                  || errno == ENOTSUP)) {
+      p->no_copy = true;     /* the caller copies the rest through a buffer */
+      break;
+    }
+    if (r < 0)
+      return vdk_err (errno, "%s: copy from %s at offset %" PRIu64 ": %s", n->filename,
+                      src->filename, (uint64_t) out, strerror (errno));
+    if (r == 0)              /* the source ended early: the caller reads */
+      break;
+    done += r;
+  }
+  if (done && (flags & DISK_FUA) && fdatasync (p->fd) < 0)
+    return vdk_err (errno, "%s: fdatasync: %s", n->filename, strerror (errno));
+  if (off + done > n->size)
+    n->size = off + done;
+  return done;
+}
+
 static const char *const file_schemes[] = { "file", NULL };
 
 const struct vdk_protocol vdk_protocol_file = {
@@ -511,4 +568,6 @@ const struct vdk_protocol vdk_protocol_file = {
   .create = file_create,
   .remove = file_remove,
   .submit = file_submit,
+  .can_copy_from = file_can_copy_from,
+  .copy_from = file_copy_from,
 };

@@ -6,7 +6,14 @@
  * unallocated above a -B backing (skipped), or data (read asynchronously,
  * scanned for zero runs of -S bytes, the non-zero runs written
  * asynchronously).  Up to -m chunks are in flight; writes are issued in
- * offset order unless -W.  Nothing is read or written twice. */
+ * offset order unless -W.  Nothing is read or written twice.
+ *
+ * With -C (copy offloading, as qemu-img) and with -S 0 no zero detection
+ * applies to data, so data chunks are first offered to disk_copy_range: where
+ * source and target are files of one filesystem the kernel copies them
+ * (copy_file_range), once instead of twice through our buffers.  What it
+ * cannot copy that way (zeroes, compressed clusters, another filesystem,
+ * O_DIRECT) takes the read/write path. */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -44,6 +51,8 @@ struct job {
   struct disk_queue *q;
   bool target_zero, has_backing_target, out_of_order, compress;
   bool dst_raw;            /* the target is raw: no allocations to order */
+  bool offload;            /* data chunks go to disk_copy_range first */
+  bool offload_failed;     /* its last try copied nothing */
   uint64_t cluster_size;   /* of the target, for compressed output */
   uint64_t sparse;         /* 0 = write everything */
   uint64_t total, done, next_off;
@@ -65,6 +74,16 @@ job_fail (struct job *j, int ret)
     j->err = ret;
     snprintf (j->errmsg, sizeof j->errmsg, "%s", disk_last_error ());
   }
+}
+
+static bool
+check_interrupt (struct job *j)
+{
+  if (interrupted () && !j->err) {
+    j->err = -EINTR;
+    snprintf (j->errmsg, sizeof j->errmsg, "interrupted by a signal");
+  }
+  return j->err != 0;
 }
 
 static void
@@ -182,6 +201,15 @@ issue_writes (struct job *j, struct slot *s)
   write_done (s, 0);
 }
 
+static bool
+slots_busy (const struct job *j)
+{
+  for (unsigned k = 0; k < j->nslots; k++)
+    if (j->slots[k].state != SLOT_FREE)
+      return true;
+  return false;
+}
+
 /* Sort the next range; returns true if a slot was started. */
 static bool
 start_next (struct job *j, struct slot *s)
@@ -260,6 +288,31 @@ start_next (struct job *j, struct slot *s)
       j->done += len;
       continue;
     }
+    if (j->offload && (j->out_of_order || !slots_busy (j) || !j->offload_failed)) {
+      int64_t c;
+      /* In order: copy once the writes before this chunk are issued.  When
+       * the last try copied nothing, try again only when that costs no
+       * wait. */
+      if (!j->out_of_order && slots_busy (j))
+        return false;
+      c = disk_copy_range (j->src[i], soff, j->dst, off, len, 0);
+      if (c < 0) {
+        job_fail (j, (int) c);
+        return false;
+      }
+      j->offload_failed = c == 0;
+      j->next_off += c;
+      j->done += c;
+      if ((uint64_t) c == len) {
+        progress_update (j->done, j->total);
+        if (check_interrupt (j))
+          return false;
+        continue;
+      }
+      off += c;               /* read and write the rest */
+      soff += c;
+      len -= c;
+    }
     s->off = off;
     s->len = len;
     s->src = i;
@@ -284,10 +337,7 @@ run_job (struct job *j)
   for (;;) {
     bool busy = false;
 
-    if (interrupted () && !j->err) {
-      j->err = -EINTR;
-      snprintf (j->errmsg, sizeof j->errmsg, "interrupted by a signal");
-    }
+    check_interrupt (j);
     /* Issue writes for read slots (in order unless -W). */
     for (bool progress = true; progress;) {
       progress = false;
@@ -426,6 +476,7 @@ cmd_convert (int argc, char **argv)
   const char *tcache = "unsafe", *scache = NULL, *out;
   char *opts = NULL, dst_opts[64];
   bool quiet = false, no_create = false, share = false, target_zero_flag = false;
+  bool copy_range = false, sparse_given = false;
   enum progress_mode pmode = PROGRESS_NONE;
   struct job j;
   struct snapshot_sel snap = { 0 };
@@ -435,7 +486,7 @@ cmd_convert (int argc, char **argv)
 
   memset (&j, 0, sizeof j);
   j.sparse = 4096;
-  while ((c = getopt_long (argc, argv, "f:O:o:B:F:nS:m:Wt:T:pqUcl:s:", longopts, NULL)) != -1) {
+  while ((c = getopt_long (argc, argv, "f:O:o:B:F:nS:m:Wt:T:pqUcCl:s:", longopts, NULL)) != -1) {
     switch (c) {
     case 'f': fmt = optarg; break;
     case 'O': ofmt = optarg; break;
@@ -462,7 +513,9 @@ cmd_convert (int argc, char **argv)
         snap.id_or_name = optarg;
       break;
     case 'c': j.compress = true; break;
+    case 'C': copy_range = true; break;
     case 'S':
+      sparse_given = true;
       if (parse_size_arg (optarg, &j.sparse, "sparse size") < 0)
         goto out;
       if (j.sparse % 512 || j.sparse > (16u << 20)) {
@@ -506,6 +559,14 @@ cmd_convert (int argc, char **argv)
   }
   if (quiet)
     pmode = PROGRESS_NONE;
+  if (copy_range && j.compress) {
+    error ("Cannot enable copy offloading when -c is used");
+    goto out;
+  }
+  if (copy_range && sparse_given) {
+    error ("Cannot enable copy offloading when -S is used");
+    goto out;
+  }
   if (argc - optind < 2) {
     error ("Must specify image file name");
     goto out;
@@ -581,6 +642,7 @@ cmd_convert (int argc, char **argv)
     j.sparse = disk_get_cluster_size (j.dst) < CHUNK ? disk_get_cluster_size (j.dst) : CHUNK;
   j.target_zero = target_zero_flag || (!no_create && disk_is_zero_initialized (j.dst));
   j.dst_raw = !strcmp (disk_get_format (j.dst), "raw");
+  j.offload = (copy_range || j.sparse == 0) && !j.compress;
   if (j.compress) {
     uint64_t cs = disk_get_cluster_size (j.dst);
     j.cluster_size = cs;
