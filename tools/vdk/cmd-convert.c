@@ -221,8 +221,11 @@ start_next (struct job *j, struct slot *s)
       st.length = j->st_end - off;
     }
     if (j->compress && (st.flags & DISK_STATUS_DATA)) {
-      /* compressed output is written in whole clusters: read the whole
-       * (cluster-aligned) chunk even if block status cut it shorter */
+      /* compressed output is written in whole clusters: read up to the end
+       * of the cluster where the data ends (what follows may be left to a
+       * -B backing) */
+      if (st.length < len)
+        len = VDK_MIN (len, VDK_ROUND_UP_CS (off + st.length, j->cluster_size) - off);
     }
     else if (j->compress && st.length < len) {
       /* a zero/unallocated range: skip only whole clusters of it */
@@ -426,6 +429,7 @@ cmd_convert (int argc, char **argv)
   const char *tcache = "unsafe", *scache = NULL, *out;
   char *opts = NULL, dst_opts[64];
   bool quiet = false, no_create = false, share = false, target_zero_flag = false;
+  bool ofmt_given = false, copy_started = false;
   enum progress_mode pmode = PROGRESS_NONE;
   struct job j;
   struct snapshot_sel snap = { 0 };
@@ -438,7 +442,7 @@ cmd_convert (int argc, char **argv)
   while ((c = getopt_long (argc, argv, "f:O:o:B:F:nS:m:Wt:T:pqUcl:s:", longopts, NULL)) != -1) {
     switch (c) {
     case 'f': fmt = optarg; break;
-    case 'O': ofmt = optarg; break;
+    case 'O': ofmt = optarg; ofmt_given = true; break;
     case 'o':
       if (opts) {
         char *n2;
@@ -475,8 +479,9 @@ cmd_convert (int argc, char **argv)
     case 'm': {
       char *end;
       long v = strtol (optarg, &end, 10);
-      if (*end || v < 1 || v > 64) {
-        error ("invalid number of requests in flight '%s' (1..64)", optarg);
+      if (*end || end == optarg || v < 1 || v > 16) {
+        error ("Invalid number of coroutines. Allowed number of coroutines is between 1"
+               " and 16");
         goto out;
       }
       m = v;
@@ -522,10 +527,6 @@ cmd_convert (int argc, char **argv)
     error ("-o has no effect when skipping image creation");
     goto out;
   }
-  if (no_create && backing) {
-    error ("-n cannot be used with -B: the output is not created");
-    goto out;
-  }
   if (!check_convert_args (ofmt, opts, backing, bfmt, tcache, scache, j.compress, no_create,
                            argv[argc - 1]))
     goto out;
@@ -563,7 +564,11 @@ cmd_convert (int argc, char **argv)
   }
   install_signal_handlers ();
   snprintf (dst_opts, sizeof dst_opts, "cache=%s", tcache);
-  r = disk_open (&j.dst, out, no_create ? NULL : ofmt, DISK_OPEN_RDWR, dst_opts);
+  /* An existing target (-n) is opened as -O says, like qemu-img; without
+   * -O it is probed, where qemu-img would take it for raw (and write raw
+   * data over a qcow2 or vmdk target's metadata). */
+  r = disk_open (&j.dst, out, no_create && !ofmt_given ? NULL : ofmt, DISK_OPEN_RDWR,
+                 dst_opts);
   if (r < 0) {
     disk_fail ();
     goto cleanup;
@@ -585,7 +590,7 @@ cmd_convert (int argc, char **argv)
     uint64_t cs = disk_get_cluster_size (j.dst);
     j.cluster_size = cs;
     if (!cs || CHUNK % cs) {
-      error ("%s: the %s format does not support compression", out, disk_get_format (j.dst));
+      error ("Compression not supported for this file format");
       goto cleanup;
     }
   }
@@ -608,6 +613,7 @@ cmd_convert (int argc, char **argv)
     }
   }
   progress_init (pmode);
+  copy_started = true;
   r = run_job (&j);
   if (r == 0) {
     r = disk_flush (j.dst);
@@ -638,7 +644,7 @@ cmd_convert (int argc, char **argv)
       if (disk_remove (out, ofmt) == 0)
         error ("removed the incomplete output '%s'", out);
     }
-    else if (no_create && j.total)
+    else if (no_create && copy_started && j.total)
       error ("the output '%s' was left in place; %" PRIu64 " of %" PRIu64
              " bytes had been copied", out, j.done, j.total);
   }
