@@ -17,7 +17,7 @@ qemu-io -c 'write -P 2 1M 1M' -c 'write -z 3M 64k' -c 'write -P 5 8M 64k' tmpl/s
 qemu-img create -q -f qcow2 -b b.qcow2 -F qcow2 tmpl/t.qcow2
 qemu-io -c 'write -P 9 2M 2M' tmpl/t.qcow2 >/dev/null
 qemu-img create -q -f raw tmpl/r.raw 16M
-qemu-io -f raw -c 'write -P 7 0 16M' tmpl/r.raw >/dev/null
+qemu-io -f raw -c 'write -P 7 0 1M' -c 'write -P 7 15M 1M' tmpl/r.raw >/dev/null
 # snapshots: 4k clusters, so that one L2 table covers 2 MiB
 qemu-img create -q -f qcow2 -o cluster_size=4k tmpl/sn.qcow2 16M
 qemu-io -c 'write -P 1 0 16M' tmpl/sn.qcow2 >/dev/null
@@ -27,26 +27,36 @@ qemu-img snapshot -c b tmpl/sn.qcow2
 qemu-io -c 'write -P 3 4M 1M' -c 'discard 14M 1M' tmpl/sn.qcow2 >/dev/null
 for s in a b; do qemu-img convert -l "$s" -O raw tmpl/sn.qcow2 "tmpl/snap-$s.raw"; done
 
-setup () { rm -f ./*.qcow2 ./*.raw; cp tmpl/*.qcow2 tmpl/r.raw .; }
-state () {   # every image's map and contents
+setup () {   # the 24 MB snapshot image only for the commands that use it
+  rm -f ./*.qcow2 ./*.raw
+  cp tmpl/[bst].qcow2 tmpl/r.raw .
+  case " $* " in *sn.qcow2*) cp tmpl/sn.qcow2 . ;; esac
+}
+state () {   # the map and contents of every image the command changed
   for f in t.qcow2 r.raw sn.qcow2; do
+    if [ ! -e "$f" ] || cmp -s "$f" "tmpl/$f"; then echo "$f unchanged"; continue; fi
     qemu-img map --output=json "$f" 2>&1
     qemu-img check "$f" 2>&1 || echo "check: $?"
     qemu-img convert -O raw "$f" state.raw 2>/dev/null && md5sum < state.raw && rm -f state.raw
   done
+  if [ -e x.raw ]; then
+    qemu-img info --output=json x.raw | grep virtual-size
+    qemu-img convert -O raw x.raw state.raw && md5sum < state.raw && rm -f state.raw
+  fi
 }
 same () {
   local qrc=0 vrc=0
-  setup
+  setup "$@"
   qemu-img "$@" >q.out 2>q.err || qrc=$?
   state > q.state
-  setup
+  setup "$@"
   "$VDK" "$@" >v.out 2>v.err || vrc=$?
   state > v.state
   expect_eq "$vrc" "$qrc" "exit code of $*"
   diff q.out v.out >&2 || fail "$*: other output than qemu-img"
   if [ -z "${RC_ONLY:-}" ]; then
-    expect_eq "$(sed 's/^vdk: //' v.err)" "$(sed 's/^qemu-img: //' q.err)" "messages of $*"
+    expect_eq "$(sed 's/^vdk: //' v.err)" "$(sed "s/^qemu-img: //; s/'qemu-img rebase'/'vdk rebase'/" q.err)" \
+              "messages of $*"
   fi
   diff q.state v.state >&2 || fail "$*: the images differ from qemu-img's result"
 }
@@ -80,11 +90,60 @@ same resize --shrink t.qcow2 0
 same resize --shrink t.qcow2 -- -16M
 same resize --shrink t.qcow2 -- -20M
 
+# size arguments: qemu-img's messages
+same resize t.qcow2 10Q
+same resize t.qcow2 -- +abc
+same map --start-offset=-1 t.qcow2
+same map --max-length=abc t.qcow2
+same convert -S abc -O raw s.qcow2 x.raw
+same bench -o abc t.qcow2
+same bench -s abc t.qcow2
+same bench -S abc t.qcow2
+# resize: preallocation only to grow
+same resize --preallocation=metadata --shrink t.qcow2 1M
+same resize --preallocation=full t.qcow2 1M
+same resize --preallocation=metadata t.qcow2 16M
+same resize --preallocation=off --shrink t.qcow2 1M
+# dd: operands, and a skip past the end gives an empty output
+same dd bs=0 if=s.qcow2 of=x.raw
+same dd bs=abc if=s.qcow2 of=x.raw
+same dd count=abc if=s.qcow2 of=x.raw
+same dd skip=99999999999999999999 if=s.qcow2 of=x.raw
+same dd bs=99999999999999999999 if=s.qcow2 of=x.raw
+same dd conv=notrunc if=s.qcow2 of=x.raw
+same dd foo if=s.qcow2 of=x.raw
+same dd skip=100 bs=1M if=s.qcow2 of=x.raw
+same dd bs=128M count=1 if=s.qcow2 of=x.raw
+same dd -O qcow2 bs=64k skip=3 if=s.qcow2 of=x.raw
+# amend: size (grow, shrink, 0 = unchanged), the backing file only unchanged,
+# -o help (the options vdk amends), formats without amend
+same amend -o size=32M t.qcow2
+same amend -o size=1M t.qcow2
+same amend -o size=0 t.qcow2
+same amend -o size=abc t.qcow2
+same amend -o lazy_refcounts=on,size=20M t.qcow2
+same amend -o size=4M sn.qcow2
+same amend -o backing_file=b.qcow2,backing_fmt=qcow2 t.qcow2
+same amend -o backing_file=b.qcow2,backing_fmt=raw t.qcow2
+same amend -o backing_fmt=qcow2 t.qcow2
+same amend -o backing_file=b.qcow2 b.qcow2
+same amend -f raw -o size=1M r.raw
+same amend -f bogus -o help
+same amend -f raw -o help
+same amend -o help
+same amend -o compat=1.1
+same amend -o compat=1.1 t.qcow2 r.raw
+for h in "help" "?" "help,compat=1.1"; do
+  "$VDK" amend -o "$h" t.qcow2 > help.out
+  qemu-img amend -o "$h" t.qcow2 | grep -v "data_file\|encrypt" | diff - help.out >&2 ||
+    fail "amend -o $h: not qemu-img's list (less what vdk does not amend)"
+done
+
 # shrink with internal snapshots: the same image as qemu-img's (check output
 # and clusters included); every snapshot keeps its size and data
 for size in 4M 1M 64k; do
   same resize --shrink sn.qcow2 "$size"
-  setup
+  setup sn.qcow2
   "$VDK" resize -q --shrink sn.qcow2 "$size"
   for s in a b; do
     cp sn.qcow2 applied.qcow2
@@ -97,7 +156,7 @@ for size in 4M 1M 64k; do
     cmp q.raw v.raw || fail "convert -l $s after a shrink to $size"
   done
   # grown again: the same contents as qemu-img's
-  setup
+  setup sn.qcow2
   qemu-img resize -q --shrink sn.qcow2 "$size"
   qemu-img resize -q sn.qcow2 16M
   mv sn.qcow2 q.qcow2
@@ -109,7 +168,7 @@ for size in 4M 1M 64k; do
 done
 # not cluster aligned: vdk zeroes the tail of the last cluster (qemu-img
 # leaves the old data there, to reappear on a grow); snapshots intact
-setup
+setup sn.qcow2
 "$VDK" resize -q --shrink sn.qcow2 5243392
 qemu-img check -q sn.qcow2 || fail "check after an unaligned shrink"
 "$VDK" resize -q sn.qcow2 16M

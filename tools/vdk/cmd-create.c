@@ -11,6 +11,7 @@
 struct help_lines {
   char *v[64];
   size_t n;
+  const char *const *only;   /* NULL-terminated names to list, or NULL for all */
 };
 
 static void
@@ -26,6 +27,13 @@ collect_opt (void *opaque, const char *name, const char *type, const char *help,
   (void) defval;
   if (h->n >= sizeof h->v / sizeof h->v[0])
     return;
+  if (h->only) {
+    size_t i = 0;
+    while (h->only[i] && strcmp (h->only[i], name))
+      i++;
+    if (!h->only[i])
+      return;
+  }
   l = snprintf (left, sizeof left, "  %s=<%s>", name, t);
   if (asprintf (&h->v[h->n], "%s%*s - %s", left, l < 24 ? 24 - l : 0, "", help) >= 0)
     h->n++;
@@ -35,6 +43,25 @@ static int
 cmp_str (const void *a, const void *b)
 {
   return strcmp (*(char *const *) a, *(char *const *) b);
+}
+
+/* The option list of create -o help, or with ONLY set, of amend -o help
+ * (TITLE is its first line). */
+int
+print_option_help (const char *fmt, const char *title, const char *const *only)
+{
+  struct help_lines h = { .n = 0, .only = only };
+  int r = disk_create_options (fmt, collect_opt, &h);
+
+  if (r < 0)
+    return disk_fail ();
+  qsort (h.v, h.n, sizeof h.v[0], cmp_str);
+  printf ("%s\n", title);
+  for (size_t i = 0; i < h.n; i++) {
+    printf ("%s\n", h.v[i]);
+    free (h.v[i]);
+  }
+  return 0;
 }
 
 static int

@@ -79,6 +79,11 @@ cmd_resize (int argc, char **argv)
     error ("New image size must be positive");
     return 1;
   }
+  if (size <= cur && prealloc && strcmp (prealloc, "off")) {
+    disk_close (d);
+    error ("Preallocation can only be used for growing images");
+    return 1;
+  }
   if (size < cur && !shrink) {
     disk_close (d);
     error ("Use the --shrink option to perform a shrink operation.");

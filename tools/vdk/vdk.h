@@ -84,6 +84,7 @@ bool snapshot_sel_given (const struct snapshot_sel *sel);
 int load_snapshot (struct disk *d, const struct snapshot_sel *sel);
 
 int cmd_create (int argc, char **argv);
+int print_option_help (const char *fmt, const char *title, const char *const *only);
 int cmd_info (int argc, char **argv);
 int cmd_convert (int argc, char **argv);
 int cmd_resize (int argc, char **argv);
