@@ -324,17 +324,6 @@ run_job (struct job *j)
   return j->err;
 }
 
-static bool
-cache_mode_ok (const char *m)
-{
-  static const char *const modes[] = { "writeback", "none", "off", "unsafe", "writethrough",
-                                       "directsync" };
-  for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++)
-    if (!strcmp (m, modes[i]))
-      return true;
-  return false;
-}
-
 struct opt_probe { const char *name; bool found; };
 
 static void
@@ -355,17 +344,33 @@ format_has_opt (const char *fmt, const char *name)
   return p.found;
 }
 
+/* Is "help" or "?" one of the -o items? */
+static bool
+opts_want_help (const char *opts)
+{
+  for (const char *p = opts; p && *p; ) {
+    const char *start = p;
+    while (*p && !(p[0] == ',' && p[1] != ','))
+      p += p[0] == ',' ? 2 : 1;
+    if ((p - start == 4 && !strncmp (start, "help", 4)) || (p - start == 1 && *start == '?'))
+      return true;
+    if (*p == ',')
+      p++;
+  }
+  return false;
+}
+
 /* What qemu-img convert refuses before it opens anything, with its words. */
 static bool
 check_convert_args (const char *ofmt, const char *opts, const char *backing, const char *bfmt,
                     const char *tcache, const char *scache, bool compress, bool no_create,
                     const char *out)
 {
-  if (tcache && !cache_mode_ok (tcache)) {
+  if (tcache && !cache_mode_valid (tcache)) {
     error ("Invalid cache option: %s", tcache);
     return false;
   }
-  if (scache && !cache_mode_ok (scache)) {
+  if (scache && !cache_mode_valid (scache)) {
     error ("Invalid source cache option: %s", scache);
     return false;
   }
@@ -511,6 +516,12 @@ cmd_convert (int argc, char **argv)
   }
   if (quiet)
     pmode = PROGRESS_NONE;
+  if (opts_want_help (opts)) {
+    /* like qemu-img: with the output named, one list ("Supported
+     * options:"), else create's -o help for the format */
+    rc = print_option_help (ofmt, argc - optind >= 2 ? "Supported options:" : NULL, NULL) ? 1 : 0;
+    goto out;
+  }
   if (argc - optind < 2) {
     error ("Must specify image file name");
     goto out;
@@ -557,7 +568,13 @@ cmd_convert (int argc, char **argv)
   if (!no_create) {
     r = disk_create (out, ofmt, j.total, opts, backing, bfmt, 0);
     if (r < 0) {
-      disk_fail ();
+      /* qemu-img's prefix; the message may name the file already */
+      const char *msg = disk_last_error ();
+      size_t l = strlen (out);
+      disk_take_warnings ();
+      if (!strncmp (msg, out, l) && !strncmp (msg + l, ": ", 2))
+        msg += l + 2;
+      error ("%s: error while converting %s: %s", out, ofmt, msg);
       goto out;
     }
     created = true;
@@ -574,8 +591,7 @@ cmd_convert (int argc, char **argv)
     goto cleanup;
   }
   if ((uint64_t) disk_get_size (j.dst) < j.total) {
-    error ("%s: the output image is smaller than the input (%" PRIu64 " < %" PRIu64 " bytes)",
-           out, (uint64_t) disk_get_size (j.dst), j.total);
+    error ("output file is smaller than input file");
     goto cleanup;
   }
   j.has_backing_target = backing != NULL;

@@ -45,8 +45,9 @@ cmp_str (const void *a, const void *b)
   return strcmp (*(char *const *) a, *(char *const *) b);
 }
 
-/* The option list of create -o help, or with ONLY set, of amend -o help
- * (TITLE is its first line). */
+/* An option list as qemu-img prints it: TITLE, then the options (those of
+ * ONLY if set).  Without TITLE, create's -o help without an image name:
+ * "Supported FMT options:" and the note on protocol options. */
 int
 print_option_help (const char *fmt, const char *title, const char *const *only)
 {
@@ -56,11 +57,17 @@ print_option_help (const char *fmt, const char *title, const char *const *only)
   if (r < 0)
     return disk_fail ();
   qsort (h.v, h.n, sizeof h.v[0], cmp_str);
-  printf ("%s\n", title);
+  if (title)
+    printf ("%s\n", title);
+  else
+    printf ("Supported %s options:\n", fmt);
   for (size_t i = 0; i < h.n; i++) {
     printf ("%s\n", h.v[i]);
     free (h.v[i]);
   }
+  if (!title)
+    printf ("\nThe protocol level may support further options.\n"
+            "Specify the target filename to include those options.\n");
   return 0;
 }
 
@@ -302,7 +309,7 @@ cmd_create (int argc, char **argv)
   }
   if (optind >= argc) {
     free (opts);
-    return usage_error ("create", "expecting a filename");
+    return usage_error ("create", "Expecting image file name");
   }
   filename = argv[optind++];
   if (optind < argc) {
@@ -329,7 +336,7 @@ cmd_create (int argc, char **argv)
     free (sz);
   if (optind < argc) {
     free (opts);
-    return usage_error ("create", "unexpected argument '%s'", argv[optind]);
+    return usage_error ("create", "Unexpected argument: %s", argv[optind]);
   }
   if (unsafe)
     flags |= DISK_CREATE_NO_BACKING_CHECK;

@@ -87,7 +87,7 @@ cmd_map (int argc, char **argv)
     }
   }
   if (optind != argc - 1)
-    return usage_error ("map", optind >= argc ? "expecting an image" : "too many arguments");
+    return usage_error ("map", "Expecting one image file name");
   r = disk_open (&d, argv[optind], fmt, share ? DISK_OPEN_FORCE_SHARE : 0, NULL);
   if (r < 0)
     return disk_fail ();

@@ -75,6 +75,18 @@ print_command_help (const struct command *c)
   fputs (c->usage, stdout);
 }
 
+/* The cache modes -t and -T take (qemu's names). */
+bool
+cache_mode_valid (const char *m)
+{
+  static const char *const modes[] = { "writeback", "none", "off", "unsafe", "writethrough",
+                                       "directsync" };
+  for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++)
+    if (!strcmp (m, modes[i]))
+      return true;
+  return false;
+}
+
 int
 parse_size_arg (const char *s, uint64_t *out, const char *what)
 {
