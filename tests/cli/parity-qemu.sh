@@ -162,6 +162,16 @@ same create -f vpc -o subformat=bogus x.vpc 1M
 same create -f vhdx -o subformat=bogus x.vhdx 1M
 same create -f raw x.raw 1M extra
 same create
+same create -f qcow2 -F qcow2 x.qcow2 1M
+same create -f raw -F qcow2 x.raw 1M
+same create -f vmdk -F vmdk x.vmdk 1M
+same create -f qcow2 -b "" -F qcow2 x.qcow2 1M
+same create -f raw -b "" x.raw 1M
+# map past the end: one empty range
+same map --output=json --start-offset=16M t.qcow2
+same map --output=json --start-offset=17M t.qcow2
+same map --max-length=0 --output=json t.qcow2
+same map --max-length=0 t.qcow2
 # usage errors
 for c in info map snapshot rebase commit check bench; do
   same $c

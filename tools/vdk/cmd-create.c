@@ -271,6 +271,7 @@ cmd_create (int argc, char **argv)
     { NULL, 0, NULL, 0 },
   };
   const char *fmt = "raw", *backing = NULL, *bfmt = NULL, *filename;
+  bool bfmt_alone = false;
   char *opts = NULL, *sz, *backing_opt = NULL, *bfmt_opt = NULL;
   bool quiet = false, unsafe = false;
   int rc = 1;
@@ -366,13 +367,27 @@ cmd_create (int argc, char **argv)
     if (*p == ',')
       p++;
   }
-  if (backing && backing[0]) {
+  if (backing) {
     struct known k = { (char *) "backing_file", false };
     disk_create_options (fmt, find_opt, &k);
     if (!k.found) {
       error ("%s: Backing file not supported for file format '%s'", filename, fmt);
       goto out;
     }
+    if (!backing[0]) {
+      error ("%s: Expected backing file name, got empty string", filename);
+      goto out;
+    }
+  }
+  else if (bfmt) {
+    /* qemu-img: a backing format alone is refused */
+    struct known k = { (char *) "backing_fmt", false };
+    disk_create_options (fmt, find_opt, &k);
+    if (!k.found) {
+      error ("%s: Backing file format not supported for file format '%s'", filename, fmt);
+      goto out;
+    }
+    bfmt_alone = !strcmp (fmt, "qcow2");   /* the qcow2 driver's check */
   }
   if (backing && backing[0] && (!unsafe || (!bfmt && !strcmp (fmt, "qcow2")))) {
     /* Like qemu-img: open the backing file (its size is the default), and
@@ -410,6 +425,10 @@ cmd_create (int argc, char **argv)
   }
   if (!quiet)
     print_formatting (filename, fmt, opts, size, backing, bfmt);
+  if (bfmt_alone) {
+    error ("%s: Backing format cannot be used without backing file", filename);
+    goto out;
+  }
   r = disk_create (filename, fmt, size, opts, backing_opt ? NULL : backing,
                    bfmt_opt ? NULL : bfmt, flags);
   if (r < 0) {
