@@ -106,7 +106,9 @@ static const struct command commands[] = {
   { "amend", cmd_amend, "change the format options of an image",
     "Usage: vdk amend [-q] [-f FMT] -o OPTIONS IMAGE\n"
     "\n"
-    "qcow2 options: compat=0.10|1.1, lazy_refcounts=on|off.\n" },
+    "qcow2 options: compat=0.10|1.1, lazy_refcounts=on|off, refcount_bits=N,\n"
+    "size=SIZE (grows or shrinks; 0 leaves it), backing_file and backing_fmt only\n"
+    "unchanged (use rebase).  -o help lists them.\n" },
   { "map", cmd_map, "show where the data of an image is",
     "Usage: vdk map [-f FMT] [--output=human|json] [--start-offset=OFF]\n"
     "               [--max-length=LEN] [-U] IMAGE\n" },
@@ -116,7 +118,8 @@ static const struct command commands[] = {
     "Make BACKING (relative to IMAGE's directory, or \"\" for none) the backing file of\n"
     "IMAGE.  Safe mode copies into IMAGE every range the new backing file would read\n"
     "differently, so IMAGE's content does not change.\n"
-    "  -u   unsafe: only rewrite the name (the new backing file must hold the same data)\n" },
+    "  -u   unsafe: only rewrite the name (the new backing file must hold the same data);\n"
+    "       without -b the backing file is removed\n" },
   { "commit", cmd_commit, "write an image's data into its backing file",
     "Usage: vdk commit [-q] [-p] [-d] [-f FMT] [-t CACHE] [-b BASE] IMAGE\n"
     "\n"
