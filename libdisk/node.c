@@ -506,7 +506,7 @@ vdk_parse_prealloc (const char *s, enum vdk_prealloc *out)
   else if (!strcmp (s, "full"))
     *out = VDK_PREALLOC_FULL;
   else
-    return vdk_err (EINVAL, "invalid preallocation mode '%s' (off, metadata, falloc, full)", s);
+    return vdk_err (EINVAL, "invalid parameter value: %s", s);   /* qemu-img's words */
   return 0;
 }
 

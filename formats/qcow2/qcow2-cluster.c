@@ -1524,6 +1524,42 @@ qcow2_preallocate (struct vdk_node *n, uint64_t from, uint64_t to, enum vdk_prea
   return 0;
 }
 
+/* Take the L2 table of L1 entry IDX out of the active tree (a shrink): the
+ * entry is cleared first, so that a crash leaks clusters instead of
+ * leaving references to freed ones, then the table's clusters and the table
+ * lose the active tree's reference (those internal snapshots share keep
+ * theirs). */
+static int
+drop_l2_table (struct vdk_node *n, uint64_t idx)
+{
+  struct qcow2 *s = n->priv;
+  uint64_t l2off = s->l1[idx] & QCOW2_L1E_OFFSET_MASK, old = s->l1[idx];
+  uint8_t *l2, *copy;
+  int r;
+
+  if (!l2off)
+    return 0;
+  if ((r = qcow2_l2_load (n, l2off, &l2)) < 0)
+    return r;
+  /* freeing updates refcounts, which may evict the table from the cache */
+  copy = malloc (s->cluster_size);
+  if (!copy)
+    return vdk_err (ENOMEM, "out of memory");
+  memcpy (copy, l2, s->cluster_size);
+  s->l1[idx] = 0;
+  if ((r = qcow2_write_l1_entry (n, idx)) < 0 || (r = vdk_node_flush (n->file)) < 0) {
+    s->l1[idx] = old;
+    free (copy);
+    return r;
+  }
+  for (uint64_t i = 0; i < s->l2_entries; i++)
+    free_old_entry (n, qcow2_l2_entry (s, copy, i));
+  free (copy);
+  qcow2_l2_drop (n, l2off);
+  s->zc_entry = 0;
+  return qcow2_free_clusters (n, l2off, s->cluster_size);
+}
+
 int
 qcow2_truncate (struct vdk_node *n, uint64_t size, enum vdk_prealloc p, bool shrink)
 {
@@ -1541,16 +1577,20 @@ qcow2_truncate (struct vdk_node *n, uint64_t size, enum vdk_prealloc p, bool shr
     if (!shrink)
       return vdk_err (EINVAL, "%s: Use the --shrink option to perform a shrink operation",
                       n->filename);
-    if (s->nb_snapshots)
-      return vdk_err (ENOTSUP, "%s: Can't shrink an image with internal snapshots", n->filename);
     if (s->version < 3 && n->backing)
       return vdk_err (ENOTSUP, "%s: cannot shrink a compat=0.10 image with a backing file",
                       n->filename);
-    /* drop the clusters past the new end */
+    /* drop the clusters past the new end: those in the last L2 table one
+     * by one, then the L2 tables past it whole */
     {
       uint64_t a = VDK_ROUND_UP (size, cs);
-      if (a < old && (r = set_clusters (n, a, VDK_ROUND_UP (old, cs) - a, false)) < 0)
+      uint64_t tables_end = l1_need << (s->cluster_bits + s->l2_bits);
+      uint64_t e = VDK_MIN (VDK_ROUND_UP (old, cs), tables_end);
+      if (a < e && (r = set_clusters (n, a, e - a, false)) < 0)
         return r;
+      for (uint64_t i = l1_need; i < s->l1_size; i++)
+        if ((r = drop_l2_table (n, i)) < 0)
+          return r;
       if (size & (cs - 1)) {
         /* the tail of the last cluster must read as zero if grown again */
         uint64_t t = VDK_MIN (a, old) - size;

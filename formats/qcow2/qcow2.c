@@ -793,8 +793,9 @@ qcow2_create (struct vdk_node *file, uint64_t size, struct vdk_opts *opts)
     else
       return vdk_err (EINVAL, "Parameter 'compression-type' does not accept value '%s'", v);
   }
-  if ((r = vdk_parse_prealloc (vdk_opts_take (opts, "preallocation"), &pa)) < 0)
-    return r;
+  v = vdk_opts_take (opts, "preallocation");
+  if (vdk_parse_prealloc (v, &pa) < 0)   /* qemu-img's words for qcow2 */
+    return vdk_err (EINVAL, "Parameter 'preallocation' does not accept value '%s'", v);
   backing = vdk_opts_take (opts, "backing_file");
   bfmt = vdk_opts_take (opts, "backing_fmt");
   df = vdk_opts_take (opts, "data_file");

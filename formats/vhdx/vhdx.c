@@ -1202,7 +1202,7 @@ vhdx_create (struct vdk_node *file, uint64_t size, struct vdk_opts *opts)
   else if (!strcmp (sub, "fixed"))
     fixed = true;
   else
-    return vdk_err (EINVAL, "%s: invalid subformat '%s' (dynamic or fixed)", file->filename, sub);
+    return vdk_err (EINVAL, "%s: Parameter 'subformat' does not accept value '%s'", file->filename, sub);
   if (backing && fixed)
     return vdk_err (EINVAL, "%s: a differencing VHDX image cannot be fixed", file->filename);
   if (lss != 512 && lss != 4096)
@@ -1423,7 +1423,7 @@ vhdx_measure (struct vdk_opts *opts, uint64_t size,
       (r = vdk_opts_take_uint (opts, "logical_sector_size", &lss)) < 0)
     return r;
   if (sub && strcmp (sub, "dynamic") && strcmp (sub, "fixed"))
-    return vdk_err (EINVAL, "invalid subformat '%s' (dynamic or fixed)", sub);
+    return vdk_err (EINVAL, "Parameter 'subformat' does not accept value '%s'", sub);
   if (lss != 512 && lss != 4096)
     return vdk_err (EINVAL, "logical_sector_size must be 512 or 4096");
   if (size > VHDX_MAX_VSIZE)

@@ -730,8 +730,7 @@ vmdk_measure (struct vdk_opts *opts, uint64_t size,
   if (strcmp (sub, "monolithicSparse") && strcmp (sub, "monolithicFlat") &&
       strcmp (sub, "twoGbMaxExtentSparse") && strcmp (sub, "twoGbMaxExtentFlat") &&
       strcmp (sub, "streamOptimized"))
-    return vdk_err (EINVAL, "Unknown subformat: %s (monolithicSparse, monolithicFlat,"
-                    " twoGbMaxExtentSparse, twoGbMaxExtentFlat, streamOptimized)", sub);
+    return vdk_err (EINVAL, "invalid parameter value: %s", sub);   /* qemu-img's words */
   flat = strstr (sub, "Flat") != NULL;
   split = !strncmp (sub, "twoGb", 5);
   size = VDK_ROUND_UP (size, VMDK_SECTOR);
@@ -790,8 +789,7 @@ vmdk_create (struct vdk_node *file, uint64_t size, struct vdk_opts *opts)
   if (strcmp (sub, "monolithicSparse") && strcmp (sub, "monolithicFlat") &&
       strcmp (sub, "twoGbMaxExtentSparse") && strcmp (sub, "twoGbMaxExtentFlat") &&
       strcmp (sub, "streamOptimized"))
-    return vdk_err (EINVAL, "Unknown subformat: %s (monolithicSparse, monolithicFlat,"
-                    " twoGbMaxExtentSparse, twoGbMaxExtentFlat, streamOptimized)", sub);
+    return vdk_err (EINVAL, "invalid parameter value: %s", sub);   /* qemu-img's words */
   if (!adapter)
     adapter = "ide";
   if (strcmp (adapter, "ide") && strcmp (adapter, "buslogic") && strcmp (adapter, "lsilogic") &&

@@ -774,7 +774,7 @@ vpc_create (struct vdk_node *file, uint64_t size, struct vdk_opts *opts)
   else if (!strcmp (sub, "fixed"))
     fixed = true;
   else
-    return vdk_err (EINVAL, "%s: invalid subformat '%s' (dynamic or fixed)", file->filename, sub);
+    return vdk_err (EINVAL, "%s: Parameter 'subformat' does not accept value '%s'", file->filename, sub);
   if (backing) {
     if (fixed)
       return vdk_err (EINVAL, "%s: a differencing VHD image cannot be fixed", file->filename);
@@ -902,7 +902,7 @@ vpc_measure (struct vdk_opts *opts, uint64_t size,
   if ((r = vdk_opts_take_bool (opts, "force_size", &force_size)) < 0)
     return r;
   if (sub && strcmp (sub, "dynamic") && strcmp (sub, "fixed"))
-    return vdk_err (EINVAL, "invalid subformat '%s' (dynamic or fixed)", sub);
+    return vdk_err (EINVAL, "Parameter 'subformat' does not accept value '%s'", sub);
   if ((r = vpc_rounded_size (size, force_size, &cyls, &heads, &secs, &total_sectors)) < 0)
     return r;
   total = (uint64_t) total_sectors * VPC_SECTOR;

@@ -58,6 +58,6 @@ expect_eq "$(stat -c %s t.vhd)" "$(field fully-allocated)" "vpc fixed 10M"
 expect_rc 1 "$VDK" measure -O vhdx -o block_size=3M --size 1G
 expect_grep "block_size" "$TMP/err"
 expect_rc 1 "$VDK" measure -O vmdk -o subformat=bogus --size 1G
-expect_grep "Unknown subformat" "$TMP/err"
+expect_grep "invalid parameter value: " "$TMP/err"
 expect_rc 1 "$VDK" measure -O vpc -o subformat=bogus --size 1G
 echo OK

@@ -46,7 +46,7 @@ expect_grep "requires use of -n" "$TMP/err"
 # Target too small with -n
 truncate -s 1M small.raw
 expect_fail "$VDK" convert -n src.raw small.raw
-expect_grep "smaller than the input" "$TMP/err"
+expect_grep "^vdk: output file is smaller than input file$" "$TMP/err"
 
 # cache=none on both sides (O_DIRECT) — skip if tmpfs refuses O_DIRECT
 if "$VDK" convert -t none -T none src.raw direct.raw 2>direct.err; then

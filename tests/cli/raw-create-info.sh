@@ -39,7 +39,7 @@ expect_eq "$(( $(stat -c %b f.raw) * 512 >= 4194304 ))" 1 "full preallocation al
 "$VDK" create -o preallocation=falloc g.raw 4M >/dev/null
 expect_eq "$(( $(stat -c %b g.raw) * 512 >= 4194304 ))" 1 "falloc preallocation allocates"
 expect_fail "$VDK" create -o preallocation=bogus h.raw 4M
-expect_grep "invalid preallocation mode 'bogus'" "$TMP/err"
+expect_grep "invalid parameter value: bogus" "$TMP/err"
 [ ! -e h.raw ] || fail "failed create left h.raw behind"
 "$VDK" create -o help > help.txt
 expect_grep 'preallocation=' help.txt

@@ -22,7 +22,7 @@ head -c 1M a.raw | cmp - data || fail "data lost by resize"
 expect_rc 1 "$VDK" resize a.raw -- -10G
 expect_grep "must be positive" "$TMP/err"
 expect_rc 1 "$VDK" resize a.raw 10Q
-expect_grep "invalid new size '10Q'" "$TMP/err"
+expect_grep "^vdk: Parameter 'size' expects a non-negative number below 2^64$" "$TMP/err"
 expect_rc 1 "$VDK" resize a.raw +16E
 expect_eq "$(stat -c %s a.raw)" $(((512 + 8) << 20)) "failed resizes changed nothing"
 expect_rc 1 "$VDK" resize --preallocation=bogus a.raw +1M

@@ -129,5 +129,5 @@ expect_grep "must be a VHD" "$TMP/err"
 expect_grep "subformat=<str>" h.txt   # qemu-img's -o help layout
 expect_grep "force_size=<bool (on/off)>" h.txt
 expect_fail "$VDK" create -q -f vpc -o subformat=bogus x.vpc 1M
-expect_grep "invalid subformat" "$TMP/err"
+expect_grep "Parameter 'subformat' does not accept value" "$TMP/err"
 echo OK

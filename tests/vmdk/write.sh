@@ -60,7 +60,7 @@ qemu-img check z.vmdk >/dev/null || fail "zeroed_grain check"
 python3 -c "import struct,sys; h=open('z.vmdk','rb').read(12); sys.exit(0 if struct.unpack('<II',h[4:12])==(2,7) else 1)" \
   || fail "zeroed_grain header version/flags"
 expect_fail "$VDK" create -q -f vmdk -o subformat=bogus b.vmdk 1M
-expect_grep "Unknown subformat" "$TMP/err"
+expect_grep "invalid parameter value: " "$TMP/err"
 expect_fail "$VDK" create -q -f vmdk -o adapter_type=scsi b.vmdk 1M
 expect_grep "adapter type" "$TMP/err"
 expect_fail "$VDK" create -q -f vmdk -o hwversion=x b.vmdk 1M

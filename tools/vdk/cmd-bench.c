@@ -166,7 +166,13 @@ cmd_bench (int argc, char **argv)
         return 1;
       step_set = true;
       break;
-    case 't': cache = optarg; break;
+    case 't':
+      if (!cache_mode_valid (optarg)) {   /* qemu-img's words */
+        error ("Invalid cache mode");
+        return 1;
+      }
+      cache = optarg;
+      break;
     case 'i':
       if (strcmp (optarg, "io_uring") && strcmp (optarg, "threads")) {
         error ("Invalid aio option '%s' (io_uring, threads)", optarg);
@@ -198,7 +204,7 @@ cmd_bench (int argc, char **argv)
     }
   }
   if (optind != argc - 1)
-    return usage_error ("bench", "expecting an image");
+    return usage_error ("bench", "Expecting one image file name");
   if (!step_set)
     b.step = b.bufsize;
   if (b.write && share) {

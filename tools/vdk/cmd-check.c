@@ -86,7 +86,7 @@ cmd_check (int argc, char **argv)
     { "quiet", no_argument, NULL, 'q' },
     { NULL, 0, NULL, 0 },
   };
-  const char *fmt = NULL;
+  const char *fmt = NULL, *scache = NULL;
   enum output_format out = OUT_HUMAN;
   bool share = false, quiet = false;
   unsigned fix = 0, flags;
@@ -99,7 +99,7 @@ cmd_check (int argc, char **argv)
     case 'f': fmt = optarg; break;
     case 'U': share = true; break;
     case 'q': quiet = true; break;
-    case 'T': break;   /* cache mode: the default is fine for a check */
+    case 'T': scache = optarg; break;   /* checked; the default is fine for a check */
     case 'r':
       if (!strcmp (optarg, "leaks"))
         fix = DISK_CHECK_FIX_LEAKS;
@@ -117,7 +117,11 @@ cmd_check (int argc, char **argv)
     }
   }
   if (optind != argc - 1)
-    return usage_error ("check", optind >= argc ? "expecting an image" : "too many arguments");
+    return usage_error ("check", "Expecting one image file name");
+  if (scache && !cache_mode_valid (scache)) {
+    error ("Invalid source cache option: %s", scache);
+    return 1;
+  }
   if (fix && share) {
     error ("cannot repair with -U (force share)");
     return 1;

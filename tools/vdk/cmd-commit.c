@@ -42,7 +42,11 @@ cmd_commit (int argc, char **argv)
     }
   }
   if (optind != argc - 1)
-    return usage_error ("commit", "expecting one image");
+    return usage_error ("commit", "Expecting one image file name");
+  if (!cache_mode_valid (cache)) {
+    error ("Invalid cache option: %s", cache);
+    return 1;
+  }
   if (base_name)
     keep = true;   /* images between base and top become invalid: keep top as it is */
   snprintf (opts, sizeof opts, "cache=%s", cache);

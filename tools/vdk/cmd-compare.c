@@ -58,7 +58,7 @@ cmd_compare (int argc, char **argv)
     { "force-share", no_argument, NULL, 'U' },
     { NULL, 0, NULL, 0 },
   };
-  const char *fmt1 = NULL, *fmt2 = NULL;
+  const char *fmt1 = NULL, *fmt2 = NULL, *scache = NULL;
   bool strict = false, quiet = false, share = false, progress = false;
   struct disk *d1 = NULL, *d2 = NULL;
   uint8_t *b1 = NULL, *b2 = NULL;
@@ -73,7 +73,7 @@ cmd_compare (int argc, char **argv)
     case 'q': quiet = true; break;
     case 'p': progress = true; break;
     case 'U': share = true; break;
-    case 'T': break;   /* source cache mode: reads use the default */
+    case 'T': scache = optarg; break;   /* checked; reads use the default */
     default:
       return usage_error ("compare", "invalid option");   /* 1, as qemu-img */
     }
@@ -81,6 +81,10 @@ cmd_compare (int argc, char **argv)
   if (argc - optind != 2) {
     usage_error ("compare", "Expecting two image file names");
     return 1;   /* qemu-img: usage errors exit with 1 */
+  }
+  if (scache && !cache_mode_valid (scache)) {
+    error ("Invalid source cache option: %s", scache);
+    return 2;
   }
   if (disk_open (&d1, argv[optind], fmt1, share ? DISK_OPEN_FORCE_SHARE : 0, NULL) < 0 ||
       disk_open (&d2, argv[optind + 1], fmt2, share ? DISK_OPEN_FORCE_SHARE : 0, NULL) < 0) {

@@ -249,8 +249,11 @@ start_next (struct job *j, struct slot *s)
       st.length = j->st_end - off;
     }
     if (j->compress && (st.flags & DISK_STATUS_DATA)) {
-      /* compressed output is written in whole clusters: read the whole
-       * (cluster-aligned) chunk even if block status cut it shorter */
+      /* compressed output is written in whole clusters: read up to the end
+       * of the cluster where the data ends (what follows may be left to a
+       * -B backing) */
+      if (st.length < len)
+        len = VDK_MIN (len, VDK_ROUND_UP_CS (off + st.length, j->cluster_size) - off);
     }
     else if (j->compress && st.length < len) {
       /* a zero/unallocated range: skip only whole clusters of it */
@@ -371,17 +374,6 @@ run_job (struct job *j)
   return j->err;
 }
 
-static bool
-cache_mode_ok (const char *m)
-{
-  static const char *const modes[] = { "writeback", "none", "off", "unsafe", "writethrough",
-                                       "directsync" };
-  for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++)
-    if (!strcmp (m, modes[i]))
-      return true;
-  return false;
-}
-
 struct opt_probe { const char *name; bool found; };
 
 static void
@@ -402,17 +394,33 @@ format_has_opt (const char *fmt, const char *name)
   return p.found;
 }
 
+/* Is "help" or "?" one of the -o items? */
+static bool
+opts_want_help (const char *opts)
+{
+  for (const char *p = opts; p && *p; ) {
+    const char *start = p;
+    while (*p && !(p[0] == ',' && p[1] != ','))
+      p += p[0] == ',' ? 2 : 1;
+    if ((p - start == 4 && !strncmp (start, "help", 4)) || (p - start == 1 && *start == '?'))
+      return true;
+    if (*p == ',')
+      p++;
+  }
+  return false;
+}
+
 /* What qemu-img convert refuses before it opens anything, with its words. */
 static bool
 check_convert_args (const char *ofmt, const char *opts, const char *backing, const char *bfmt,
                     const char *tcache, const char *scache, bool compress, bool no_create,
                     const char *out)
 {
-  if (tcache && !cache_mode_ok (tcache)) {
+  if (tcache && !cache_mode_valid (tcache)) {
     error ("Invalid cache option: %s", tcache);
     return false;
   }
-  if (scache && !cache_mode_ok (scache)) {
+  if (scache && !cache_mode_valid (scache)) {
     error ("Invalid source cache option: %s", scache);
     return false;
   }
@@ -477,6 +485,7 @@ cmd_convert (int argc, char **argv)
   char *opts = NULL, dst_opts[64];
   bool quiet = false, no_create = false, share = false, target_zero_flag = false;
   bool copy_range = false, sparse_given = false;
+  bool ofmt_given = false, copy_started = false;
   enum progress_mode pmode = PROGRESS_NONE;
   struct job j;
   struct snapshot_sel snap = { 0 };
@@ -489,7 +498,7 @@ cmd_convert (int argc, char **argv)
   while ((c = getopt_long (argc, argv, "f:O:o:B:F:nS:m:Wt:T:pqUcCl:s:", longopts, NULL)) != -1) {
     switch (c) {
     case 'f': fmt = optarg; break;
-    case 'O': ofmt = optarg; break;
+    case 'O': ofmt = optarg; ofmt_given = true; break;
     case 'o':
       if (opts) {
         char *n2;
@@ -528,8 +537,9 @@ cmd_convert (int argc, char **argv)
     case 'm': {
       char *end;
       long v = strtol (optarg, &end, 10);
-      if (*end || v < 1 || v > 64) {
-        error ("invalid number of requests in flight '%s' (1..64)", optarg);
+      if (*end || end == optarg || v < 1 || v > 16) {
+        error ("Invalid number of coroutines. Allowed number of coroutines is between 1"
+               " and 16");
         goto out;
       }
       m = v;
@@ -567,6 +577,12 @@ cmd_convert (int argc, char **argv)
     error ("Cannot enable copy offloading when -S is used");
     goto out;
   }
+  if (opts_want_help (opts)) {
+    /* like qemu-img: with the output named, one list ("Supported
+     * options:"), else create's -o help for the format */
+    rc = print_option_help (ofmt, argc - optind >= 2 ? "Supported options:" : NULL, NULL) ? 1 : 0;
+    goto out;
+  }
   if (argc - optind < 2) {
     error ("Must specify image file name");
     goto out;
@@ -581,10 +597,6 @@ cmd_convert (int argc, char **argv)
   }
   if (no_create && opts) {
     error ("-o has no effect when skipping image creation");
-    goto out;
-  }
-  if (no_create && backing) {
-    error ("-n cannot be used with -B: the output is not created");
     goto out;
   }
   if (!check_convert_args (ofmt, opts, backing, bfmt, tcache, scache, j.compress, no_create,
@@ -617,21 +629,30 @@ cmd_convert (int argc, char **argv)
   if (!no_create) {
     r = disk_create (out, ofmt, j.total, opts, backing, bfmt, 0);
     if (r < 0) {
-      disk_fail ();
+      /* qemu-img's prefix; the message may name the file already */
+      const char *msg = disk_last_error ();
+      size_t l = strlen (out);
+      disk_take_warnings ();
+      if (!strncmp (msg, out, l) && !strncmp (msg + l, ": ", 2))
+        msg += l + 2;
+      error ("%s: error while converting %s: %s", out, ofmt, msg);
       goto out;
     }
     created = true;
   }
   install_signal_handlers ();
   snprintf (dst_opts, sizeof dst_opts, "cache=%s", tcache);
-  r = disk_open (&j.dst, out, no_create ? NULL : ofmt, DISK_OPEN_RDWR, dst_opts);
+  /* An existing target (-n) is opened as -O says, like qemu-img; without
+   * -O it is probed, where qemu-img would take it for raw (and write raw
+   * data over a qcow2 or vmdk target's metadata). */
+  r = disk_open (&j.dst, out, no_create && !ofmt_given ? NULL : ofmt, DISK_OPEN_RDWR,
+                 dst_opts);
   if (r < 0) {
     disk_fail ();
     goto cleanup;
   }
   if ((uint64_t) disk_get_size (j.dst) < j.total) {
-    error ("%s: the output image is smaller than the input (%" PRIu64 " < %" PRIu64 " bytes)",
-           out, (uint64_t) disk_get_size (j.dst), j.total);
+    error ("output file is smaller than input file");
     goto cleanup;
   }
   j.has_backing_target = backing != NULL;
@@ -647,7 +668,7 @@ cmd_convert (int argc, char **argv)
     uint64_t cs = disk_get_cluster_size (j.dst);
     j.cluster_size = cs;
     if (!cs || CHUNK % cs) {
-      error ("%s: the %s format does not support compression", out, disk_get_format (j.dst));
+      error ("Compression not supported for this file format");
       goto cleanup;
     }
   }
@@ -670,6 +691,7 @@ cmd_convert (int argc, char **argv)
     }
   }
   progress_init (pmode);
+  copy_started = true;
   r = run_job (&j);
   if (r == 0) {
     r = disk_flush (j.dst);
@@ -700,7 +722,7 @@ cmd_convert (int argc, char **argv)
       if (disk_remove (out, ofmt) == 0)
         error ("removed the incomplete output '%s'", out);
     }
-    else if (no_create && j.total)
+    else if (no_create && copy_started && j.total)
       error ("the output '%s' was left in place; %" PRIu64 " of %" PRIu64
              " bytes had been copied", out, j.done, j.total);
   }

@@ -11,6 +11,7 @@
 struct help_lines {
   char *v[64];
   size_t n;
+  const char *const *only;   /* NULL-terminated names to list, or NULL for all */
 };
 
 static void
@@ -26,6 +27,13 @@ collect_opt (void *opaque, const char *name, const char *type, const char *help,
   (void) defval;
   if (h->n >= sizeof h->v / sizeof h->v[0])
     return;
+  if (h->only) {
+    size_t i = 0;
+    while (h->only[i] && strcmp (h->only[i], name))
+      i++;
+    if (!h->only[i])
+      return;
+  }
   l = snprintf (left, sizeof left, "  %s=<%s>", name, t);
   if (asprintf (&h->v[h->n], "%s%*s - %s", left, l < 24 ? 24 - l : 0, "", help) >= 0)
     h->n++;
@@ -35,6 +43,32 @@ static int
 cmp_str (const void *a, const void *b)
 {
   return strcmp (*(char *const *) a, *(char *const *) b);
+}
+
+/* An option list as qemu-img prints it: TITLE, then the options (those of
+ * ONLY if set).  Without TITLE, create's -o help without an image name:
+ * "Supported FMT options:" and the note on protocol options. */
+int
+print_option_help (const char *fmt, const char *title, const char *const *only)
+{
+  struct help_lines h = { .n = 0, .only = only };
+  int r = disk_create_options (fmt, collect_opt, &h);
+
+  if (r < 0)
+    return disk_fail ();
+  qsort (h.v, h.n, sizeof h.v[0], cmp_str);
+  if (title)
+    printf ("%s\n", title);
+  else
+    printf ("Supported %s options:\n", fmt);
+  for (size_t i = 0; i < h.n; i++) {
+    printf ("%s\n", h.v[i]);
+    free (h.v[i]);
+  }
+  if (!title)
+    printf ("\nThe protocol level may support further options.\n"
+            "Specify the target filename to include those options.\n");
+  return 0;
 }
 
 static int
@@ -237,6 +271,7 @@ cmd_create (int argc, char **argv)
     { NULL, 0, NULL, 0 },
   };
   const char *fmt = "raw", *backing = NULL, *bfmt = NULL, *filename;
+  bool bfmt_alone = false;
   char *opts = NULL, *sz, *backing_opt = NULL, *bfmt_opt = NULL;
   bool quiet = false, unsafe = false;
   int rc = 1;
@@ -275,7 +310,7 @@ cmd_create (int argc, char **argv)
   }
   if (optind >= argc) {
     free (opts);
-    return usage_error ("create", "expecting a filename");
+    return usage_error ("create", "Expecting image file name");
   }
   filename = argv[optind++];
   if (optind < argc) {
@@ -302,7 +337,7 @@ cmd_create (int argc, char **argv)
     free (sz);
   if (optind < argc) {
     free (opts);
-    return usage_error ("create", "unexpected argument '%s'", argv[optind]);
+    return usage_error ("create", "Unexpected argument: %s", argv[optind]);
   }
   if (unsafe)
     flags |= DISK_CREATE_NO_BACKING_CHECK;
@@ -332,13 +367,27 @@ cmd_create (int argc, char **argv)
     if (*p == ',')
       p++;
   }
-  if (backing && backing[0]) {
+  if (backing) {
     struct known k = { (char *) "backing_file", false };
     disk_create_options (fmt, find_opt, &k);
     if (!k.found) {
       error ("%s: Backing file not supported for file format '%s'", filename, fmt);
       goto out;
     }
+    if (!backing[0]) {
+      error ("%s: Expected backing file name, got empty string", filename);
+      goto out;
+    }
+  }
+  else if (bfmt) {
+    /* qemu-img: a backing format alone is refused */
+    struct known k = { (char *) "backing_fmt", false };
+    disk_create_options (fmt, find_opt, &k);
+    if (!k.found) {
+      error ("%s: Backing file format not supported for file format '%s'", filename, fmt);
+      goto out;
+    }
+    bfmt_alone = !strcmp (fmt, "qcow2");   /* the qcow2 driver's check */
   }
   if (backing && backing[0] && (!unsafe || (!bfmt && !strcmp (fmt, "qcow2")))) {
     /* Like qemu-img: open the backing file (its size is the default), and
@@ -376,6 +425,10 @@ cmd_create (int argc, char **argv)
   }
   if (!quiet)
     print_formatting (filename, fmt, opts, size, backing, bfmt);
+  if (bfmt_alone) {
+    error ("%s: Backing format cannot be used without backing file", filename);
+    goto out;
+  }
   r = disk_create (filename, fmt, size, opts, backing_opt ? NULL : backing,
                    bfmt_opt ? NULL : bfmt, flags);
   if (r < 0) {

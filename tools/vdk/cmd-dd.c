@@ -11,11 +11,15 @@
 static int
 parse_blocks (const char *what, const char *v, uint64_t *out)
 {
-  if (disk_parse_size (v, out) < 0) {
-    error ("invalid number for %s: '%s'", what, v);
+  int r = disk_parse_size (v, out);
+  if (r == -ERANGE || (r == 0 && *out > INT64_MAX)) {   /* qemu-img's words */
+    if (!strcmp (what, "bs"))
+      error ("Invalid bs specified. Must be between 1 and 2147483647.");
+    else
+      error ("Invalid %s specified. Must be between 0 and %" PRId64 ".", what, INT64_MAX);
     return -1;
   }
-  return 0;
+  return parse_size_arg (v, out, what);
 }
 
 int
@@ -26,7 +30,7 @@ cmd_dd (int argc, char **argv)
     { NULL, 0, NULL, 0 },
   };
   const char *fmt = NULL, *ofmt = "raw", *in = NULL, *out = NULL;
-  uint64_t bs = 512, count = UINT64_MAX, skip = 0, insize, start, len, done;
+  uint64_t bs = 512, count = UINT64_MAX, skip = 0, insize, start, len, done, step;
   bool share = false;
   struct disk *src = NULL, *dst = NULL;
   uint8_t *buf = NULL;
@@ -43,8 +47,10 @@ cmd_dd (int argc, char **argv)
   }
   for (int i = optind; i < argc; i++) {
     char *eq = strchr (argv[i], '=');
-    if (!eq)
-      return usage_error ("dd", "unrecognized operand '%s'", argv[i]);
+    if (!eq) {
+      error ("unrecognized operand %s", argv[i]);
+      return 1;
+    }
     *eq = 0;
     const char *v = eq + 1;
     if (!strcmp (argv[i], "if"))
@@ -54,8 +60,8 @@ cmd_dd (int argc, char **argv)
     else if (!strcmp (argv[i], "bs")) {
       if (parse_blocks ("bs", v, &bs) < 0)
         return 1;
-      if (bs == 0 || bs > (64u << 20)) {
-        error ("bs must be between 1 and 64 MiB");
+      if (bs == 0 || bs > INT32_MAX) {
+        error ("Invalid bs specified. Must be between 1 and 2147483647.");
         return 1;
       }
     }
@@ -67,8 +73,10 @@ cmd_dd (int argc, char **argv)
       if (parse_blocks ("skip", v, &skip) < 0)
         return 1;
     }
-    else
-      return usage_error ("dd", "unrecognized operand '%s'", argv[i]);
+    else {
+      error ("unrecognized operand %s", argv[i]);
+      return 1;
+    }
   }
   if (!in || !out)
     return usage_error ("dd", "Must specify both input and output files");
@@ -76,11 +84,12 @@ cmd_dd (int argc, char **argv)
     return disk_fail ();
   insize = disk_get_size (src);
   if (skip > insize / bs) {
-    error ("%s: cannot skip to block offset %" PRIu64 ": the input is only %" PRIu64 " bytes",
-           in, skip, insize);
-    goto out;
+    /* as qemu-img (and dd): an empty output */
+    error ("%s: cannot skip to specified offset", in);
+    start = insize;
   }
-  start = skip * bs;
+  else
+    start = skip * bs;
   len = insize - start;
   if (count != UINT64_MAX && count < len / bs + !!(len % bs))
     len = count * bs < len ? count * bs : len;
@@ -93,13 +102,16 @@ cmd_dd (int argc, char **argv)
     disk_fail ();
     goto out;
   }
-  buf = malloc (bs);
+  /* bs only counts skip and count: the copy goes in pieces of at most
+   * 64 MiB, whatever bs is */
+  step = bs < (64u << 20) ? bs : (64u << 20);
+  buf = malloc (step);
   if (!buf) {
     error ("out of memory");
     goto out;
   }
-  for (done = 0; done < len; done += bs) {
-    size_t n = len - done < bs ? len - done : bs;
+  for (done = 0; done < len; done += step) {
+    size_t n = len - done < step ? len - done : step;
     if ((r = disk_pread (src, buf, n, start + done)) < 0 ||
         (!disk_is_zero_buf (buf, n) && (r = disk_pwrite (dst, buf, n, done, 0)) < 0)) {
       disk_fail ();

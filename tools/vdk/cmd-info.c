@@ -196,7 +196,7 @@ cmd_info (int argc, char **argv)
     }
   }
   if (optind != argc - 1)
-    return usage_error ("info", optind >= argc ? "expecting an image" : "too many arguments");
+    return usage_error ("info", "Expecting one image file name");
   r = disk_open (&d, argv[optind], fmt,
                  (share ? DISK_OPEN_FORCE_SHARE : 0) | (chain ? 0 : 0), NULL);
   if (r < 0)

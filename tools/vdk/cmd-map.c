@@ -87,7 +87,7 @@ cmd_map (int argc, char **argv)
     }
   }
   if (optind != argc - 1)
-    return usage_error ("map", optind >= argc ? "expecting an image" : "too many arguments");
+    return usage_error ("map", "Expecting one image file name");
   r = disk_open (&d, argv[optind], fmt, share ? DISK_OPEN_FORCE_SHARE : 0, NULL);
   if (r < 0)
     return disk_fail ();
@@ -123,8 +123,11 @@ cmd_map (int argc, char **argv)
   }
   if (have)
     emit (&cur, out, &first);
-  if (out == OUT_JSON)
-    printf (first ? "[]\n" : "]\n");
+  if (out == OUT_JSON && first)   /* nothing to map: qemu-img prints one empty range */
+    printf ("[{ \"start\": %" PRIu64 ", \"length\": 0, \"depth\": 0, \"present\": false,"
+            " \"zero\": false, \"data\": false}]\n", start);
+  else if (out == OUT_JSON)
+    printf ("]\n");
   disk_close (d);
   return 0;
 }

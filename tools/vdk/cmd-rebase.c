@@ -20,6 +20,7 @@ cmd_rebase (int argc, char **argv)
     { NULL, 0, NULL, 0 },
   };
   const char *fmt = NULL, *bfmt = NULL, *backing = NULL, *cache = "writeback";
+  const char *scache = NULL;
   bool unsafe = false, quiet = false, progress = false, share = false;
   struct disk *d = NULL, *nb = NULL;
   uint8_t *old = NULL, *new = NULL;
@@ -36,13 +37,23 @@ cmd_rebase (int argc, char **argv)
     case 'q': quiet = true; break;
     case 'p': progress = true; break;
     case 't': cache = optarg; break;
-    case 'T': break;
+    case 'T': scache = optarg; break;
     case 'U': share = true; break;
     default: return usage_error ("rebase", "invalid option");
     }
   }
   if (optind != argc - 1)
-    return usage_error ("rebase", "expecting one image");
+    return usage_error ("rebase", "Expecting one image file name");
+  if (!cache_mode_valid (cache)) {
+    error ("Invalid cache option: %s", cache);
+    return 1;
+  }
+  if (scache && !cache_mode_valid (scache)) {
+    error ("Invalid source cache option: %s", scache);
+    return 1;
+  }
+  if (!backing && unsafe)
+    backing = "";   /* qemu-img: -u without -b removes the backing file */
   if (!backing)
     return usage_error ("rebase", "Must specify backing file (-b) or use unsafe mode (-u)");
   if (backing[0] && !bfmt && unsafe) {

@@ -70,15 +70,20 @@ cmd_resize (int argc, char **argv)
     size = cur + delta;
   }
   else if (sign < 0) {
-    if (delta > cur) {
-      disk_close (d);
-      error ("New image size must be positive (the image has %" PRIu64 " bytes)", cur);
-      return 1;
-    }
-    size = cur - delta;
+    size = delta >= cur ? 0 : cur - delta;
   }
   else
     size = delta;
+  if (size == 0) {
+    disk_close (d);
+    error ("New image size must be positive");
+    return 1;
+  }
+  if (size <= cur && prealloc && strcmp (prealloc, "off")) {
+    disk_close (d);
+    error ("Preallocation can only be used for growing images");
+    return 1;
+  }
   if (size < cur && !shrink) {
     disk_close (d);
     error ("Use the --shrink option to perform a shrink operation.");

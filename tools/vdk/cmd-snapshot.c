@@ -67,7 +67,7 @@ cmd_snapshot (int argc, char **argv)
     }
   }
   if (optind != argc - 1)
-    return usage_error ("snapshot", optind >= argc ? "expecting an image" : "too many arguments");
+    return usage_error ("snapshot", "Expecting one image file name");
   if (share && act != ACT_LIST) {
     error ("-U can only be used with -l");
     return 1;

@@ -75,6 +75,18 @@ print_command_help (const struct command *c)
   fputs (c->usage, stdout);
 }
 
+/* The cache modes -t and -T take (qemu's names). */
+bool
+cache_mode_valid (const char *m)
+{
+  static const char *const modes[] = { "writeback", "none", "off", "unsafe", "writethrough",
+                                       "directsync" };
+  for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++)
+    if (!strcmp (m, modes[i]))
+      return true;
+  return false;
+}
+
 int
 parse_size_arg (const char *s, uint64_t *out, const char *what)
 {
@@ -83,10 +95,26 @@ parse_size_arg (const char *s, uint64_t *out, const char *what)
     error ("%s '%s' is too large (the limit is 1 EiB)", what, s);
     return -1;
   }
-  if (r < 0 && !strcmp (what, "image size")) {   /* qemu-img create's and measure's words */
-    error ("Invalid image size specified. You may use k, M, G, T, P or E suffixes for");
-    error ("kilobytes, megabytes, gigabytes, terabytes, petabytes and exabytes.");
-    return -1;
+  if (r < 0) {
+    /* qemu-img's words, for the arguments qemu-img has too */
+    static const char *const names[][2] = {
+      { "image size", "image size" }, { "start offset", "start offset" },
+      { "max length", "max length" }, { "sparse size", "buffer size for sparse output" },
+      { "offset", "offset" }, { "buffer size", "buffer size" }, { "step size", "step_size" },
+      { "bs", "bs" }, { "count", "count" }, { "skip", "skip" },
+    };
+    if (!strcmp (what, "new size")) {   /* resize */
+      error ("Parameter 'size' expects a non-negative number below 2^64");
+      fprintf (stderr, "Optional suffix k, M, G, T, P or E means kilo-, mega-, giga-, tera-,"
+               " peta-\nand exabytes, respectively.\n");
+      return -1;
+    }
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+      if (!strcmp (what, names[i][0])) {
+        error ("Invalid %s specified. You may use k, M, G, T, P or E suffixes for", names[i][1]);
+        error ("kilobytes, megabytes, gigabytes, terabytes, petabytes and exabytes.");
+        return -1;
+      }
   }
   if (r < 0) {
     error ("invalid %s '%s': use a number of bytes, optionally with a k, M, G, T, P or E suffix",

@@ -48,7 +48,9 @@ static const struct command commands[] = {
     "  -B BACKING        the output gets this backing file; only data the source\n"
     "                    holds above its own backing is copied\n"
     "  -F BACKING_FMT    format of BACKING\n"
-    "  -n                do not create OUTPUT: write into the existing image\n"
+    "  -n                do not create OUTPUT: write into the existing image (of\n"
+    "                    format -O if given, else probed); with -B BACKING only\n"
+    "                    what the source holds above its backing is written\n"
     "  -c                compress the output (qcow2; vmdk streamOptimized)\n"
     "  -C                copy offloading: data that maps from a file to a file of\n"
     "                    the same filesystem is copied by the kernel\n"
@@ -59,7 +61,7 @@ static const struct command commands[] = {
     "                    copy this internal snapshot of the first source\n"
     "  -l NAME, -s NAME  the same by id or name (one source only)\n"
     "  -S SIZE           zero detection granularity (default 4k; 0 = write all)\n"
-    "  -m N              requests in flight (1..64, default 8)\n"
+    "  -m N              requests in flight (1..16, default 8)\n"
     "  -W                allow out-of-order writes (default: in order)\n"
     "  -t CACHE          output cache mode: writeback, none, unsafe, writethrough,\n"
     "                    directsync (default: unsafe, like qemu-img: no flush)\n"
@@ -109,7 +111,9 @@ static const struct command commands[] = {
   { "amend", cmd_amend, "change the format options of an image",
     "Usage: vdk amend [-q] [-f FMT] -o OPTIONS IMAGE\n"
     "\n"
-    "qcow2 options: compat=0.10|1.1, lazy_refcounts=on|off.\n" },
+    "qcow2 options: compat=0.10|1.1, lazy_refcounts=on|off, refcount_bits=N,\n"
+    "size=SIZE (grows or shrinks; 0 leaves it), backing_file and backing_fmt only\n"
+    "unchanged (use rebase).  -o help lists them.\n" },
   { "map", cmd_map, "show where the data of an image is",
     "Usage: vdk map [-f FMT] [--output=human|json] [--start-offset=OFF]\n"
     "               [--max-length=LEN] [-U] IMAGE\n" },
@@ -119,7 +123,8 @@ static const struct command commands[] = {
     "Make BACKING (relative to IMAGE's directory, or \"\" for none) the backing file of\n"
     "IMAGE.  Safe mode copies into IMAGE every range the new backing file would read\n"
     "differently, so IMAGE's content does not change.\n"
-    "  -u   unsafe: only rewrite the name (the new backing file must hold the same data)\n" },
+    "  -u   unsafe: only rewrite the name (the new backing file must hold the same data);\n"
+    "       without -b the backing file is removed\n" },
   { "commit", cmd_commit, "write an image's data into its backing file",
     "Usage: vdk commit [-q] [-p] [-d] [-f FMT] [-t CACHE] [-b BASE] IMAGE\n"
     "\n"

@@ -40,6 +40,7 @@ const struct command *find_command (const char *name);
 
 /* Sizes.  parse_size_arg prints qemu-style errors. */
 int parse_size_arg (const char *s, uint64_t *out, const char *what);
+bool cache_mode_valid (const char *m);
 char *human_size (uint64_t v);   /* "10 GiB" (static buffer rotation) */
 
 /* --output=human|json */
@@ -84,6 +85,7 @@ bool snapshot_sel_given (const struct snapshot_sel *sel);
 int load_snapshot (struct disk *d, const struct snapshot_sel *sel);
 
 int cmd_create (int argc, char **argv);
+int print_option_help (const char *fmt, const char *title, const char *const *only);
 int cmd_info (int argc, char **argv);
 int cmd_convert (int argc, char **argv);
 int cmd_resize (int argc, char **argv);
