@@ -52,7 +52,7 @@ expect_eq "$(json_get map.json "j[0]['data'] and j[-1]['zero'] and not j[-1]['da
   True "block status of a thin LUN (data, then unmapped to the end)"
 # no create, no growing
 expect_fail "$VDK" convert -O raw src.raw "$A/7"
-expect_grep "$A/7: cannot use this LUN (vdk writes to existing iSCSI LUNs, it does not create them): no such LUN" "$TMP/err"
+expect_grep "$A/7: error while converting raw: cannot use this LUN (vdk writes to existing iSCSI LUNs, it does not create them): no such LUN" "$TMP/err"
 expect_fail "$VDK" resize "$A/2" 64M
 expect_grep "cannot be resized" "$TMP/err"
 expect_fail "$VDK" create -f raw "$A/2" 64M
