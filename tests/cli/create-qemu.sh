@@ -63,6 +63,15 @@ for f in qcow2 raw vmdk vpc vhdx; do
     grep -qF "  $n" q.help || fail "-o help for $f: '$n' is not what qemu-img lists"
   done < v.names
 done
+# "help" among other items, and with an image name: the options under
+# "Supported options:", and nothing is created (as qemu-img)
+for o in "cluster_size=64k,help" "?"; do
+  qemu-img create -f qcow2 -o "$o" h.qcow2 1M > q.help || fail "qemu-img create -o $o"
+  "$VDK" create -f qcow2 -o "$o" h.qcow2 1M > v.help || fail "vdk create -o $o"
+  expect_eq "$(head -1 v.help)" "$(head -1 q.help)" "-o $o header with an image name"
+  grep -q "^  cluster_size=<size> " v.help || fail "-o $o: no option list"
+  [ ! -e h.qcow2 ] || fail "-o $o created the image"
+done
 # what vdk created is what qemu-img sees
 "$VDK" create -q -f qcow2 -o cluster_size=4k,lazy_refcounts=on,refcount_bits=8 x.qcow2 64M
 qemu-img info --output=json x.qcow2 > i.json

@@ -394,22 +394,6 @@ format_has_opt (const char *fmt, const char *name)
   return p.found;
 }
 
-/* Is "help" or "?" one of the -o items? */
-static bool
-opts_want_help (const char *opts)
-{
-  for (const char *p = opts; p && *p; ) {
-    const char *start = p;
-    while (*p && !(p[0] == ',' && p[1] != ','))
-      p += p[0] == ',' ? 2 : 1;
-    if ((p - start == 4 && !strncmp (start, "help", 4)) || (p - start == 1 && *start == '?'))
-      return true;
-    if (*p == ',')
-      p++;
-  }
-  return false;
-}
-
 /* What qemu-img convert refuses before it opens anything, with its words. */
 static bool
 check_convert_args (const char *ofmt, const char *opts, const char *backing, const char *bfmt,

@@ -71,26 +71,6 @@ print_option_help (const char *fmt, const char *title, const char *const *only)
   return 0;
 }
 
-static int
-print_help (const char *fmt, bool with_filename)
-{
-  struct help_lines h = { .n = 0 };
-  int r = disk_create_options (fmt, collect_opt, &h);
-
-  if (r < 0)
-    return disk_fail ();
-  qsort (h.v, h.n, sizeof h.v[0], cmp_str);
-  printf ("Supported %s options:\n", fmt);
-  for (size_t i = 0; i < h.n; i++) {
-    printf ("%s\n", h.v[i]);
-    free (h.v[i]);
-  }
-  if (!with_filename)
-    printf ("\nThe protocol level may support further options.\n"
-            "Specify the target filename to include those options.\n");
-  return 0;
-}
-
 /* The "Formatting" line: qemu-img prints the create options of the format
  * in its own order, with the defaults it has, sizes and numbers as numbers
  * and commas in strings doubled. */
@@ -251,13 +231,6 @@ backing_path (const char *filename, const char *backing)
   return p;
 }
 
-/* Is "-o help" / "-o ?" asked? */
-static bool
-wants_help (const char *opts)
-{
-  return opts && (!strcmp (opts, "help") || !strcmp (opts, "?"));
-}
-
 int
 cmd_create (int argc, char **argv)
 {
@@ -285,7 +258,7 @@ cmd_create (int argc, char **argv)
     case 'b': backing = optarg; break;
     case 'F': bfmt = optarg; break;
     case 'o':
-      if (opts && !wants_help (optarg)) {   /* several -o accumulate */
+      if (opts) {                         /* several -o accumulate */
         char *n;
         if (asprintf (&n, "%s,%s", opts, optarg) < 0)
           return 1;
@@ -303,8 +276,9 @@ cmd_create (int argc, char **argv)
       return usage_error ("create", "invalid option");
     }
   }
-  if (wants_help (opts)) {
-    r = print_help (fmt, optind < argc);
+  if (opts_want_help (opts)) {
+    /* like qemu-img: with an image name, one list under "Supported options:" */
+    r = print_option_help (fmt, optind < argc ? "Supported options:" : NULL, NULL);
     free (opts);
     return r;
   }

@@ -87,6 +87,23 @@ cache_mode_valid (const char *m)
   return false;
 }
 
+/* Is "help" or "?" one of the -o items (key=value,... with ",," for a
+ * comma in a value)?  qemu-img then prints the options instead. */
+bool
+opts_want_help (const char *opts)
+{
+  for (const char *p = opts; p && *p; ) {
+    const char *start = p;
+    while (*p && !(p[0] == ',' && p[1] != ','))
+      p += p[0] == ',' ? 2 : 1;
+    if ((p - start == 4 && !strncmp (start, "help", 4)) || (p - start == 1 && *start == '?'))
+      return true;
+    if (*p == ',')
+      p++;
+  }
+  return false;
+}
+
 int
 parse_size_arg (const char *s, uint64_t *out, const char *what)
 {

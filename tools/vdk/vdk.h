@@ -41,6 +41,7 @@ const struct command *find_command (const char *name);
 /* Sizes.  parse_size_arg prints qemu-style errors. */
 int parse_size_arg (const char *s, uint64_t *out, const char *what);
 bool cache_mode_valid (const char *m);
+bool opts_want_help (const char *opts);   /* -o help or ? among the items */
 char *human_size (uint64_t v);   /* "10 GiB" (static buffer rotation) */
 
 /* --output=human|json */
