@@ -758,7 +758,8 @@ rbd_proto_pread (struct vdk_node *n, void *buf, size_t len, uint64_t off)
   struct rbd_priv *p = n->priv;
 
   while (len > 0) {
-    size_t l = VDK_MIN (len, (size_t) 1 << 30);
+    /* pieces of 64 MiB at most: each is read into a bounce buffer */
+    size_t l = VDK_MIN (len, (size_t) 64 << 20);
     ssize_t r = aio_sync (p, VDK_IO_READ, buf, l, off);
     if (r < 0)
       return req_err (n, (int) -r, "read error", off);
