@@ -42,7 +42,32 @@ struct file_priv {
   bool no_punch;        /* fallocate unsupported: don't retry */
   dev_t dev;            /* of a regular file (in-kernel copies stay on one) */
   bool no_copy;         /* copy_file_range failed as unsupported: don't retry */
+  bool no_prealloc;     /* fallocate before writes unsupported: don't retry */
 };
+
+/* Buffered writes of at least this much allocate their range first. */
+#define PREALLOC_MIN (256u << 10)
+
+/* Before a large buffered write into a regular file, allocate its range with
+ * fallocate(2).  The data ends up the same, and so does the allocation (the
+ * write would allocate that range anyway), but the write is cheaper: on ext4
+ * a buffered write into a hole reserves delayed-allocation space and inserts
+ * delayed extents page by page, while a range that is already allocated
+ * (unwritten) is only looked up.  With writes done by io_uring's workers the
+ * one fallocate call is also made by the submitting thread, off the writer's
+ * path.  Measured (docs/benchmarks.md, fourth session): 768 MiB of data into
+ * a new raw file, 0.19 s -> 0.16 s for the writing alone.  Errors are left to
+ * the write itself (ENOSPC shows there); a filesystem without fallocate is
+ * not asked again. */
+static void
+prealloc_for_write (struct file_priv *p, uint64_t off, size_t len)
+{
+  if (len < PREALLOC_MIN || p->direct || p->is_block || p->no_prealloc)
+    return;
+  if (fallocate (p->fd, 0, (off_t) off, (off_t) len) < 0
+      && (errno == EOPNOTSUPP || errno == ENOSYS || errno == EINVAL))
+    p->no_prealloc = true;
+}
 
 #define LOCK_PERM_BASE 100
 #define LOCK_SHARED_BASE 200
@@ -273,7 +298,10 @@ static int
 file_pwrite (struct vdk_node *n, const void *buf, size_t len, uint64_t off, unsigned flags)
 {
   struct file_priv *p = n->priv;
-  int r = rw_bounce (n, true, (void *) buf, len, off);
+  int r;
+
+  prealloc_for_write (p, off, len);
+  r = rw_bounce (n, true, (void *) buf, len, off);
   if (r == 0 && (flags & DISK_FUA) && fdatasync (p->fd) < 0)
     return vdk_err (errno, "%s: fdatasync: %s", n->filename, strerror (errno));
   if (r == 0 && off + len > n->size)
@@ -480,6 +508,7 @@ file_submit (struct vdk_node *n, struct disk_queue *q, struct vdk_io *io)
     io_uring_prep_read (sqe, p->fd, io->buf, io->len, io->off);
     break;
   case VDK_IO_WRITE:
+    prealloc_for_write (p, io->off, io->len);
     io_uring_prep_write (sqe, p->fd, io->buf, io->len, io->off);
     if (io->flags & DISK_FUA)
       sqe->rw_flags = RWF_DSYNC;
@@ -488,9 +517,14 @@ file_submit (struct vdk_node *n, struct disk_queue *q, struct vdk_io *io)
     io_uring_prep_fsync (sqe, p->fd, IORING_FSYNC_DATASYNC);
     break;
   }
-  /* Large buffered transfers are mostly memory copies: let io_uring's
-   * worker threads do them in parallel instead of inline in the submitter. */
-  if (io->len >= (256u << 10) && !p->direct)
+  /* Large buffered writes are mostly memory copies: io_uring's worker
+   * threads do them (for one file, one after the other) while the submitter
+   * goes on.  Reads stay inline: a read of cached data is a copy the
+   * submitter makes at once, in parallel with the worker's writes (and a
+   * read that would block is handed to a worker by io_uring anyway); sending
+   * them to workers too made the two kinds of copies compete for the CPUs
+   * (convert raw->raw, 768 MiB of data: 0.21 s -> 0.18 s). */
+  if (io->op == VDK_IO_WRITE && io->len >= PREALLOC_MIN && !p->direct)
     sqe->flags |= IOSQE_ASYNC;
   io_uring_sqe_set_data (sqe, io);
   return 0;
