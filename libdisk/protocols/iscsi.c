@@ -26,10 +26,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <iscsi/iscsi.h>
-#include <iscsi/scsi-lowlevel.h>
-
 #include "../internal.h"
+#include "../lazy/iscsi.h"
 #include "netio.h"
 
 #define VDK_ISCSI_INITIATOR "iqn.2025-01.org.vdk:initiator"
@@ -158,6 +156,7 @@ task_check (struct iscsi_context *ctx, const char *url, struct scsi_task *t,
 static int
 lun_connect (const char *url, bool allow_secret, struct iscsi_context **ctxp, int *lunp)
 {
+  const char *lazy;
   char *lib_url = NULL, *initiator = NULL, *secret = NULL, *user = NULL, *pw = NULL;
   struct iscsi_context *ctx;
   struct iscsi_url *u;
@@ -181,6 +180,10 @@ lun_connect (const char *url, bool allow_secret, struct iscsi_context **ctxp, in
     }
     if ((r = vdk_secret_lookup (secret, url, &pw)) < 0)
       goto out;
+  }
+  if ((lazy = vdk_lazy_iscsi_load ())) {
+    r = vdk_err (ELIBACC, "%s: %s", url, lazy);
+    goto out;
   }
   ctx = iscsi_create_context (initiator ? initiator : VDK_ISCSI_INITIATOR);
   if (!ctx) {

@@ -21,10 +21,8 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 
-#include <nfsc/libnfs.h>
-#include <nfsc/libnfs-raw.h>
-
 #include "../internal.h"
+#include "../lazy/nfs.h"
 #include "netio.h"
 
 #define NFS_DEFAULT_TIMEOUT_MS 15000
@@ -59,6 +57,7 @@ static int
 nfs_connect (const char *url, struct nfs_context **nfsp, struct nfs_url **urlp,
              unsigned *nconnp)
 {
+  const char *lazy;
   struct nfs_context *nfs;
   struct nfs_url *u;
   const char *q = strchr (url, '?');
@@ -104,6 +103,10 @@ nfs_connect (const char *url, struct nfs_context **nfsp, struct nfs_url **urlp,
     }
     timeout_ms = t * 1000;
     free (tmo);
+  }
+  if ((lazy = vdk_lazy_nfs_load ())) {
+    free (lib_url);
+    return vdk_err (ELIBACC, "%s: %s", url, lazy);
   }
   nfs = nfs_init_context ();
   if (!nfs) {

@@ -31,10 +31,8 @@
 #include <string.h>
 #include <time.h>
 
-#include <rados/librados.h>
-#include <rbd/librbd.h>
-
 #include "../internal.h"
+#include "../lazy/rbd.h"
 #include "netio.h"
 
 #define RBD_MAX_OPTS 32
@@ -557,8 +555,11 @@ rbd_connect (const char *filename, const struct rbd_spec *sp, rados_t *clusterp,
 {
   rados_t cluster;
   rados_ioctx_t io;
+  const char *lazy = vdk_lazy_rbd_load ();
   int r;
 
+  if (lazy)
+    return vdk_err (ELIBACC, "%s: %s", filename, lazy);
   r = rados_create (&cluster, sp->id);
   if (r < 0)
     return vdk_err (-r, "%s: cannot create a RADOS handle: %s", filename, strerror (-r));

@@ -32,9 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <iscsi/iscsi.h>
-#include <iscsi/scsi-lowlevel.h>
-
+#include "../../libdisk/lazy/iscsi.h"
 #include <libxml/tree.h>
 
 #include "../pool-int.h"
@@ -214,6 +212,7 @@ login_error (struct pool *p, const struct ip_session *s, const char *msg)
 static int
 ip_login (struct pool *p, struct ip_session *s)
 {
+  const char *lazy;
   const struct pool_def *d = p->def;
   unsigned char *pw = NULL;
   size_t pwlen = 0;
@@ -237,6 +236,10 @@ ip_login (struct pool *p, struct ip_session *s)
                     d->name, s->secret_uuid);
       goto fail;
     }
+  }
+  if ((lazy = vdk_lazy_iscsi_load ())) {
+    r = pool_err (ELIBACC, "pool '%s': %s", d->name, lazy);
+    goto fail;
   }
   s->ctx = iscsi_create_context (s->initiator);
   if (!s->ctx) {
@@ -449,6 +452,7 @@ list_luns (struct pool *p, int only, struct pool_vol ***out, size_t *n)
 static int
 ip_find_sources (const char *host, const char *port, const char *srcspec_xml, char **xml_out)
 {
+  const char *lazy;
   struct iscsi_context *ctx = NULL;
   struct iscsi_discovery_address *da = NULL;
   char *initiator = NULL, *portal = NULL, *ehost = NULL, *einit = NULL, *buf = NULL;
@@ -494,6 +498,10 @@ ip_find_sources (const char *host, const char *port, const char *srcspec_xml, ch
     }
     free (initiator);
     initiator = i2;
+  }
+  if ((lazy = vdk_lazy_iscsi_load ())) {
+    r = pool_err (ELIBACC, "%s", lazy);
+    goto out;
   }
   ctx = iscsi_create_context (initiator);
   if (!ctx) {

@@ -38,10 +38,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include <nfsc/libnfs.h>
-#include <nfsc/libnfs-raw.h>
-#include <nfsc/libnfs-raw-nfs.h>
-#include <nfsc/libnfs-raw-mount.h>
+#include "../../libdisk/lazy/nfs.h"
 
 #include <libxml/tree.h>
 
@@ -224,6 +221,7 @@ static int
 nfs_connect_dir (const struct pool_def *d, const struct netfs_src *s, const char *dir,
                  struct nfs_context **out, bool *denied)
 {
+  const char *lazy;
   struct nfs_context *nfs;
   struct nfs_url *u;
   char q[128], *url;
@@ -234,6 +232,10 @@ nfs_connect_dir (const struct pool_def *d, const struct netfs_src *s, const char
   make_query (s, false, q, sizeof q);
   if (asprintf (&url, "nfs://%s%s%s", s->host, dir, q) < 0)
     return pool_err (ENOMEM, "out of memory");
+  if ((lazy = vdk_lazy_nfs_load ())) {
+    free (url);
+    return pool_err (ELIBACC, "pool '%s': %s", d->name, lazy);
+  }
   nfs = nfs_init_context ();
   if (!nfs) {
     free (url);
@@ -391,10 +393,16 @@ list_exports (const char *host, long mountport, int timeout_s, char ***dirs, siz
               char *err, size_t errlen)
 {
   struct export_call c = { 0 };
-  struct rpc_context *rpc = rpc_init_context ();
+  const char *lazy = vdk_lazy_nfs_load ();
+  struct rpc_context *rpc;
   int64_t deadline = now_ms () + (int64_t) (timeout_s ? timeout_s : NETFS_DEFAULT_TIMEOUT_S) * 1000;
   int r;
 
+  if (lazy) {
+    snprintf (err, errlen, "%s", lazy);
+    return -ELIBACC;
+  }
+  rpc = rpc_init_context ();
   if (!rpc) {
     snprintf (err, errlen, "cannot create an RPC context");
     return -ENOMEM;

@@ -39,9 +39,7 @@
 #include <string.h>
 #include <time.h>
 
-#include <rados/librados.h>
-#include <rbd/librbd.h>
-
+#include "../../libdisk/lazy/rbd.h"
 #include "../pool-int.h"
 #include "../secret.h"
 
@@ -163,6 +161,7 @@ rbd_set (struct pool *p, rados_t cl, const char *k, const char *v)
 static int
 rbd_connect (struct pool *p, struct rbd_conn *c)
 {
+  const char *lazy;
   const struct pool_def *d = p->def;
   const char *conf = conf_opt (d, "conf");
   unsigned char *key = NULL;
@@ -171,6 +170,8 @@ rbd_connect (struct pool *p, struct rbd_conn *c)
   int r;
 
   memset (c, 0, sizeof *c);
+  if ((lazy = vdk_lazy_rbd_load ()))
+    return pool_err (ELIBACC, "pool '%s': %s", d->name, lazy);
   r = rados_create (&c->cluster, client_id (d));
   if (r < 0)
     return pool_err (-r, "pool '%s': cannot create a RADOS handle: %s", d->name, strerror (-r));

@@ -1,0 +1,61 @@
+/* Include this instead of the rbd client library's headers: every call
+ * goes through the pointers vdk_lazy_rbd_load() fills in (the library is
+ * dlopen()ed on first use, not linked: see lazy/rbd.c).  Call the loader
+ * before the first call into the library. */
+#ifndef VDK_LAZY_RBD_H
+#define VDK_LAZY_RBD_H
+
+#include "rbd-table.h"
+
+#define rbd_aio_create_completion (vdk_lazy_rbd.rbd_aio_create_completion)
+#define rbd_aio_discard (vdk_lazy_rbd.rbd_aio_discard)
+#define rbd_aio_flush (vdk_lazy_rbd.rbd_aio_flush)
+#define rbd_aio_get_return_value (vdk_lazy_rbd.rbd_aio_get_return_value)
+#define rbd_aio_read (vdk_lazy_rbd.rbd_aio_read)
+#define rbd_aio_release (vdk_lazy_rbd.rbd_aio_release)
+#define rbd_aio_write (vdk_lazy_rbd.rbd_aio_write)
+#define rbd_aio_write_zeroes (vdk_lazy_rbd.rbd_aio_write_zeroes)
+#define rbd_clone2 (vdk_lazy_rbd.rbd_clone2)
+#define rbd_close (vdk_lazy_rbd.rbd_close)
+#define rbd_create4 (vdk_lazy_rbd.rbd_create4)
+#define rbd_diff_iterate2 (vdk_lazy_rbd.rbd_diff_iterate2)
+#define rbd_flush (vdk_lazy_rbd.rbd_flush)
+#define rbd_get_features (vdk_lazy_rbd.rbd_get_features)
+#define rbd_get_size (vdk_lazy_rbd.rbd_get_size)
+#define rbd_get_stripe_count (vdk_lazy_rbd.rbd_get_stripe_count)
+#define rbd_get_stripe_unit (vdk_lazy_rbd.rbd_get_stripe_unit)
+#define rbd_image_options_create (vdk_lazy_rbd.rbd_image_options_create)
+#define rbd_image_options_destroy (vdk_lazy_rbd.rbd_image_options_destroy)
+#define rbd_image_spec_list_cleanup (vdk_lazy_rbd.rbd_image_spec_list_cleanup)
+#define rbd_list2 (vdk_lazy_rbd.rbd_list2)
+#define rbd_open (vdk_lazy_rbd.rbd_open)
+#define rbd_open_read_only (vdk_lazy_rbd.rbd_open_read_only)
+#define rbd_remove (vdk_lazy_rbd.rbd_remove)
+#define rbd_resize (vdk_lazy_rbd.rbd_resize)
+#define rbd_snap_create (vdk_lazy_rbd.rbd_snap_create)
+#define rbd_snap_get_timestamp (vdk_lazy_rbd.rbd_snap_get_timestamp)
+#define rbd_snap_is_protected (vdk_lazy_rbd.rbd_snap_is_protected)
+#define rbd_snap_list (vdk_lazy_rbd.rbd_snap_list)
+#define rbd_snap_list_end (vdk_lazy_rbd.rbd_snap_list_end)
+#define rbd_snap_protect (vdk_lazy_rbd.rbd_snap_protect)
+#define rbd_snap_remove (vdk_lazy_rbd.rbd_snap_remove)
+#define rbd_snap_rollback (vdk_lazy_rbd.rbd_snap_rollback)
+#define rbd_snap_unprotect (vdk_lazy_rbd.rbd_snap_unprotect)
+#define rbd_stat (vdk_lazy_rbd.rbd_stat)
+#define rbd_watchers_list (vdk_lazy_rbd.rbd_watchers_list)
+#define rbd_watchers_list_cleanup (vdk_lazy_rbd.rbd_watchers_list_cleanup)
+#define rbd_write_zeroes (vdk_lazy_rbd.rbd_write_zeroes)
+#define rados_cluster_stat (vdk_lazy_rbd.rados_cluster_stat)
+#define rados_conf_get (vdk_lazy_rbd.rados_conf_get)
+#define rados_conf_parse_env (vdk_lazy_rbd.rados_conf_parse_env)
+#define rados_conf_read_file (vdk_lazy_rbd.rados_conf_read_file)
+#define rados_conf_set (vdk_lazy_rbd.rados_conf_set)
+#define rados_connect (vdk_lazy_rbd.rados_connect)
+#define rados_create (vdk_lazy_rbd.rados_create)
+#define rados_ioctx_create (vdk_lazy_rbd.rados_ioctx_create)
+#define rados_ioctx_destroy (vdk_lazy_rbd.rados_ioctx_destroy)
+#define rados_ioctx_pool_stat (vdk_lazy_rbd.rados_ioctx_pool_stat)
+#define rados_ioctx_set_namespace (vdk_lazy_rbd.rados_ioctx_set_namespace)
+#define rados_shutdown (vdk_lazy_rbd.rados_shutdown)
+
+#endif /* VDK_LAZY_RBD_H */
