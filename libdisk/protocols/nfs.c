@@ -36,7 +36,18 @@ struct nfs_conn {
   struct nfs_context *nfs;
   struct nfsfh *fh;
   struct vdk_netloop *loop;    /* async engine, NULL until first submit */
+  uint64_t unsynced;           /* bytes written since the last early COMMIT */
+  int early_err;               /* an early COMMIT's failure (atomic): the next flush's */
 };
+
+/* With cache=writeback, a COMMIT is sent (without waiting for it) after
+ * every EARLY_COMMIT bytes written on a connection, so that the server
+ * writes the data out while more arrives, and the final COMMIT (convert's
+ * flush) finds little left to do.  Measured against nfs-ganesha on this
+ * machine: convert -t writeback of 192 MiB of data, 0.30 s -> 0.25 s.  An
+ * early COMMIT's error is reported by the next flush (the server's fsync
+ * reports a write-back error once: it must not be lost). */
+#define EARLY_COMMIT (32u << 20)
 
 struct nfs_priv {
   /* c[0] serves the synchronous calls and async I/O; c[1..nconn-1] are
@@ -45,6 +56,7 @@ struct nfs_priv {
   unsigned nconn, nconnect;
   unsigned next;               /* round robin over the connections */
   bool rdwr;
+  bool early_commit;           /* cache=writeback: see EARLY_COMMIT */
   struct sockaddr_storage peer;  /* c[0]'s server: the others must reach it too */
   socklen_t peer_len;
   uint64_t readmax, writemax;
@@ -214,6 +226,7 @@ nfs_proto_open (struct vdk_node *n, struct vdk_opts *opts, unsigned flags)
     p->writemax = 4096;
   p->nconn = 1;
   p->rdwr = (flags & VDK_O_RDWR) != 0;
+  p->early_commit = p->rdwr && !(flags & (VDK_O_UNSAFE | VDK_O_WRITETHROUGH));
   p->peer_len = sizeof p->peer;
   if (getpeername (nfs_get_fd (p->c[0].nfs), (struct sockaddr *) &p->peer, &p->peer_len) != 0)
     p->nconnect = 1;      /* cannot tell whether others reach the same server */
@@ -301,6 +314,18 @@ nfs_do_pwrite (struct vdk_node *n, const void *buf, size_t len, uint64_t off, un
   return 0;
 }
 
+/* The first early COMMIT error of any connection, taken (0 if none). */
+static int
+nfs_early_err (struct nfs_priv *p)
+{
+  for (unsigned i = 0; i < p->nconn; i++) {
+    int e = __atomic_exchange_n (&p->c[i].early_err, 0, __ATOMIC_ACQ_REL);
+    if (e < 0)
+      return e;
+  }
+  return 0;
+}
+
 static int
 nfs_do_flush (struct vdk_node *n)
 {
@@ -308,6 +333,8 @@ nfs_do_flush (struct vdk_node *n)
   int r = nfs_fsync (p->c[0].nfs, p->c[0].fh);
   if (r != 0)
     return vdk_err (nfs_errno (r), "%s: fsync: %s", n->filename, nfs_get_error (p->c[0].nfs));
+  if ((r = nfs_early_err (p)) < 0)
+    return vdk_err (-r, "%s: fsync: %s", n->filename, strerror (-r));
   return 0;
 }
 
@@ -601,8 +628,13 @@ nfs_aio_cb (int status, struct nfs_context *nfs, void *data, void *private_data)
     nfs_aio_finish (a, nfs_aio_errno (status));
     return;
   }
-  if (io->op == VDK_IO_FLUSH || a->done == io->len) {
-    /* the fsync of a FUA write, or a flush */
+  if (io->op == VDK_IO_FLUSH) {
+    int e = nfs_early_err (a->n->priv);
+    nfs_aio_finish (a, e < 0 ? e : 0);
+    return;
+  }
+  if (a->done == io->len) {
+    /* the fsync of a FUA write */
     nfs_aio_finish (a, (int) io->len);
     return;
   }
@@ -612,6 +644,36 @@ nfs_aio_cb (int status, struct nfs_context *nfs, void *data, void *private_data)
   }
   a->done += VDK_MIN ((size_t) status, io->len - a->done);
   nfs_aio_step (a);
+}
+
+static void
+nfs_early_commit_cb (int status, struct nfs_context *nfs, void *data, void *private_data)
+{
+  struct nfs_conn *c = private_data;   /* lives until after the context */
+  int none = 0;
+
+  (void) nfs;
+  (void) data;
+  if (status < 0)
+    __atomic_compare_exchange_n (&c->early_err, &none, nfs_aio_errno (status), false,
+                                 __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
+}
+
+/* Before a write of LEN on C: an early COMMIT when due (see EARLY_COMMIT). */
+static void
+nfs_early_commit (struct nfs_aio *a)
+{
+  struct nfs_priv *p = a->n->priv;
+  struct nfs_conn *c = a->c;
+
+  if (!p->early_commit)
+    return;
+  c->unsynced += a->io->len;
+  if (c->unsynced < EARLY_COMMIT)
+    return;
+  c->unsynced = 0;
+  if (nfs_fsync_async (c->nfs, c->fh, nfs_early_commit_cb, c) != 0)
+    nfs_early_commit_cb (-EIO, c->nfs, NULL, c);
 }
 
 static void
@@ -632,11 +694,14 @@ nfs_aio_step (struct nfs_aio *a)
       return;
     }
   }
-  else
+  else {
+    if (a->done == 0)
+      nfs_early_commit (a);
     /* libnfs cuts requests larger than WRITEMAX into RPCs that are all
      * sent at once (copying the data into each RPC either way) */
     r = nfs_pwrite_async (a->c->nfs, a->c->fh, io->off + a->done, io->len - a->done,
                           (char *) io->buf + a->done, nfs_aio_cb, a);
+  }
   if (r != 0)
     nfs_aio_finish (a, -EIO);
 }
