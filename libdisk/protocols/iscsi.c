@@ -48,7 +48,17 @@ struct iscsi_priv {
   unsigned char *zero_block;
   struct vdk_netloop *loop;
   bool no_loop;
+  bool early_sync;            /* cache=writeback: see EARLY_SYNC */
+  uint64_t unsynced;          /* bytes written since the last early SYNCHRONIZE CACHE */
+  int early_err;              /* its failure (atomic), returned by the next flush */
 };
+
+/* With cache=writeback, a SYNCHRONIZE CACHE is sent (without waiting for
+ * it) after every EARLY_SYNC bytes written, so that the target writes the
+ * data out while more arrives and the final one (convert's flush) finds
+ * little left to do.  An early one's failure is returned by the next flush:
+ * a write-back error is reported once. */
+#define EARLY_SYNC (32u << 20)
 
 /* Split our own options out of the query; the rest goes to libiscsi. */
 static int
@@ -349,6 +359,7 @@ iscsi_proto_open (struct vdk_node *n, struct vdk_opts *opts, unsigned flags)
     free (p);
     return r;
   }
+  p->early_sync = (flags & VDK_O_RDWR) && !(flags & (VDK_O_UNSAFE | VDK_O_WRITETHROUGH));
   r = iscsi_probe_lun (n->filename, p);
   if (r < 0)
     goto err;
@@ -460,6 +471,8 @@ do_flush (struct vdk_node *n)
   if (r < 0)
     return r;
   scsi_free_scsi_task (t);
+  if ((r = __atomic_exchange_n (&p->early_err, 0, __ATOMIC_ACQ_REL)) < 0)
+    return vdk_err (-r, "%s: SYNCHRONIZE CACHE(16): %s", n->filename, strerror (-r));
   return 0;
 }
 
@@ -816,6 +829,8 @@ aio_put (struct iscsi_aio *a, int r)
     a->err = r;
   if (--a->pending > 0)
     return;
+  if (a->io->op == VDK_IO_FLUSH && !a->err)
+    a->err = __atomic_exchange_n (&p->early_err, 0, __ATOMIC_ACQ_REL);
   vdk_netloop_complete (p->loop, &a->req,
                         a->err ? a->err : a->io->op == VDK_IO_FLUSH ? 0 : (int) a->io->len);
 }
@@ -837,6 +852,35 @@ aio_cb (struct iscsi_context *ctx, int status, void *data, void *private_data)
   aio_put (a, r);
 }
 
+static void
+early_sync_cb (struct iscsi_context *ctx, int status, void *data, void *private_data)
+{
+  struct iscsi_priv *p = private_data;   /* freed after the context */
+  struct scsi_task *t = data;
+  int none = 0;
+
+  (void) ctx;
+  if (status != SCSI_STATUS_GOOD)
+    __atomic_compare_exchange_n (&p->early_err, &none, t ? -sense_errno (t) : -EIO, false,
+                                 __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
+  if (t)
+    scsi_free_scsi_task (t);
+}
+
+/* Before a write: an early SYNCHRONIZE CACHE when due (see EARLY_SYNC). */
+static void
+early_sync (struct iscsi_priv *p, size_t len)
+{
+  if (!p->early_sync)
+    return;
+  p->unsynced += len;
+  if (p->unsynced < EARLY_SYNC)
+    return;
+  p->unsynced = 0;
+  if (!iscsi_synchronizecache16_task (p->ctx, p->lun, 0, 0, 0, 0, early_sync_cb, p))
+    early_sync_cb (p->ctx, SCSI_STATUS_ERROR, NULL, p);
+}
+
 /* Start the whole request at once: a transfer larger than the target's
  * maximum becomes several commands, all in flight together. */
 static void
@@ -853,7 +897,9 @@ aio_start (struct iscsi_aio *a)
       a->err = -EIO;
     }
   }
-  else
+  else {
+    if (io->op == VDK_IO_WRITE)
+      early_sync (p, io->len);
     for (size_t done = 0; done < io->len && !a->err;) {
       size_t l = VDK_MIN (io->len - done, (size_t) p->max_xfer);
       uint64_t lba = (io->off + done) / p->bs;
@@ -879,6 +925,7 @@ aio_start (struct iscsi_aio *a)
       }
       done += l;
     }
+  }
   aio_put (a, 0);
 }
 

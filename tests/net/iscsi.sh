@@ -31,6 +31,24 @@ cmp src.raw "$TMP/a/lun1.img" || fail "convert -n to the LUN: content differs"
 if command -v qemu-img >/dev/null; then
   qemu-img compare src.raw "$A/1" || fail "qemu-img compare: not identical"
 fi
+# cache=writeback: a SYNCHRONIZE CACHE along the way (one per 32 MiB
+# written), seen as fsyncs by tgtd; none with cache=unsafe
+if command -v strace > /dev/null; then
+  head -c 80M /dev/urandom > big.raw
+  tpid=$(awk '$1 == "tgtd" { print $2; exit }' "$TMP/a/pids")
+  for c in writeback unsafe; do
+    strace -f -p "$tpid" -e trace=fsync,fdatasync,sync_file_range -o "st-$c.txt" 2>/dev/null & spid=$!
+    sleep 0.5
+    "$VDK" convert -t $c -n -O raw big.raw "$A/3"
+    sleep 0.2
+    kill -INT $spid; wait $spid || true
+    cmp -n $((80 << 20)) big.raw "$TMP/a/lun3.img" || fail "convert -t $c to the LUN: content differs"
+    eval "n_$c=\$(grep -c 'sync' st-$c.txt || true)"
+  done
+  echo "target syncs: writeback $n_writeback, unsafe $n_unsafe"
+  [ "$n_writeback" -ge $((n_unsafe + 3)) ] ||
+    fail "cache=writeback: tgtd saw $n_writeback syncs, unsafe $n_unsafe: no early SYNCHRONIZE CACHE"
+fi
 # without -n: "create" accepts an existing LUN; synchronous path (-m 1)
 "$VDK" convert -m 1 -O raw src.raw "$A/1"
 cmp src.raw "$TMP/a/lun1.img" || fail "convert -m 1 to the LUN: content differs"
