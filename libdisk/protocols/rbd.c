@@ -58,6 +58,7 @@ struct bs_extent {
 
 struct rbd_priv {
   rados_t cluster;
+  char *conn_key;              /* what the cluster connection was made with */
   rados_ioctx_t io;
   rbd_image_t img;
   bool read_only;
@@ -549,20 +550,99 @@ parse_spec (const char *filename, struct rbd_spec *sp)
                   "[:id=NAME])", filename);
 }
 
+/* One idle cluster connection is kept for the next open in this process
+ * that asks for the same one (conf, id and options): connecting costs
+ * ~20 ms of monitor round trips, and `convert -O raw SRC rbd:...` connects
+ * three times (create, the format's create, the open).  It is shut down at
+ * exit (before librados' own destructors: this handler is registered after
+ * librados was loaded), or when another takes its place. */
+static pthread_mutex_t idle_lock = PTHREAD_MUTEX_INITIALIZER;
+static rados_t idle_cluster;
+static char *idle_key;
+static bool idle_atexit;
+
+static void
+idle_shutdown (void)
+{
+  pthread_mutex_lock (&idle_lock);
+  if (idle_key) {
+    rados_shutdown (idle_cluster);
+    free (idle_key);
+    idle_key = NULL;
+  }
+  pthread_mutex_unlock (&idle_lock);
+}
+
+/* The connection's identity: everything rbd_connect configures it with. */
+static char *
+conn_key (const struct rbd_spec *sp)
+{
+  size_t len = 64;
+  char *k, *q;
+
+  len += (sp->conf ? strlen (sp->conf) : 0) + (sp->id ? strlen (sp->id) : 0);
+  for (size_t i = 0; i < sp->nopts; i++)
+    len += strlen (sp->keys[i]) + strlen (sp->values[i]) + 2;
+  k = malloc (len);
+  if (!k)
+    return NULL;
+  q = k + sprintf (k, "%s\n%s\n", sp->conf ? sp->conf : "", sp->id ? sp->id : "");
+  for (size_t i = 0; i < sp->nopts; i++)
+    q += sprintf (q, "%s=%s\n", sp->keys[i], sp->values[i]);
+  return k;
+}
+
+/* Done with CLUSTER (made with KEY, which this takes): keep it idle for
+ * reuse, or shut it down. */
+static void
+cluster_release (rados_t cluster, char *key)
+{
+  if (key) {
+    pthread_mutex_lock (&idle_lock);
+    if (!idle_key) {
+      idle_cluster = cluster;
+      idle_key = key;
+      if (!idle_atexit)
+        idle_atexit = atexit (idle_shutdown) == 0;
+      pthread_mutex_unlock (&idle_lock);
+      if (idle_atexit)
+        return;
+      idle_shutdown ();
+      return;
+    }
+    pthread_mutex_unlock (&idle_lock);
+    free (key);
+  }
+  rados_shutdown (cluster);
+}
+
 static int
 rbd_connect (const char *filename, const struct rbd_spec *sp, rados_t *clusterp,
-             rados_ioctx_t *iop)
+             rados_ioctx_t *iop, char **keyp)
 {
   rados_t cluster;
   rados_ioctx_t io;
   const char *lazy = vdk_lazy_rbd_load ();
+  char *key;
   int r;
 
   if (lazy)
     return vdk_err (ELIBACC, "%s: %s", filename, lazy);
+  key = conn_key (sp);
+  pthread_mutex_lock (&idle_lock);
+  if (key && idle_key && !strcmp (key, idle_key)) {
+    cluster = idle_cluster;
+    free (idle_key);
+    idle_key = NULL;
+    pthread_mutex_unlock (&idle_lock);
+    goto connected;
+  }
+  pthread_mutex_unlock (&idle_lock);
   r = rados_create (&cluster, sp->id);
-  if (r < 0)
+  if (r < 0) {
+    free (key);
     return vdk_err (-r, "%s: cannot create a RADOS handle: %s", filename, strerror (-r));
+  }
   r = rados_conf_read_file (cluster, sp->conf);
   if (r < 0 && sp->conf) {
     r = vdk_err (-r, "%s: cannot read Ceph configuration %s: %s", filename, sp->conf,
@@ -592,17 +672,21 @@ rbd_connect (const char *filename, const struct rbd_spec *sp, rados_t *clusterp,
                  r == -ETIMEDOUT ? " (are the monitors running?)" : "");
     goto err;
   }
+ connected:
   r = rados_ioctx_create (cluster, sp->pool, &io);
   if (r < 0) {
     r = vdk_err (-r, "%s: %s", filename, r == -ENOENT ? "no such pool" : strerror (-r));
-    goto err;
+    cluster_release (cluster, key);   /* the connection itself is good */
+    return r;
   }
   if (sp->ns)
     rados_ioctx_set_namespace (io, sp->ns);
   *clusterp = cluster;
   *iop = io;
+  *keyp = key;
   return 0;
  err:
+  free (key);
   rados_shutdown (cluster);
   return r;
 }
@@ -652,7 +736,7 @@ rbd_proto_open (struct vdk_node *n, struct vdk_opts *opts, unsigned flags)
     free (sp.buf);
     return vdk_err (ENOMEM, "out of memory");
   }
-  r = rbd_connect (n->filename, &sp, &p->cluster, &p->io);
+  r = rbd_connect (n->filename, &sp, &p->cluster, &p->io, &p->conn_key);
   if (r < 0)
     goto err_free;
   p->read_only = !(flags & VDK_O_RDWR);
@@ -693,7 +777,7 @@ rbd_proto_open (struct vdk_node *n, struct vdk_opts *opts, unsigned flags)
   return 0;
  err_conn:
   rados_ioctx_destroy (p->io);
-  rados_shutdown (p->cluster);
+  cluster_release (p->cluster, p->conn_key);
  err_free:
   free (sp.buf);
   free (p);
@@ -725,7 +809,7 @@ rbd_proto_close (struct vdk_node *n)
   }
   rbd_close (p->img);
   rados_ioctx_destroy (p->io);
-  rados_shutdown (p->cluster);
+  cluster_release (p->cluster, p->conn_key);
   vdk_poster_free (p->poster);
   pthread_mutex_destroy (&p->poster_lock);
   pthread_mutex_destroy (&p->bs_lock);
@@ -1000,6 +1084,7 @@ rbd_proto_create (const char *filename, struct vdk_opts *opts)
 {
   struct rbd_spec sp;
   rados_t cluster;
+  char *key;
   rados_ioctx_t io;
   rbd_image_options_t o;
   int r;
@@ -1012,7 +1097,7 @@ rbd_proto_create (const char *filename, struct vdk_opts *opts)
     free (sp.buf);
     return vdk_err (EINVAL, "%s: cannot create a snapshot as an image", filename);
   }
-  r = rbd_connect (filename, &sp, &cluster, &io);
+  r = rbd_connect (filename, &sp, &cluster, &io, &key);
   if (r < 0) {
     free (sp.buf);
     return r;
@@ -1031,7 +1116,7 @@ rbd_proto_create (const char *filename, struct vdk_opts *opts)
   if (r < 0)
     r = vdk_err (-r, "%s: cannot create the image: %s", filename, strerror (-r));
   rados_ioctx_destroy (io);
-  rados_shutdown (cluster);
+  cluster_release (cluster, key);
   free (sp.buf);
   return r;
 }
@@ -1041,13 +1126,14 @@ rbd_proto_remove (const char *filename)
 {
   struct rbd_spec sp;
   rados_t cluster;
+  char *key;
   rados_ioctx_t io;
   int r;
 
   r = parse_spec (filename, &sp);
   if (r < 0)
     return r;
-  r = rbd_connect (filename, &sp, &cluster, &io);
+  r = rbd_connect (filename, &sp, &cluster, &io, &key);
   if (r < 0) {
     free (sp.buf);
     return r;
@@ -1060,7 +1146,7 @@ rbd_proto_remove (const char *filename)
   else
     r = 0;
   rados_ioctx_destroy (io);
-  rados_shutdown (cluster);
+  cluster_release (cluster, key);
   free (sp.buf);
   return r;
 }

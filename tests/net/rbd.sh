@@ -23,6 +23,23 @@ expect_eq "$(json_get info.json "j['virtual-size']")" $((24 << 20)) "virtual siz
 if command -v qemu-img >/dev/null; then
   qemu-img compare src.raw "rbd:rbd/a$O" || fail "qemu-img compare: not identical"
 fi
+# One cluster connection serves a whole convert that creates the image
+# (create, the format's create and the open reuse it): as many TCP
+# connections as one `info`; a connection in use is not shared (compare
+# opens both images at once)
+if command -v strace > /dev/null; then
+  ninet () { grep -c 'connect(.*AF_INET' "$1" || true; }
+  # (LeakSanitizer cannot stop threads under ptrace: no leak check here)
+  export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
+  strace -f -e trace=connect -o c-info.txt "$VDK" info "rbd:rbd/a$O" > /dev/null
+  strace -f -e trace=connect -o c-conv.txt "$VDK" convert -O raw src.raw "rbd:rbd/c1$O"
+  expect_eq "$(ninet c-conv.txt)" "$(ninet c-info.txt)" "TCP connections of a creating convert"
+  strace -f -e trace=connect -o c-two.txt "$VDK" compare "rbd:rbd/a$O" "rbd:rbd/a$O:rbd_cache=false"
+  [ "$(ninet c-two.txt)" -gt "$(ninet c-info.txt)" ] ||
+    fail "two different connections were shared: $(ninet c-two.txt) TCP connections"
+  "$VDK" compare src.raw "rbd:rbd/c1$O" || fail "convert to RBD (shared connection): differs"
+  export ASAN_OPTIONS=${ASAN_OPTIONS%detect_leaks=0}
+fi
 # CEPH_CONF from the environment works too; RBD -> local
 CEPH_CONF=$CEPH_CONF "$VDK" convert -O raw rbd:rbd/a back.raw
 cmp src.raw back.raw || fail "convert from RBD: content differs"
