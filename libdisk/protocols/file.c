@@ -29,6 +29,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <liburing.h>
@@ -44,6 +45,7 @@ struct file_priv {
   bool no_copy;         /* copy_file_range failed as unsupported: don't retry */
   bool no_prealloc;     /* fallocate before writes unsupported: don't retry */
   bool early_writeback; /* buffered, and flushes are honoured (cache=writeback) */
+  bool no_cachestat;    /* cachestat(2) unsupported: reads stay inline */
   uint64_t unsynced;    /* bytes written since writeback was last started */
 };
 
@@ -94,6 +96,42 @@ early_writeback (struct file_priv *p, size_t len)
   p->unsynced = 0;
   if (sync_file_range (p->fd, 0, 0, SYNC_FILE_RANGE_WRITE) < 0)
     p->early_writeback = false;   /* unsupported here: the flush does it all */
+}
+
+/* cachestat(2) (Linux 6.5): how many pages of a range are in the page
+ * cache.  glibc 2.36 has no wrapper; the number is the same on every
+ * architecture (the unified syscall table). */
+#ifndef __NR_cachestat
+#define __NR_cachestat 451
+#endif
+struct file_cachestat_range { uint64_t off, len; };
+struct file_cachestat { uint64_t nr_cache, nr_dirty, nr_writeback, nr_evicted, nr_recently_evicted; };
+
+/* Whether a buffered read of [off, off+len) must wait for the disk: some
+ * page of it is not in the page cache.  Such a read goes to an io_uring
+ * worker, where it blocks like a plain pread while the submitter goes on; a
+ * read of cached data is a copy the submitter makes at once.  Left inline,
+ * io_uring's own handling of an uncached buffered read (retried from the
+ * submitting task as pages arrive) kept few requests in flight on the disk:
+ * convert raw->raw from a cold cache, 768 MiB of data, 1.1-1.6 s -> 0.56-0.73 s
+ * (qemu-img 0.53-0.62 s in the same runs).  Without cachestat (older
+ * kernels) every read stays inline. */
+static bool
+read_would_block (struct file_priv *p, uint64_t off, size_t len)
+{
+  struct file_cachestat_range rg = { off, len };
+  struct file_cachestat cs;
+  uint64_t first, last, page = (uint64_t) sysconf (_SC_PAGESIZE);
+
+  if (p->no_cachestat || p->direct || len == 0)
+    return false;
+  if (syscall (__NR_cachestat, p->fd, &rg, &cs, 0) < 0) {
+    p->no_cachestat = true;
+    return false;
+  }
+  first = off / page;
+  last = (off + len - 1) / page;
+  return cs.nr_cache < last - first + 1;
 }
 
 #define LOCK_PERM_BASE 100
@@ -550,12 +588,14 @@ file_submit (struct vdk_node *n, struct disk_queue *q, struct vdk_io *io)
   }
   /* Large buffered writes are mostly memory copies: io_uring's worker
    * threads do them (for one file, one after the other) while the submitter
-   * goes on.  Reads stay inline: a read of cached data is a copy the
-   * submitter makes at once, in parallel with the worker's writes (and a
-   * read that would block is handed to a worker by io_uring anyway); sending
-   * them to workers too made the two kinds of copies compete for the CPUs
-   * (convert raw->raw, 768 MiB of data: 0.21 s -> 0.18 s). */
+   * goes on.  Reads of cached data stay inline: a copy the submitter makes
+   * at once, in parallel with the worker's writes; sending them to workers
+   * too made the two kinds of copies compete for the CPUs (convert raw->raw,
+   * 768 MiB of data: 0.21 s -> 0.18 s).  Reads that must wait for the disk
+   * go to the workers (read_would_block). */
   if (io->op == VDK_IO_WRITE && io->len >= PREALLOC_MIN && !p->direct)
+    sqe->flags |= IOSQE_ASYNC;
+  if (io->op == VDK_IO_READ && read_would_block (p, io->off, io->len))
     sqe->flags |= IOSQE_ASYNC;
   io_uring_sqe_set_data (sqe, io);
   return 0;
