@@ -30,6 +30,7 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <liburing.h>
@@ -45,7 +46,8 @@ struct file_priv {
   bool no_copy;         /* copy_file_range failed as unsupported: don't retry */
   bool no_prealloc;     /* fallocate before writes unsupported: don't retry */
   bool early_writeback; /* buffered, and flushes are honoured (cache=writeback) */
-  bool no_cachestat;    /* cachestat(2) unsupported: reads stay inline */
+  bool no_cachestat;    /* cachestat(2) unsupported: RWF_NOWAIT decides alone */
+  bool no_nowait;       /* RWF_NOWAIT unsupported: reads go to the ring as they are */
   uint64_t unsynced;    /* bytes written since writeback was last started */
 };
 
@@ -107,31 +109,67 @@ early_writeback (struct file_priv *p, size_t len)
 struct file_cachestat_range { uint64_t off, len; };
 struct file_cachestat { uint64_t nr_cache, nr_dirty, nr_writeback, nr_evicted, nr_recently_evicted; };
 
-/* Whether a buffered read of [off, off+len) must wait for the disk: some
- * page of it is not in the page cache.  Such a read goes to an io_uring
- * worker, where it blocks like a plain pread while the submitter goes on; a
- * read of cached data is a copy the submitter makes at once.  Left inline,
- * io_uring's own handling of an uncached buffered read (retried from the
- * submitting task as pages arrive) kept few requests in flight on the disk:
- * convert raw->raw from a cold cache, 768 MiB of data, 1.1-1.6 s -> 0.56-0.73 s
- * (qemu-img 0.53-0.62 s in the same runs).  Without cachestat (older
- * kernels) every read stays inline. */
-static bool
-read_would_block (struct file_priv *p, uint64_t off, size_t len)
-{
-  struct file_cachestat_range rg = { off, len };
-  struct file_cachestat cs;
-  uint64_t first, last, page = (uint64_t) sysconf (_SC_PAGESIZE);
+enum read_path { READ_RING, READ_ASYNC, READ_DONE };
 
-  if (p->no_cachestat || p->direct || len == 0)
-    return false;
-  if (syscall (__NR_cachestat, p->fd, &rg, &cs, 0) < 0) {
-    p->no_cachestat = true;
-    return false;
+/* How a buffered read should go.  A read of cached data is a copy the
+ * submitter makes at once (with preadv2 RWF_NOWAIT, which copies what is
+ * cached and up to date and never waits), in parallel with the writes
+ * io_uring's worker makes; a read that must wait for the disk goes to an
+ * io_uring worker (IOSQE_ASYNC), where it blocks like a plain pread while the
+ * submitter goes on.  cachestat(2) tells first whether any page of the range
+ * is missing (then the read goes to a worker untried: trying it here would
+ * start the readahead from this thread); pages that are present but still
+ * being read in (readahead in flight) are what RWF_NOWAIT sorts out: it
+ * returns the part that is there, the rest goes to a worker.  Left to
+ * io_uring, an inline read that meets pages not yet read in is retried from
+ * the submitting task as pages arrive, and few requests reach the disk;
+ * and pages the readahead brought in are slow to touch first on this kind of
+ * VM (memory the host must map), which the submitter alone then did for a
+ * qcow2 source.  Cold cache, 768 MiB of data, medians of 10 runs in random
+ * order (docs/benchmarks.md, fourth session): qcow2->raw 0.65-1.33 s ->
+ * 0.47-0.71 s (qemu-img 0.45-0.95 s), raw->raw 0.57-0.81 s -> 0.59 s
+ * (qemu-img 0.60 s); warm runs unchanged.
+ *
+ * Returns READ_DONE when the whole read was copied here, READ_ASYNC when IO
+ * (moved past what was copied) goes to a worker, READ_RING for an ordinary
+ * ring read (O_DIRECT; RWF_NOWAIT unsupported; errors, which the ring's read
+ * reports). */
+static enum read_path
+read_cached (struct file_priv *p, struct io_uring *ring, struct vdk_io *io)
+{
+  struct file_cachestat_range rg = { io->off, io->len };
+  struct file_cachestat cs;
+  struct iovec iov = { io->buf, io->len };
+  uint64_t page = (uint64_t) sysconf (_SC_PAGESIZE);
+  ssize_t got;
+
+  if (p->direct || io->len == 0 || p->no_nowait)
+    return READ_RING;
+  if (!p->no_cachestat) {
+    if (syscall (__NR_cachestat, p->fd, &rg, &cs, 0) < 0)
+      p->no_cachestat = true;
+    else if (cs.nr_cache < (io->off + io->len - 1) / page - io->off / page + 1)
+      return READ_ASYNC;
   }
-  first = off / page;
-  last = (off + len - 1) / page;
-  return cs.nr_cache < last - first + 1;
+  /* the writes queued so far go to the worker first */
+  if (io_uring_sq_ready (ring) > 0)
+    io_uring_submit (ring);
+  got = preadv2 (p->fd, &iov, 1, (off_t) io->off, RWF_NOWAIT);
+  if (got < 0) {
+    if (errno == EAGAIN)
+      return READ_ASYNC;
+    if (errno == EOPNOTSUPP || errno == EINVAL)
+      p->no_nowait = true;
+    return READ_RING;
+  }
+  if (got == 0)
+    return READ_RING;            /* end of file: the ring's read says so */
+  if ((size_t) got == io->len)
+    return READ_DONE;
+  io->buf = (char *) io->buf + got;
+  io->off += got;
+  io->len -= got;
+  return READ_ASYNC;
 }
 
 #define LOCK_PERM_BASE 100
@@ -559,11 +597,14 @@ file_submit (struct vdk_node *n, struct disk_queue *q, struct vdk_io *io)
   struct file_priv *p = n->priv;
   struct io_uring *ring = vdk_queue_ring (q);
   struct io_uring_sqe *sqe;
+  enum read_path rp = READ_RING;
 
   if (!ring)
     return -ENOTSUP;
   if (io->op != VDK_IO_FLUSH && !aligned (n, io->buf, io->len, io->off))
     return -ENOTSUP;
+  if (io->op == VDK_IO_READ)
+    rp = read_cached (p, ring, io);
   sqe = io_uring_get_sqe (ring);
   if (!sqe) {
     io_uring_submit (ring);
@@ -573,7 +614,13 @@ file_submit (struct vdk_node *n, struct disk_queue *q, struct vdk_io *io)
   }
   switch (io->op) {
   case VDK_IO_READ:
-    io_uring_prep_read (sqe, p->fd, io->buf, io->len, io->off);
+    if (rp == READ_DONE) {
+      /* copied already: complete through the ring, as any other */
+      io->len = 0;
+      io_uring_prep_nop (sqe);
+    }
+    else
+      io_uring_prep_read (sqe, p->fd, io->buf, io->len, io->off);
     break;
   case VDK_IO_WRITE:
     prealloc_for_write (p, io->off, io->len);
@@ -592,10 +639,10 @@ file_submit (struct vdk_node *n, struct disk_queue *q, struct vdk_io *io)
    * at once, in parallel with the worker's writes; sending them to workers
    * too made the two kinds of copies compete for the CPUs (convert raw->raw,
    * 768 MiB of data: 0.21 s -> 0.18 s).  Reads that must wait for the disk
-   * go to the workers (read_would_block). */
+   * go to the workers (read_cached). */
   if (io->op == VDK_IO_WRITE && io->len >= PREALLOC_MIN && !p->direct)
     sqe->flags |= IOSQE_ASYNC;
-  if (io->op == VDK_IO_READ && read_would_block (p, io->off, io->len))
+  if (rp == READ_ASYNC)
     sqe->flags |= IOSQE_ASYNC;
   io_uring_sqe_set_data (sqe, io);
   return 0;
