@@ -434,6 +434,7 @@ resolve_write (struct disk_queue *q, struct vdk_aio_req *req, struct vdk_node *n
       return;
     }
     e.off = off;
+    e.fua = (flags & DISK_FUA) != 0;
     if (!e.needs_commit) {
       pthread_mutex_unlock (&n->lock);
       resolve_write (q, req, e.child ? e.child : n->file, buf, e.len, e.host, flags);

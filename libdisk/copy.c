@@ -135,6 +135,7 @@ copy_to (struct vdk_node *d, uint64_t doff, struct vdk_node *s, uint64_t soff, u
       return r;
     }
     e.off = doff;
+    e.fua = (flags & DISK_FUA) != 0;
     if (!e.needs_commit) {
       pthread_mutex_unlock (&d->lock);
       r = copy_to (e.child ? e.child : d->file, e.host, s, soff, e.len, flags);

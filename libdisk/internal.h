@@ -138,6 +138,7 @@ struct vdk_extent {
   uint64_t host;            /* DATA: offset in child; ENCODED: informational */
   struct vdk_node *child;   /* DATA: node holding it; NULL means node->file */
   bool needs_commit;        /* alloc: call alloc_commit after the data write */
+  bool fua;                 /* alloc_commit: the write was FUA (the link must be durable) */
   uint64_t cookie;          /* for the driver (alloc -> alloc_commit) */
   void *cookie_ptr;
 };

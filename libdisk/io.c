@@ -202,6 +202,7 @@ vdk_node_pwrite (struct vdk_node *n, const void *buf, size_t len, uint64_t off, 
       return r;
     }
     e.off = off;
+    e.fua = (flags & DISK_FUA) != 0;
     if (!e.needs_commit) {
       /* Already allocated: data I/O runs without the metadata lock. */
       pthread_mutex_unlock (&n->lock);

@@ -810,6 +810,8 @@ qcow2_check (struct vdk_node *n, int fix, struct vdk_check *res)
   bool any = false;
   int r;
 
+  if ((r = qcow2_l2_writeback (n)) < 0)   /* deferred L2 entries first */
+    return r;
   memset (&k, 0, sizeof k);
   k.n = n;
   k.res = res;

@@ -324,6 +324,8 @@ qcow2_snapshot_create (struct vdk_node *n, const char *name)
   char idbuf[32];
   int r;
 
+  if ((r = qcow2_l2_writeback (n)) < 0)   /* deferred L2 entries first */
+    return r;
   if (s->nb_snapshots >= QCOW2_MAX_SNAPSHOTS)
     return vdk_err (EFBIG, "%s: too many snapshots", n->filename);
   if (strlen (name) > 65535)
@@ -410,6 +412,8 @@ qcow2_snapshot_apply (struct vdk_node *n, const char *name)
   int64_t off = 0;
   int r;
 
+  if ((r = qcow2_l2_writeback (n)) < 0)   /* deferred L2 entries first */
+    return r;
   if (i < 0)
     return vdk_err (ENOENT, "%s: Can't find snapshot '%s'", n->filename, name);
   sn = &s->snaps[i];
@@ -486,6 +490,8 @@ qcow2_snapshot_delete (struct vdk_node *n, const char *name)
   uint64_t *l1 = NULL;
   int r;
 
+  if ((r = qcow2_l2_writeback (n)) < 0)   /* deferred L2 entries first */
+    return r;
   if (i < 0)
     return vdk_err (ENOENT, "%s: Can't find the snapshot '%s'", n->filename, name);
   sn = s->snaps[i];

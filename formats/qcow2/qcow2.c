@@ -687,6 +687,8 @@ qcow2_flush (struct vdk_node *n)
 
   if (s->data_node)
     r = vdk_node_flush (s->data_node);
+  if (r == 0)
+    r = qcow2_l2_writeback (n);
   return r;
 }
 
@@ -695,6 +697,11 @@ qcow2_close (struct vdk_node *n)
 {
   struct qcow2 *s = n->priv;
 
+  /* normally done by the last flush; a failure here loses the deferred
+   * entries' writes (their clusters leak), and says so */
+  if (s->l2c_dirty && qcow2_l2_writeback (n) < 0)
+    vdk_err (EIO, "%s: could not write the L2 tables at close: the writes since the last"
+             " flush are lost", n->filename);
   if (s->rdwr && s->dirty_set) {
     /* Lazy refcounts: our refcounts are always exact, so the dirty bit can
      * go once the data is on disk. */
@@ -992,6 +999,10 @@ qcow2_set_backing (struct vdk_node *n, const char *backing, const char *fmt)
   char *b = NULL, *f = NULL;
   int r;
 
+  /* what the image holds must be linked, on disk, before it names another
+   * backing file (rebase) */
+  if (s->l2c_dirty && ((r = qcow2_l2_writeback (n)) < 0 || (r = vdk_node_flush (n->file)) < 0))
+    return r;
   if (backing && backing[0] && !(b = strdup (backing)))
     return vdk_err (ENOMEM, "out of memory");
   if (b && fmt && !(f = strdup (fmt))) {
@@ -1072,6 +1083,8 @@ qcow2_amend (struct vdk_node *n, struct vdk_opts *opts)
   bool lazy;
   int r;
 
+  if ((r = qcow2_l2_writeback (n)) < 0)   /* deferred L2 entries first */
+    return r;
   if ((v = vdk_opts_take (opts, "compat"))) {
     unsigned want;
     if (!strcmp (v, "0.10") || !strcmp (v, "v2"))

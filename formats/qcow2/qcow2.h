@@ -83,6 +83,7 @@ struct qcow2_l2_slot {
   uint64_t offset;          /* host offset of the L2 table, 0 = empty slot */
   uint64_t lru;
   uint8_t *data;            /* l2_bytes, big-endian as on disk */
+  uint32_t dirty_lo, dirty_hi;  /* entries [lo, hi) not yet written, hi 0 = clean */
 };
 
 struct qcow2_rb_slot {
@@ -148,6 +149,7 @@ struct qcow2 {
   /* caches */
   struct qcow2_l2_slot *l2c;
   size_t l2c_n;
+  size_t l2c_dirty;         /* slots holding entries not yet written */
   struct qcow2_rb_slot *rbc;
   size_t rbc_n;
   uint64_t rbc_bytes;       /* refcount-cache-size option */
@@ -174,6 +176,7 @@ uint64_t qcow2_file_end (struct vdk_node *n);
 /* qcow2-cluster.c */
 int qcow2_l2_load (struct vdk_node *n, uint64_t l2_offset, uint8_t **out);
 void qcow2_l2_drop (struct vdk_node *n, uint64_t l2_offset);
+int qcow2_l2_writeback (struct vdk_node *n);
 int qcow2_l2_set (struct vdk_node *n, uint64_t l2_offset, uint64_t idx,
                   uint64_t entry, uint64_t bitmap);
 uint64_t qcow2_l2_entry (struct qcow2 *s, const uint8_t *l2, uint64_t idx);
