@@ -618,7 +618,23 @@ disk_create_resolved (const char *spec, const char *format, uint64_t size,
     goto out;
   }
   existed = p == vdk_find_protocol ("file") ? stat (path, &st) == 0 : true;
-  r = p->create (path, NULL);
+  {
+    /* A raw image without preallocation is its whole virtual size: say so,
+     * so that a protocol that sizes objects at creation (rbd) does it in
+     * the same call, not in a resize after it. */
+    struct vdk_opts po;
+    const char *pa = vdk_opts_get (&o, "preallocation");
+    char sz[32];
+    vdk_opts_init (&po);
+    r = 0;
+    if (!strcmp (f->name, "raw") && (!pa || !strcmp (pa, "off"))) {
+      snprintf (sz, sizeof sz, "%" PRIu64, size);
+      r = vdk_opts_set (&po, "size", sz);
+    }
+    if (r == 0)
+      r = p->create (path, &po);
+    vdk_opts_free (&po);
+  }
   if (r < 0)
     goto out;
   r = vdk_open_protocol (path, NULL, VDK_O_RDWR, &file);

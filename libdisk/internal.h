@@ -219,7 +219,9 @@ struct vdk_protocol {
   int (*block_status) (struct vdk_node *n, uint64_t off, uint64_t len, struct vdk_extent *e);
   int (*truncate) (struct vdk_node *n, uint64_t size, enum vdk_prealloc p);
   int64_t (*get_allocated) (struct vdk_node *n);
-  /* Create (or truncate to zero) the object named by FILENAME. */
+  /* Create (or truncate to zero) the object named by FILENAME.  OPTS may
+   * hold "size": the size the format will give it (a hint: the format
+   * still truncates it). */
   int (*create) (const char *filename, struct vdk_opts *opts);
   int (*remove) (const char *filename);
   /* Async: submit a leaf I/O on queue Q; complete it later with vdk_io_done().

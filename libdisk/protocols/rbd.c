@@ -1040,6 +1040,8 @@ rbd_proto_truncate (struct vdk_node *n, uint64_t size, enum vdk_prealloc pa)
   if (pa != VDK_PREALLOC_OFF && pa != VDK_PREALLOC_FULL)
     return vdk_err (ENOTSUP, "%s: preallocation mode '%s' is not supported on RBD",
                     n->filename, vdk_prealloc_name (pa));
+  if (size == old && pa == VDK_PREALLOC_OFF)
+    return 0;   /* created at this size: a resize would only take the lock */
   bs_invalidate (p);
   r = resize_bounded (p, size);
   bs_invalidate (p);
@@ -1077,8 +1079,9 @@ rbd_proto_get_allocated (struct vdk_node *n)
   return (int64_t) sum;
 }
 
-/* Create an empty image, or empty an existing one (like the file protocol's
- * O_TRUNC); the format driver then sets the size. */
+/* Create an image, of the size hinted in OPTS (else empty), or empty an
+ * existing one (like the file protocol's O_TRUNC); the format driver then
+ * sets the size (no resize when the hint was right: rbd_proto_truncate). */
 static int
 rbd_proto_create (const char *filename, struct vdk_opts *opts)
 {
@@ -1087,9 +1090,11 @@ rbd_proto_create (const char *filename, struct vdk_opts *opts)
   char *key;
   rados_ioctx_t io;
   rbd_image_options_t o;
+  uint64_t size = 0;
   int r;
 
-  (void) opts;
+  if (opts && (r = vdk_opts_take_size (opts, "size", &size)) < 0)
+    return r;
   r = parse_spec (filename, &sp);
   if (r < 0)
     return r;
@@ -1103,7 +1108,7 @@ rbd_proto_create (const char *filename, struct vdk_opts *opts)
     return r;
   }
   rbd_image_options_create (&o);
-  r = rbd_create4 (io, sp.image, 0, o);
+  r = rbd_create4 (io, sp.image, size, o);
   rbd_image_options_destroy (o);
   if (r == -EEXIST) {
     rbd_image_t img;

@@ -62,6 +62,18 @@ expect_grep "rbd:rbd/a@s1$O: snapshots are read-only" "$TMP/err"
 expect_eq "$($R info --format json rbd/n | json_get /dev/stdin "j['size']")" $((8 << 20)) "created size"
 "$VDK" resize "rbd:rbd/n$O" +8M > /dev/null
 expect_eq "$($R info --format json rbd/n | json_get /dev/stdin "j['size']")" $((16 << 20)) "resized size"
+# created again over the old one (data in it): the new size (given to the
+# create itself, no resize after it) and nothing of the old data
+head -c 16M /dev/urandom > r16.raw
+"$VDK" convert -n -O raw r16.raw "rbd:rbd/n$O"
+"$VDK" create -f raw "rbd:rbd/n$O" 4M > /dev/null
+expect_eq "$($R info --format json rbd/n | json_get /dev/stdin "j['size']")" $((4 << 20)) "size after a create over an image"
+truncate -s 4M z4.raw
+"$VDK" compare z4.raw "rbd:rbd/n$O" || fail "a create over an image left old data"
+# preallocation=full still writes the whole image (the create sized it)
+"$VDK" create -f raw -o preallocation=full "rbd:rbd/pf$O" 4M > /dev/null
+expect_eq "$($R du --format json rbd/pf 2>/dev/null | json_get /dev/stdin "j['images'][0]['used_size']")" \
+  $((4 << 20)) "preallocation=full used size"
 # errors
 expect_fail "$VDK" info "rbd:rbd/missing$O"
 expect_grep "rbd:rbd/missing$O: no such image" "$TMP/err"
