@@ -93,7 +93,7 @@ for be in $BACKENDS; do
     tv=$NFS_URL/v.img; tq=$NFS_URL/q.img; create=() ;;
   iscsi)
     stops+=("'$SVC/iscsi.sh' stop '$W/iscsi'")
-    "$SVC/iscsi.sh" start "$W/iscsi" --luns "$((MIB * 2))M,$((MIB * 2))M" 2>/dev/null || { echo "iscsi: target cannot start, skipped"; continue; }
+    "$SVC/iscsi.sh" start "$W/iscsi" --thin --luns "$((MIB * 2))M,$((MIB * 2))M" 2>/dev/null || { echo "iscsi: target cannot start, skipped"; continue; }
     . "$W/iscsi/env"
     tv=iscsi://$ISCSI_PORTAL/$ISCSI_IQN/1; tq=iscsi://$ISCSI_PORTAL/$ISCSI_IQN/2; create=(-n) ;;
   rbd)
