@@ -7,7 +7,8 @@
 # Environment: BENCH_MIB (image size, default 256; half of it random data,
 # the rest holes), BENCH_RUNS (best of N, default 3), BENCH_BACKENDS
 # (default "nfs iscsi rbd").  Starts the test servers from tests/services/
-# on 127.0.0.1 and stops them (by PID) at the end.  The local source is raw,
+# on 127.0.0.1 and stops them (by PID) at the end; the iSCSI LUNs are
+# thin-provisioned (GET LBA STATUS answers, as on a real array).  The local source is raw,
 # and also qcow2 when this vdk has the qcow2 format.  Both tools run with
 # the same output cache mode, BENCH_CACHE (default writeback: the output is
 # flushed once at the end -- NFS COMMIT, SYNCHRONIZE CACHE, rbd_flush, fsync;
