@@ -51,8 +51,11 @@ struct file_priv {
   uint64_t unsynced;    /* bytes written since writeback was last started */
 };
 
-/* Start the writeback of a file's dirty pages after this much written. */
-#define EARLY_WRITEBACK (32u << 20)
+/* Start the writeback of a file's dirty pages after this much written.
+ * convert -t writeback, 128 MiB of data to a local file: 32 MiB 82-118 ms,
+ * 16 MiB 81-111 ms, 8 MiB 77-116 ms, 4 MiB 77-83 ms (qemu-img 115-126 ms);
+ * 768 MiB: 32 MiB 494-737 ms, 4 MiB 441-469 ms (qemu-img 686-763 ms). */
+#define EARLY_WRITEBACK (4u << 20)
 
 /* Buffered writes of at least this much allocate their range first. */
 #define PREALLOC_MIN (256u << 10)
