@@ -128,10 +128,10 @@ enum read_path { READ_RING, READ_ASYNC, READ_DONE };
  * the submitting task as pages arrive, and few requests reach the disk;
  * and pages the readahead brought in are slow to touch first on this kind of
  * VM (memory the host must map), which the submitter alone then did for a
- * qcow2 source.  Cold cache, 768 MiB of data, medians of 10 runs in random
- * order (docs/benchmarks.md, fourth session): qcow2->raw 0.65-1.33 s ->
- * 0.47-0.71 s (qemu-img 0.45-0.95 s), raw->raw 0.57-0.81 s -> 0.59 s
- * (qemu-img 0.60 s); warm runs unchanged.
+ * qcow2 source.  Cold cache, 768 MiB of data, 8 interleaved runs each
+ * (docs/benchmarks.md, fifth session): qcow2->raw 507-535 ms -> 461-481 ms
+ * (qemu-img 443-472 ms), raw->raw 575-606 ms -> 523-567 ms (qemu-img
+ * 511-517 ms); warm runs unchanged.
  *
  * Returns READ_DONE when the whole read was copied here, READ_ASYNC when IO
  * (moved past what was copied) goes to a worker, READ_RING for an ordinary
