@@ -48,6 +48,7 @@ struct file_priv {
   bool early_writeback; /* buffered, and flushes are honoured (cache=writeback) */
   bool no_cachestat;    /* cachestat(2) unsupported: RWF_NOWAIT decides alone */
   bool no_nowait;       /* RWF_NOWAIT unsupported: reads go to the ring as they are */
+  uint64_t page;        /* page size, for cachestat's page counts */
   uint64_t unsynced;    /* bytes written since writeback was last started */
 };
 
@@ -143,7 +144,7 @@ read_cached (struct file_priv *p, struct io_uring *ring, struct vdk_io *io)
   struct file_cachestat_range rg = { io->off, io->len };
   struct file_cachestat cs;
   struct iovec iov = { io->buf, io->len };
-  uint64_t page = (uint64_t) sysconf (_SC_PAGESIZE);
+  uint64_t page = p->page;
   ssize_t got;
 
   if (p->direct || io->len == 0 || p->no_nowait)
@@ -277,6 +278,7 @@ file_open (struct vdk_node *n, struct vdk_opts *opts, unsigned flags)
     return vdk_err (ENOMEM, "out of memory");
   }
   p->fd = fd;
+  p->page = (uint64_t) sysconf (_SC_PAGESIZE);
   p->direct = flags & VDK_O_DIRECT;
   p->early_writeback = (flags & VDK_O_RDWR) && !(flags & (VDK_O_DIRECT | VDK_O_UNSAFE | VDK_O_WRITETHROUGH));
   if (S_ISBLK (st.st_mode)) {
