@@ -104,9 +104,16 @@ for be in $BACKENDS; do
     tv="rbd:rbd/v:conf=$CEPH_CONF"; tq="rbd:rbd/q:conf=$CEPH_CONF"; create=() ;;
   esac
   # both tools create the output: start each run without it (qemu-img
-  # refuses an existing RBD image)
+  # refuses an existing RBD image; over an existing NFS file qemu-img 7.2
+  # writes into the old file's blocks and leaves its old data where the
+  # source has holes, while vdk truncates it: both start from no file)
   case $be in
   rbd) rmv="rbd --conf $CEPH_CONF rm --no-progress rbd/v"; rmq="rbd --conf $CEPH_CONF rm --no-progress rbd/q" ;;
+  nfs) # through the server (ganesha caches the handles of files removed under it)
+    "$VDK" --state-dir "$W/pools" pool-create-as benchnfs netfs --source-host 127.0.0.1 \
+      --source-path /export --target "$W/mnt" >/dev/null
+    rmv="'$VDK' --state-dir '$W/pools' vol-delete v.img --pool benchnfs"
+    rmq="'$VDK' --state-dir '$W/pools' vol-delete q.img --pool benchnfs" ;;
   *) rmv=:; rmq=: ;;
   esac
   for f in $fmts; do
