@@ -56,9 +56,12 @@ struct iscsi_priv {
 /* With cache=writeback, a SYNCHRONIZE CACHE is sent (without waiting for
  * it) after every EARLY_SYNC bytes written, so that the target writes the
  * data out while more arrives and the final one (convert's flush) finds
- * little left to do.  An early one's failure is returned by the next flush:
- * a write-back error is reported once. */
-#define EARLY_SYNC (32u << 20)
+ * little left to do.  Against tgtd on this machine, convert -n -t writeback
+ * of 128 MiB of data (and 128 MiB of holes): none 0.23-0.27 s, every 32 MiB
+ * 0.19-0.22 s, every 8 MiB 0.17-0.19 s (4 MiB the same); qemu-img 0.28-0.30
+ * s.  An early one's failure is returned by the next flush: a write-back
+ * error is reported once. */
+#define EARLY_SYNC (8u << 20)
 
 /* Split our own options out of the query; the rest goes to libiscsi. */
 static int
