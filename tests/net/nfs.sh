@@ -81,6 +81,14 @@ expect_grep "12582912" "$TMP/out"
 if command -v qemu-img >/dev/null; then
   expect_rc 1 qemu-img compare src.raw "$URL/a.raw"
 fi
+# convert over an existing file replaces it: the source's holes read as
+# zeroes, none of the old data is left (qemu-img 7.2 leaves it there)
+head -c 8M /dev/urandom > full.raw
+truncate -s 8M sparse.raw
+printf 'S' | dd of=sparse.raw bs=1 seek=$((5 << 20)) conv=notrunc status=none
+"$VDK" convert -O raw full.raw "$URL/over.raw"
+"$VDK" convert -O raw sparse.raw "$URL/over.raw"
+cmp sparse.raw "$EXP/over.raw" || fail "convert over an existing NFS file left old data"
 # create, resize, write through an open image
 "$VDK" create -f raw "$URL/new.raw" 8M
 expect_eq "$(stat -c %s "$EXP/new.raw")" $((8 << 20)) "created size"
