@@ -523,7 +523,7 @@ disk_create_resolved (const char *spec, const char *format, uint64_t size,
   struct vdk_opts o;
   struct vdk_node *file = NULL;
   struct stat st;
-  bool existed;
+  bool existed, sized = false;
   const char *path;
   uint64_t osize;
   int r;
@@ -631,12 +631,24 @@ disk_create_resolved (const char *spec, const char *format, uint64_t size,
       snprintf (sz, sizeof sz, "%" PRIu64, size);
       r = vdk_opts_set (&po, "size", sz);
     }
-    if (r == 0)
+    if (r == 0) {
       r = p->create (path, &po);
+      sized = r == 0 && vdk_opts_taken (&po, "size");
+    }
     vdk_opts_free (&po);
   }
   if (r < 0)
     goto out;
+  if (sized) {
+    /* The protocol made the raw image at its size (rbd): raw's create
+     * would only open it, find the size right and close it again. */
+    vdk_opts_take (&o, "preallocation");
+    r = vdk_opts_check_unused (&o, f->name);
+    if (r < 0)
+      goto fail;
+    vdk_opts_free (&o);
+    return 0;
+  }
   r = vdk_open_protocol (path, NULL, VDK_O_RDWR, &file);
   if (r < 0)
     goto fail;

@@ -104,6 +104,7 @@ int vdk_opts_parse (struct vdk_opts *o, const char *s, const char *implied_key);
 int vdk_opts_parse_json (struct vdk_opts *o, const char *json);
 const char *vdk_opts_get (const struct vdk_opts *o, const char *key); /* peek */
 const char *vdk_opts_take (struct vdk_opts *o, const char *key);      /* marks used */
+bool vdk_opts_taken (const struct vdk_opts *o, const char *key);     /* was it taken? */
 /* Typed takes: return 0 when absent (out unchanged), 1 when set, -errno on a
  * bad value (with the message set, naming the option). */
 int vdk_opts_take_size (struct vdk_opts *o, const char *key, uint64_t *out);

@@ -208,6 +208,13 @@ vdk_opts_take (struct vdk_opts *o, const char *key)
   return e->value;
 }
 
+bool
+vdk_opts_taken (const struct vdk_opts *o, const char *key)
+{
+  struct vdk_opt *e = find (o, key);
+  return e && e->used;
+}
+
 int
 vdk_opts_take_size (struct vdk_opts *o, const char *key, uint64_t *out)
 {

@@ -295,9 +295,11 @@ raw_create (struct vdk_node *file, uint64_t size, struct vdk_opts *opts)
   if (pa == VDK_PREALLOC_METADATA)
     return vdk_err (EINVAL, "preallocation mode 'metadata' is not supported for raw");
   r = vdk_node_truncate (file, size, pa, true);
-  if (r == 0 && pa == VDK_PREALLOC_OFF && size > 0 && !file->no_zero_init) {
-    /* Like qemu: allocate the first block, so that O_DIRECT alignment can be
-     * probed later and "disk size" matches what qemu-img shows. */
+  if (r == 0 && pa == VDK_PREALLOC_OFF && size > 0 && !file->no_zero_init && file->proto &&
+      !strcmp (file->proto->name, "file")) {
+    /* Like qemu's file driver (its nfs and rbd drivers do not): allocate
+     * the first block, so that O_DIRECT alignment can be probed later and
+     * "disk size" matches what qemu-img shows. */
     static const uint8_t zero[4096];
     r = vdk_node_pwrite (file, zero, VDK_MIN (size, (uint64_t) sizeof zero), 0, 0);
   }

@@ -1079,9 +1079,10 @@ rbd_proto_get_allocated (struct vdk_node *n)
   return (int64_t) sum;
 }
 
-/* Create an image, of the size hinted in OPTS (else empty), or empty an
- * existing one (like the file protocol's O_TRUNC); the format driver then
- * sets the size (no resize when the hint was right: rbd_proto_truncate). */
+/* Create an image of the size hinted in OPTS (else empty), or empty an
+ * existing one (like the file protocol's O_TRUNC) and give it that size.
+ * Taking the hint says the image is done: disk_create skips raw's create
+ * (an open, a same-size truncate and a close), as qemu-img does. */
 static int
 rbd_proto_create (const char *filename, struct vdk_opts *opts)
 {
@@ -1111,10 +1112,13 @@ rbd_proto_create (const char *filename, struct vdk_opts *opts)
   r = rbd_create4 (io, sp.image, size, o);
   rbd_image_options_destroy (o);
   if (r == -EEXIST) {
+    /* an existing image is emptied (and made SIZE, the size hint's promise) */
     rbd_image_t img;
     r = rbd_open (io, sp.image, &img, NULL);
     if (r == 0) {
       r = rbd_resize (img, 0);
+      if (r == 0 && size > 0)
+        r = rbd_resize (img, size);
       rbd_close (img);
     }
   }

@@ -60,6 +60,9 @@ expect_grep "rbd:rbd/a@s1$O: snapshots are read-only" "$TMP/err"
 # create, resize
 "$VDK" create -f raw "rbd:rbd/n$O" 8M > /dev/null
 expect_eq "$($R info --format json rbd/n | json_get /dev/stdin "j['size']")" $((8 << 20)) "created size"
+# nothing written by the create (qemu-img writes nothing either)
+expect_eq "$($R du --format json rbd/n 2>/dev/null | json_get /dev/stdin "j['images'][0]['used_size']")" \
+  0 "used size of a created image"
 "$VDK" resize "rbd:rbd/n$O" +8M > /dev/null
 expect_eq "$($R info --format json rbd/n | json_get /dev/stdin "j['size']")" $((16 << 20)) "resized size"
 # created again over the old one (data in it): the new size (given to the
