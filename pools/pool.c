@@ -298,6 +298,8 @@ pool_def_validate (const struct pool_def *d)
   for (const char *p = d->target; p && *p; p++)
     if ((unsigned char) *p < 0x20)
       return pool_err (EINVAL, "pool '%s': control characters in the target path", d->name);
+  if (d->n_extra_hosts && strcmp (t->name, "rbd"))
+    return pool_err (EINVAL, "pool '%s': Expected exactly 1 host for the storage pool", d->name);
   if (d->n_mount_opts && strcmp (t->name, "netfs"))
     return pool_err (EINVAL, "pool '%s': mount options (<fs:mount_opts>) are only supported"
                      " for netfs pools", d->name);

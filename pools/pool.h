@@ -26,6 +26,7 @@
 #define POOL_MAX_VOLUMES 65536
 #define POOL_MAX_XML (1u << 20)      /* pool / volume XML files */
 #define POOL_MAX_CONFIG_OPTS 16
+#define POOL_MAX_HOSTS 16          /* <source><host> elements (rbd: monitors) */
 #define POOL_RBD_XMLNS "http://libvirt.org/schemas/storagepool/rbd/1.0"
 #define POOL_MAX_MOUNT_OPTS 64
 
@@ -48,6 +49,10 @@ struct pool_def {
   char *source_host;           /* <source><host name=.../> */
   char *source_name;           /* <source><name> */
   long source_port;            /* <source><host port=...>, 0 when not given */
+  /* the <host> elements after the first (rbd pools only: more monitors) */
+  size_t n_extra_hosts;
+  char *extra_hosts[POOL_MAX_HOSTS - 1];
+  long extra_ports[POOL_MAX_HOSTS - 1];      /* 0 when not given */
   char *source_protocol_ver;   /* <source><protocol ver=.../> (netfs) */
   char *initiator_iqn;         /* <source><initiator><iqn name=.../> (iscsi) */
   char *auth_type;             /* <source><auth type=...> ("chap", "ceph") */

@@ -25,6 +25,8 @@ pool_def_free (struct pool_def *d)
   free (d->source_format);
   free (d->source_dir);
   free (d->source_host);
+  for (size_t i = 0; i < d->n_extra_hosts; i++)
+    free (d->extra_hosts[i]);
   free (d->source_name);
   free (d->source_protocol_ver);
   free (d->initiator_iqn);
@@ -308,18 +310,44 @@ pool_def_parse (const char *xml, size_t len, const char *src, struct pool_def **
     }
     d->source_format = attr (child (s, "format"), "type");
     d->source_dir = attr (child (s, "dir"), "path");
-    d->source_host = attr (child (s, "host"), "name");
     d->source_name = text (child (s, "name"));
-    if ((v = attr (child (s, "host"), "port"))) {
-      char *end;
-      errno = 0;
-      d->source_port = strtol (v, &end, 10);
-      if (errno || end == v || *end || d->source_port < 1 || d->source_port > 65535) {
-        r = pool_err (EINVAL, "%s: Invalid port number: %s", src, v);
-        free (v);
+    /* every <host>: the first is source_host, the rest (rbd's other
+     * monitors) extra_hosts */
+    for (xmlNodePtr c = s->children; c; c = c->next) {
+      char **name;
+      long *port;
+      if (c->type != XML_ELEMENT_NODE || strcmp ((const char *) c->name, "host"))
+        continue;
+      if (!d->source_host) {
+        name = &d->source_host;
+        port = &d->source_port;
+      }
+      else if (d->n_extra_hosts == POOL_MAX_HOSTS - 1) {
+        r = pool_err (EINVAL, "%s: more than %d source hosts", src, POOL_MAX_HOSTS);
         goto fail;
       }
-      free (v);
+      else {
+        name = &d->extra_hosts[d->n_extra_hosts];
+        port = &d->extra_ports[d->n_extra_hosts];
+      }
+      if (!(*name = attr (c, "name"))) {
+        r = pool_err (EINVAL, "%s: missing storage pool host name", src);
+        goto fail;
+      }
+      if (name != &d->source_host)
+        d->n_extra_hosts++;
+      *port = 0;
+      if ((v = attr (c, "port"))) {
+        char *end;
+        errno = 0;
+        *port = strtol (v, &end, 10);
+        if (errno || end == v || *end || *port < 1 || *port > 65535) {
+          r = pool_err (EINVAL, "%s: Invalid port number: %s", src, v);
+          free (v);
+          goto fail;
+        }
+        free (v);
+      }
     }
     d->source_protocol_ver = attr (child (s, "protocol"), "ver");
     d->initiator_iqn = attr (child (child (s, "initiator"), "iqn"), "name");
@@ -516,11 +544,12 @@ pool_def_format (const struct pool_def *d, const struct pool_info *info)
   sb_add (&b, "  <allocation unit='bytes'>%" PRIu64 "</allocation>\n", info->allocation);
   sb_add (&b, "  <available unit='bytes'>%" PRIu64 "</available>\n", info->available);
   sb_add (&b, "  <source>\n");
-  if (d->source_host) {
+  for (size_t i = 0; d->source_host && i <= d->n_extra_hosts; i++) {
+    long port = i ? d->extra_ports[i - 1] : d->source_port;
     sb_add (&b, "    <host name='");
-    sb_esc (&b, d->source_host);
-    if (d->source_port > 0)
-      sb_add (&b, "' port='%ld", d->source_port);
+    sb_esc (&b, i ? d->extra_hosts[i - 1] : d->source_host);
+    if (port > 0)
+      sb_add (&b, "' port='%ld", port);
     sb_add (&b, "'/>\n");
   }
   for (size_t i = 0; i < d->n_devices; i++) {

@@ -80,9 +80,11 @@ rbd_check (const struct pool_def *d)
                      d->name);
   if (strpbrk (sn, "/@") || has_ctl (sn) || strlen (sn) > 255)
     return pool_err (EINVAL, "pool '%s': invalid RADOS pool name '%s'", d->name, sn);
-  if (d->source_host && (!d->source_host[0] || has_ctl (d->source_host) ||
-                         strpbrk (d->source_host, ",; ")))
-    return pool_err (EINVAL, "pool '%s': invalid host name '%s'", d->name, d->source_host);
+  for (size_t i = 0; d->source_host && i <= d->n_extra_hosts; i++) {
+    const char *h = i ? d->extra_hosts[i - 1] : d->source_host;
+    if (!h[0] || has_ctl (h) || strpbrk (h, ",; "))
+      return pool_err (EINVAL, "pool '%s': invalid host name '%s'", d->name, h);
+  }
   if (d->auth_type && strcmp (d->auth_type, "ceph"))
     return pool_err (EINVAL, "pool '%s': auth type '%s' is not supported for rbd pools"
                      " (only 'ceph')", d->name, d->auth_type);
@@ -105,22 +107,32 @@ rbd_check (const struct pool_def *d)
   return 0;
 }
 
-/* "host:port" for mon_host (port 6789 unless given).  "host:port" in the
- * host name (virsh pool-define-as --source-host H:P) is taken as it is. */
+/* "host:port[,host:port...]" for mon_host, one per <host> (port 6789
+ * unless given).  "host:port" in a host name (virsh pool-define-as
+ * --source-host H:P) is taken as it is. */
 static char *
 mon_host (const struct pool_def *d)
 {
-  const char *h = d->source_host, *colon = strchr (h, ':');
-  char *s;
-  bool v6 = colon && strchr (colon + 1, ':') && h[0] != '[';
+  char *all = NULL;
 
-  if (colon && !v6 && d->source_port <= 0)
-    return strdup (h);
+  for (size_t i = 0; i <= d->n_extra_hosts; i++) {
+    const char *h = i ? d->extra_hosts[i - 1] : d->source_host, *colon = strchr (h, ':');
+    long port = i ? d->extra_ports[i - 1] : d->source_port;
+    bool v6 = colon && strchr (colon + 1, ':') && h[0] != '[';
+    char *s;
+    int n;
 
-  if (asprintf (&s, "%s%s%s:%ld", v6 ? "[" : "", d->source_host, v6 ? "]" : "",
-                d->source_port > 0 ? d->source_port : RBD_DEFAULT_PORT) < 0)
-    return NULL;
-  return s;
+    if (colon && !v6 && port <= 0)
+      n = asprintf (&s, "%s%s%s", all ? all : "", all ? "," : "", h);
+    else
+      n = asprintf (&s, "%s%s%s%s%s:%ld", all ? all : "", all ? "," : "", v6 ? "[" : "", h,
+                    v6 ? "]" : "", port > 0 ? port : RBD_DEFAULT_PORT);
+    free (all);
+    if (n < 0)
+      return NULL;
+    all = s;
+  }
+  return all;
 }
 
 static const char *

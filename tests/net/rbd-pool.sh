@@ -233,6 +233,27 @@ EOF
 expect_eq "$("$VDK" vol-list rc | awk 'NR > 2 && NF {print $1}' | tr '\n' ' ')" "back conv " "vol-list via conf"
 "$VDK" compare new.raw vol:rc/conv >/dev/null || fail "vol:rc/conv differs"
 
+# several monitors, as libvirt lists them: one that is down, then the real one
+DOWN=$(closed_port)
+sed -e "s/<name>rp</<name>rm</" \
+  -e "s|<host name='$MON_IP' port='$MON_PORT'/>|<host name='$MON_IP' port='$DOWN'/><host name='$MON_IP' port='$MON_PORT'/>|" \
+  rp.xml > rm.xml
+expect_eq "$(grep -o "<host " rm.xml | wc -l)" 2 "hosts in rm.xml"
+"$VDK" pool-create rm.xml >/dev/null
+"$VDK" pool-dumpxml rm > rm-dump.xml
+expect_eq "$(grep -c "<host name='$MON_IP' port='\($DOWN\|$MON_PORT\)'/>" rm-dump.xml)" 2 "hosts in pool-dumpxml"
+expect_eq "$("$VDK" vol-list rm | awk 'NR > 2 && NF {print $1}' | tr '\n' ' ')" "back conv " \
+  "vol-list through the second monitor"
+"$VDK" compare new.raw vol:rm/conv >/dev/null || fail "vol:rm/conv differs"
+"$VDK" pool-destroy rm >/dev/null
+# other pool types take one host, as libvirt
+cat > nf2.xml <<EOF
+<pool type='netfs'><name>nf2</name><source><host name='a'/><host name='b'/><dir path='/x'/>
+<format type='nfs'/></source><target><path>$TMP/nf2</path></target></pool>
+EOF
+expect_fail "$VDK" pool-define nf2.xml
+expect_grep "Expected exactly 1 host for the storage pool" "$TMP/err"
+
 # errors: one message, quickly
 expect_fail "$VDK" pool-define-as bad rbd --source-host $MON_IP
 expect_grep "missing source name" "$TMP/err"
