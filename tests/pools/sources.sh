@@ -81,9 +81,12 @@ expect_fail $VDK find-storage-pool-sources disk wrong.xml
 expect_eq "$(wc -l < "$TMP/err")" 1
 expect_fail $VDK find-storage-pool-sources logical nofile.xml
 expect_grep "nofile.xml" "$TMP/err"
-# a damaged PV label is skipped, the others are still found
+# a damaged PV label is skipped, the others are still found (a '!' in the
+# PV UUID: vdk writes alphanumeric ones, so an 'X' there was no change one
+# time in 62)
 cp b.img bad.img
-printf 'X' | dd of=bad.img bs=1 seek=$((512 + 40)) conv=notrunc status=none
+printf '!' | dd of=bad.img bs=1 seek=$((512 + 40)) conv=notrunc status=none
+cmp -s b.img bad.img && fail "bad.img: the label was not changed"
 echo "<source><device path='$TMP/bad.img'/><device path='$TMP/b.img'/></source>" > bad.xml
 expect_eq "$($VDK find-storage-pool-sources logical bad.xml | grep -c '<device')" 1
 
