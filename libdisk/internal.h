@@ -221,8 +221,10 @@ struct vdk_protocol {
   int (*truncate) (struct vdk_node *n, uint64_t size, enum vdk_prealloc p);
   int64_t (*get_allocated) (struct vdk_node *n);
   /* Create (or truncate to zero) the object named by FILENAME.  OPTS may
-   * hold "size": the size the format will give it (a hint: the format
-   * still truncates it). */
+   * hold "size" (a raw image without preallocation): a protocol that takes
+   * it makes the object that size and reading as zeroes, and disk_create
+   * then skips raw's create; one that leaves it gets the size from raw's
+   * truncate. */
   int (*create) (const char *filename, struct vdk_opts *opts);
   int (*remove) (const char *filename);
   /* Async: submit a leaf I/O on queue Q; complete it later with vdk_io_done().
