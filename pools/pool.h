@@ -72,6 +72,16 @@ struct pool_def {
 };
 
 void pool_def_free (struct pool_def *d);
+/* The Ith <host> of D (0: source_host), its port in *PORT (0: none given);
+ * NULL past the last. */
+static inline const char *
+pool_def_host (const struct pool_def *d, size_t i, long *port)
+{
+  if (!d->source_host || i > d->n_extra_hosts)
+    return NULL;
+  *port = i ? d->extra_ports[i - 1] : d->source_port;
+  return i ? d->extra_hosts[i - 1] : d->source_host;
+}
 /* Parse libvirt pool XML (what virsh pool-dumpxml prints).  SRC names the
  * file for messages. */
 int pool_def_parse (const char *xml, size_t len, const char *src, struct pool_def **out);

@@ -527,6 +527,8 @@ char *
 pool_def_format (const struct pool_def *d, const struct pool_info *info)
 {
   struct sbuf b = { 0 };
+  const char *host;
+  long port;
   struct pool_info zero = { 0 };
 
   if (!info)
@@ -544,10 +546,9 @@ pool_def_format (const struct pool_def *d, const struct pool_info *info)
   sb_add (&b, "  <allocation unit='bytes'>%" PRIu64 "</allocation>\n", info->allocation);
   sb_add (&b, "  <available unit='bytes'>%" PRIu64 "</available>\n", info->available);
   sb_add (&b, "  <source>\n");
-  for (size_t i = 0; d->source_host && i <= d->n_extra_hosts; i++) {
-    long port = i ? d->extra_ports[i - 1] : d->source_port;
+  for (size_t i = 0; (host = pool_def_host (d, i, &port)); i++) {
     sb_add (&b, "    <host name='");
-    sb_esc (&b, i ? d->extra_hosts[i - 1] : d->source_host);
+    sb_esc (&b, host);
     if (port > 0)
       sb_add (&b, "' port='%ld", port);
     sb_add (&b, "'/>\n");

@@ -73,15 +73,15 @@ has_ctl (const char *s)
 static int
 rbd_check (const struct pool_def *d)
 {
-  const char *sn = d->source_name;
+  const char *sn = d->source_name, *h;
+  long port;
 
   if (!sn || !sn[0])
     return pool_err (EINVAL, "pool '%s': missing source name (--source-name: the RADOS pool)",
                      d->name);
   if (strpbrk (sn, "/@") || has_ctl (sn) || strlen (sn) > 255)
     return pool_err (EINVAL, "pool '%s': invalid RADOS pool name '%s'", d->name, sn);
-  for (size_t i = 0; d->source_host && i <= d->n_extra_hosts; i++) {
-    const char *h = i ? d->extra_hosts[i - 1] : d->source_host;
+  for (size_t i = 0; (h = pool_def_host (d, i, &port)); i++) {
     if (!h[0] || has_ctl (h) || strpbrk (h, ",; "))
       return pool_err (EINVAL, "pool '%s': invalid host name '%s'", d->name, h);
   }
@@ -114,10 +114,11 @@ static char *
 mon_host (const struct pool_def *d)
 {
   char *all = NULL;
+  const char *h;
+  long port;
 
-  for (size_t i = 0; i <= d->n_extra_hosts; i++) {
-    const char *h = i ? d->extra_hosts[i - 1] : d->source_host, *colon = strchr (h, ':');
-    long port = i ? d->extra_ports[i - 1] : d->source_port;
+  for (size_t i = 0; (h = pool_def_host (d, i, &port)); i++) {
+    const char *colon = strchr (h, ':');
     bool v6 = colon && strchr (colon + 1, ':') && h[0] != '[';
     char *s;
     int n;

@@ -198,6 +198,9 @@ $VDK pool-undefine netsrc >/dev/null
 sed "s/port='2049'/port='70000'/" net.xml > badport.xml
 expect_fail $VDK pool-define badport.xml
 expect_grep "Invalid port number: 70000" "$TMP/err"
+sed "s/<host name='nfs.example.com'/<host/" net.xml > noname.xml
+expect_fail $VDK pool-define noname.xml
+expect_grep "missing storage pool host name" "$TMP/err"
 sed "s/<secret usage='libvirtiscsi'\/>//" net.xml > nosecret.xml
 expect_fail $VDK pool-define nosecret.xml
 expect_grep "secret uuid or usage is required" "$TMP/err"
